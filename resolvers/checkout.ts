@@ -1,0 +1,96 @@
+import type { Resolvers } from '../generated/resolvers-types.js';
+import { BadUserInputError, UpstreamHttpError } from '../src/errors.js';
+import type { CatalogProduct } from '../upstreams/catalog.js';
+import type { PricingPrice } from '../upstreams/pricing.js';
+import { countryCode, postcode } from './args.js';
+import type { ResolverContext } from './context.js';
+import { fromCents, toCents } from './money.js';
+
+export interface CheckoutLineParent {
+  readonly product: CatalogProduct;
+  readonly quantity: number;
+}
+
+/** A quote's parts are computed once, lazily, whatever fields ask for them. */
+export interface CheckoutQuoteParent {
+  readonly lines: readonly CheckoutLineParent[];
+  readonly subtotalCents: () => Promise<number>;
+  readonly shippingCents: () => Promise<number>;
+  readonly taxCents: () => Promise<number>;
+}
+
+const MAX_LINES = 100;
+
+function once<T>(fn: () => Promise<T>): () => Promise<T> {
+  let p: Promise<T> | undefined;
+  return () => (p ??= fn());
+}
+
+async function unitPrice(ctx: ResolverContext, product: CatalogProduct): Promise<PricingPrice> {
+  const price = await ctx.upstreams.pricing.pricesBySku.load(product.sku);
+  if (!price) throw new UpstreamHttpError({ upstream: 'pricing', endpoint: 'pricesBySku' }, `has no price for product "${product.id}"`);
+  return price;
+}
+
+export const checkoutResolvers: Resolvers = {
+  Query: {
+    checkoutQuote: async (_, args, ctx) => {
+      if (args.lines.length === 0 || args.lines.length > MAX_LINES) {
+        throw new BadUserInputError(`"lines" must hold 1 to ${MAX_LINES} lines (got ${args.lines.length}).`, { argument: 'lines' });
+      }
+      args.lines.forEach((line, i) => {
+        if (!Number.isInteger(line.quantity) || line.quantity < 1) {
+          throw new BadUserInputError(`Line ${i + 1}: quantity must be at least 1 (got ${line.quantity}).`, { line: i });
+        }
+      });
+      const country = countryCode(args.country);
+      const code = postcode(args.postcode);
+      const products = await Promise.all(args.lines.map((l) => ctx.upstreams.catalog.productById.load(l.productId)));
+      const lines = args.lines.map((line, i): CheckoutLineParent => {
+        const product = products[i];
+        if (!product) {
+          throw new BadUserInputError(`Line ${i + 1}: product "${line.productId}" does not exist.`, { line: i, productId: line.productId });
+        }
+        return { product, quantity: line.quantity };
+      });
+
+      const subtotalCents = once(async () => {
+        const prices = await Promise.all(lines.map((l) => unitPrice(ctx, l.product)));
+        return lines.reduce((sum, l, i) => sum + toCents(prices[i]!.sale) * l.quantity, 0);
+      });
+      const shippingCents = once(async () => {
+        // One item per SKU: two lines naming the same product ship together.
+        const qty = new Map<string, number>();
+        for (const l of lines) qty.set(l.product.sku, (qty.get(l.product.sku) ?? 0) + l.quantity);
+        const items = [...qty].map(([sku, quantity]) => ({ sku, quantity }));
+        const quote = await ctx.upstreams.shipping.quote.load({ country, postcode: code, items });
+        if (!quote) throw new UpstreamHttpError({ upstream: 'shipping', endpoint: 'quote' }, 'gave no quote');
+        return toCents(quote.total);
+      });
+      const taxCents = once(async () => {
+        const subtotal = await subtotalCents();
+        const quote = await ctx.upstreams.tax.quote.load({ country, postcode: code, amount: subtotal / 100 });
+        if (!quote) throw new UpstreamHttpError({ upstream: 'tax', endpoint: 'quote' }, 'gave no quote');
+        return toCents(quote.tax);
+      });
+      return { lines, subtotalCents, shippingCents, taxCents };
+    },
+  },
+  CheckoutQuote: {
+    lines: (q) => q.lines as CheckoutLineParent[],
+    subtotal: async (q) => fromCents(await q.subtotalCents()),
+    shipping: async (q) => fromCents(await q.shippingCents()),
+    tax: async (q) => fromCents(await q.taxCents()),
+    total: async (q) => {
+      const [a, b, c] = await Promise.all([q.subtotalCents(), q.shippingCents(), q.taxCents()]);
+      return fromCents(a + b + c);
+    },
+  },
+  CheckoutLine: {
+    product: (l) => l.product,
+    quantity: (l) => l.quantity,
+    unitPrice: async (l, _, ctx) => fromCents(toCents((await unitPrice(ctx, l.product)).sale)),
+    lineTotal: async (l, _, ctx) => fromCents(toCents((await unitPrice(ctx, l.product)).sale) * l.quantity),
+    availability: (l, _, ctx) => ctx.upstreams.inventory.stockBySku.load(l.product.sku),
+  },
+};

@@ -1,0 +1,8 @@
+/** What every resolver receives: the gateway's request context plus typed clients for our upstreams. */
+import type { UpstreamClients } from '../src/connector/index.js';
+import type { GatewayContext } from '../src/context.js';
+import type { Upstreams } from '../upstreams/index.js';
+
+export interface ResolverContext extends GatewayContext {
+  readonly upstreams: UpstreamClients<Upstreams>;
+}

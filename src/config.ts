@@ -1,0 +1,94 @@
+/**
+ * Configuration from the environment, resolved in one place with units. Every variable is listed in
+ * the README; a wrong value fails start-up with a message that names it.
+ */
+import { ConfigurationError } from './errors.js';
+
+export type Mode = 'development' | 'production';
+
+export interface GatewayConfig {
+  readonly port: number;
+  readonly host: string;
+  readonly mode: Mode;
+  /** No UPSTREAM_*_URL set: the sandbox shop is started in-process and its demo credentials are used. */
+  readonly sandbox: boolean;
+  readonly jwtSecret: string;
+  readonly redisUrl: string | undefined;
+  readonly cache: {
+    readonly enabled: boolean;
+    readonly maxEntries: number; // entries in the in-memory store
+    readonly namespace: string; // prefix of every shared key
+    readonly version: string; // bumped by a deploy that changes cached shapes
+    readonly redisTimeoutMs: number; // a slower Redis answer is a miss
+  };
+  readonly requestTimeoutMs: number; // deadline of one GraphQL request
+  readonly logLevel: string;
+  readonly maxBodyBytes: number;
+}
+
+export const CONFIG_DEFAULTS = {
+  port: 4000,
+  host: '0.0.0.0',
+  requestTimeoutMs: 5_000, // ms, per GraphQL request; a client may lower it with x-request-timeout-ms
+  cacheMaxEntries: 50_000, // entries
+  cacheNamespace: 'tributary',
+  cacheVersion: '1',
+  redisTimeoutMs: 50, // ms
+  logLevel: 'info',
+  maxBodyBytes: 1024 * 1024, // bytes of a GraphQL request body
+  devJwtSecret: 'tributary-development-secret-do-not-use-in-production',
+} as const;
+
+export const UPSTREAM_URL_VARIABLES = [
+  'UPSTREAM_CATALOG_URL',
+  'UPSTREAM_PRICING_URL',
+  'UPSTREAM_INVENTORY_URL',
+  'UPSTREAM_REVIEWS_URL',
+  'UPSTREAM_RECOMMENDATIONS_URL',
+  'UPSTREAM_SHIPPING_URL',
+  'UPSTREAM_TAX_URL',
+  'UPSTREAM_ACCOUNTS_URL',
+] as const;
+
+function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < min) throw new ConfigurationError(`${name} must be an integer >= ${min}, but is ${JSON.stringify(raw)}.`);
+  return n;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const mode: Mode = env.NODE_ENV === 'production' ? 'production' : 'development';
+  const sandbox = UPSTREAM_URL_VARIABLES.every((v) => !env[v]);
+  if (mode === 'production' && sandbox) {
+    throw new ConfigurationError('In production every UPSTREAM_<NAME>_URL must be set; the sandbox is for development.');
+  }
+  let jwtSecret = env.JWT_SECRET ?? '';
+  if (!jwtSecret) {
+    if (mode === 'production') throw new ConfigurationError('JWT_SECRET must be set in production.');
+    jwtSecret = CONFIG_DEFAULTS.devJwtSecret;
+  } else if (jwtSecret.length < 32) {
+    throw new ConfigurationError('JWT_SECRET must be at least 32 characters (HS256 needs 256 bits).');
+  }
+  const cacheSetting = (env.CACHE ?? 'on').toLowerCase();
+  if (cacheSetting !== 'on' && cacheSetting !== 'off') throw new ConfigurationError(`CACHE must be "on" or "off", but is ${JSON.stringify(env.CACHE)}.`);
+  return {
+    port: int(env, 'PORT', CONFIG_DEFAULTS.port),
+    host: env.HOST || CONFIG_DEFAULTS.host,
+    mode,
+    sandbox,
+    jwtSecret,
+    redisUrl: env.REDIS_URL || undefined,
+    cache: {
+      enabled: cacheSetting === 'on',
+      maxEntries: int(env, 'CACHE_MAX_ENTRIES', CONFIG_DEFAULTS.cacheMaxEntries, 1),
+      namespace: env.CACHE_NAMESPACE || CONFIG_DEFAULTS.cacheNamespace,
+      version: env.CACHE_VERSION || CONFIG_DEFAULTS.cacheVersion,
+      redisTimeoutMs: int(env, 'REDIS_TIMEOUT_MS', CONFIG_DEFAULTS.redisTimeoutMs, 1),
+    },
+    requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', CONFIG_DEFAULTS.requestTimeoutMs, 1),
+    logLevel: env.LOG_LEVEL || CONFIG_DEFAULTS.logLevel,
+    maxBodyBytes: int(env, 'MAX_BODY_BYTES', CONFIG_DEFAULTS.maxBodyBytes, 1),
+  };
+}

@@ -1,0 +1,132 @@
+/**
+ * The composition root: the one file of the engine that knows the domain. It wires the SDL modules
+ * of `schema/`, the resolvers of `resolvers/` and the upstream definitions of `upstreams/` into the
+ * engine, and (when no UPSTREAM_*_URL is set) starts the sandbox shop in-process.
+ */
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { DestinationStream } from 'pino';
+import { resolvers } from '../resolvers/index.js';
+import { upstreams, type Upstreams } from '../upstreams/index.js';
+import { loadConfig, type GatewayConfig } from './config.js';
+import { Connector, MemoryStore, RedisStore, Telemetry, type CacheStore } from './connector/index.js';
+import { createAuthenticator, signUserToken } from './identity.js';
+import { createLogger, type Logger } from './logging.js';
+import { composeSchema, loadSchemaModules } from './schema.js';
+import { createGatewayServer, type GatewayServer } from './server.js';
+
+export const SCHEMA_DIR = fileURLToPath(new URL('../schema/', import.meta.url));
+
+export interface StartOptions {
+  readonly env?: NodeJS.ProcessEnv;
+  /** Upstream base URLs by name (tests); when given, no sandbox is started. */
+  readonly baseUrls?: Readonly<Record<string, string>>;
+  readonly port?: number;
+  readonly host?: string;
+  readonly logDestination?: DestinationStream;
+}
+
+export interface Tributary {
+  readonly url: string;
+  readonly config: GatewayConfig;
+  readonly connector: Connector;
+  readonly telemetry: Telemetry;
+  readonly logger: Logger;
+  readonly gateway: GatewayServer;
+  /** The in-process sandbox, when one was started. */
+  readonly sandbox: { urls: Record<string, string>; close(): Promise<void> } | undefined;
+  close(): Promise<void>;
+}
+
+export function composeGatewaySchema() {
+  return composeSchema(loadSchemaModules(SCHEMA_DIR), resolvers);
+}
+
+/**
+ * Start a gateway.
+ *
+ * @example
+ * const t = await startTributary({ baseUrls: sandbox.urls, port: 0 });
+ * await fetch(`${t.url}/graphql`, { method: 'POST', ... });
+ * await t.close();
+ */
+export async function startTributary(opts: StartOptions = {}): Promise<Tributary> {
+  const env = opts.env ?? process.env;
+  const config = loadConfig(env);
+  const logger = createLogger({ level: config.logLevel, ...(opts.logDestination ? { destination: opts.logDestination } : {}) });
+
+  let sandbox: Tributary['sandbox'];
+  let baseUrls = opts.baseUrls;
+  if (!baseUrls && config.sandbox) {
+    // Development with no upstreams configured: run the sandbox shop in this process.
+    const { startSandbox, sandboxOptionsFromEnv } = await import('../sandbox/index.js');
+    const s = await startSandbox(sandboxOptionsFromEnv(env));
+    sandbox = s;
+    baseUrls = s.urls;
+  }
+
+  let cache: CacheStore | null = null;
+  if (config.cache.enabled) {
+    cache = config.redisUrl
+      ? new RedisStore({ url: config.redisUrl, namespace: `${config.cache.namespace}:v${config.cache.version}`, timeoutMs: config.cache.redisTimeoutMs })
+      : new MemoryStore({ maxEntries: config.cache.maxEntries });
+  }
+  const telemetry = new Telemetry();
+  telemetry.on('upstreamFailure', (e) => logger.warn({ upstream: e.upstream, endpoint: e.endpoint, code: e.code, status: e.status || undefined }, 'upstream call failed'));
+  const connector = new Connector({
+    upstreams: Object.values(upstreams),
+    env,
+    ...(baseUrls ? { baseUrls } : {}),
+    sandboxMode: config.sandbox,
+    cache,
+    telemetry,
+  });
+  const gateway = createGatewayServer({
+    schema: composeGatewaySchema(),
+    connector,
+    config,
+    logger,
+    authenticate: createAuthenticator({ secret: config.jwtSecret }),
+    extendContext: (scope) => ({ upstreams: connector.clientsFor<Upstreams>(scope) }),
+  });
+  const url = await gateway.listen(opts.port ?? config.port, opts.host ?? config.host);
+  return {
+    url,
+    config,
+    connector,
+    telemetry,
+    logger,
+    gateway,
+    sandbox,
+    async close() {
+      await gateway.close();
+      await connector.close();
+      await cache?.close();
+      await sandbox?.close();
+    },
+  };
+}
+
+async function run(): Promise<void> {
+  const t = await startTributary();
+  t.logger.info({ url: `${t.url}/graphql`, mode: t.config.mode, sandbox: Boolean(t.sandbox), cache: t.config.cache.enabled ? (t.config.redisUrl ? 'redis' : 'memory') : 'off' }, 'tributary listening');
+  if (t.config.sandbox) {
+    const token = await signUserToken(t.config.jwtSecret, '1');
+    // Printed for humans trying the sandbox; never in production (loadConfig refuses sandbox mode there).
+    process.stdout.write(`\nTributary is up: GraphQL and GraphiQL at ${t.url}/graphql\nSandbox demo token for user 1:\n  Authorization: Bearer ${token}\n\n`);
+  }
+  const stop = () => {
+    t.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  run().catch((e: unknown) => {
+    process.stderr.write(`tributary failed to start: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,274 @@
+/**
+ * The HTTP gateway: graphql-yoga on Node's HTTP server. Per request it assigns a request id, a
+ * deadline and an abort signal (fired when the client goes away), identifies the user, opens a
+ * request scope on the connector, and writes one log line when the response is done.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { GraphQLError, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode, type DocumentNode } from 'graphql';
+import { createGraphQLError, createYoga, type Plugin } from 'graphql-yoga';
+import type { GatewayConfig } from './config.js';
+import type { Connector, RequestScope } from './connector/index.js';
+import { isTributaryError } from './errors.js';
+import type { User } from './identity.js';
+import type { Logger } from './logging.js';
+
+/** What the gateway tracks for one HTTP request, shared by the context, plugins and the log line. */
+export interface RequestState {
+  readonly requestId: string;
+  readonly startedAt: number;
+  readonly abort: AbortController;
+  readonly deadlineMs: number;
+  operationName: string | null;
+  operationType: string | null;
+  scope: RequestScope | null;
+  user: User | null;
+  errorCodes: string[];
+}
+
+interface ServerContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  state: RequestState;
+}
+
+export interface GatewayServerOptions {
+  readonly schema: GraphQLSchema;
+  readonly connector: Connector;
+  readonly config: GatewayConfig;
+  readonly logger: Logger;
+  readonly authenticate: (authorization: string | null) => Promise<User | null>;
+  /** Adds the composition root's fields (typed upstream clients) to each request's context. */
+  readonly extendContext: (scope: RequestScope) => Record<string, unknown>;
+}
+
+export interface GatewayServer {
+  readonly server: Server;
+  listen(port?: number, host?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+const isGraphQLError = (e: unknown): e is GraphQLError => e instanceof GraphQLError;
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+function headerValue(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/**
+ * Turn any error into what a client may see: our errors keep their message, `code`, and safe
+ * extensions; GraphQL's own (syntax, validation) pass through; anything else is "Unexpected error."
+ * No stack, URL or upstream body is ever shown.
+ */
+export function maskError(error: unknown): Error {
+  if (isGraphQLError(error)) {
+    const original = error.originalError;
+    if (!original || isGraphQLError(original)) {
+      if (original && isGraphQLError(original) && error.path && !original.path) {
+        return createGraphQLError(original.message, { nodes: error.nodes, path: error.path, extensions: original.extensions });
+      }
+      return error;
+    }
+    if (isTributaryError(original)) {
+      return createGraphQLError(original.message, {
+        nodes: error.nodes,
+        path: error.path,
+        extensions: { ...original.extensions, code: original.code },
+      });
+    }
+    return createGraphQLError('Unexpected error.', {
+      nodes: error.nodes,
+      path: error.path,
+      extensions: { code: 'INTERNAL_SERVER_ERROR' },
+    });
+  }
+  if (isTributaryError(error)) return createGraphQLError(error.message, { extensions: { ...error.extensions, code: error.code } });
+  return createGraphQLError('Unexpected error.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+}
+
+/** Adds the request id to every error, and answers syntax and validation errors with 400 whatever the Accept header. */
+function useResultPolicy(): Plugin<ServerContext> {
+  return {
+    onResultProcess({ result, setResult, serverContext }) {
+      const state = (serverContext as Partial<ServerContext>).state;
+      if (!state || Array.isArray(result) || !result || typeof result !== 'object' || !('errors' in result)) return;
+      const r = result as ExecutionResult;
+      if (!r.errors?.length) return;
+      let specError = false;
+      const errors = r.errors.map((e) => {
+        const http = e.extensions?.http as { spec?: boolean } | undefined;
+        if (http?.spec) specError = true;
+        const code = (e.extensions?.code as string | undefined) ?? (http?.spec ? 'GRAPHQL_VALIDATION_FAILED' : 'INTERNAL_SERVER_ERROR');
+        state.errorCodes.push(code);
+        return new GraphQLError(e.message, {
+          nodes: e.nodes,
+          source: e.source,
+          positions: e.positions,
+          path: e.path,
+          originalError: e.originalError,
+          extensions: { ...e.extensions, code, requestId: state.requestId },
+        });
+      });
+      const extensions = specError && !('data' in r && r.data) ? { ...r.extensions, http: { status: 400 } } : r.extensions;
+      setResult({ ...r, errors, ...(extensions ? { extensions } : {}) });
+    },
+  };
+}
+
+/** Records the operation's name and type for the log line and the trace. */
+function useOperationInfo(): Plugin<ServerContext> {
+  return {
+    onExecute({ args }) {
+      const state = (args.contextValue as { state?: RequestState }).state;
+      if (!state) return;
+      let op: OperationDefinitionNode | undefined;
+      for (const d of (args.document as DocumentNode).definitions) {
+        if (d.kind === 'OperationDefinition' && (args.operationName == null || d.name?.value === args.operationName)) {
+          op = d;
+          break;
+        }
+      }
+      state.operationName = op?.name?.value ?? args.operationName ?? null;
+      state.operationType = op?.operation ?? null;
+    },
+  };
+}
+
+/**
+ * Create the gateway's HTTP server.
+ *
+ * @example
+ * const gw = createGatewayServer({ schema, connector, config, logger, authenticate, extendContext });
+ * const url = await gw.listen(4000);
+ */
+export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
+  const { config, logger, connector } = opts;
+  const yoga = createYoga<ServerContext>({
+    schema: opts.schema,
+    graphqlEndpoint: '/graphql',
+    graphiql: config.mode === 'development',
+    landingPage: false,
+    maskedErrors: { maskError: (e) => maskError(e) },
+    batching: { limit: 10 },
+    logging: {
+      debug: () => {},
+      info: () => {},
+      warn: (...args: unknown[]) => logger.warn({ detail: String(args[0]) }, 'yoga warning'),
+      error: (...args: unknown[]) => logger.error({ err: args[0] instanceof Error ? { name: args[0].name, message: args[0].message } : String(args[0]) }, 'yoga error'),
+    },
+    context: async ({ request, state }) => {
+      const user = await opts.authenticate(request.headers.get('authorization'));
+      state.user = user;
+      const scope = connector.scope({
+        requestId: state.requestId,
+        user,
+        deadline: state.startedAt + state.deadlineMs,
+        signal: state.abort.signal,
+      });
+      state.scope = scope;
+      return { requestId: state.requestId, user, scope, state, ...opts.extendContext(scope) };
+    },
+    plugins: [useOperationInfo(), useResultPolicy()],
+  });
+
+  function deadlineFor(req: IncomingMessage): number {
+    const asked = Number(headerValue(req.headers['x-request-timeout-ms']));
+    // A client may lower the deadline, never raise it.
+    return Number.isFinite(asked) && asked > 0 ? Math.min(asked, config.requestTimeoutMs) : config.requestTimeoutMs;
+  }
+
+  function sendJson(res: ServerResponse, status: number, body: unknown): void {
+    const payload = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload) });
+    res.end(payload);
+  }
+
+  function handleGraphQL(req: IncomingMessage, res: ServerResponse, requestId: string): void {
+    const declared = Number(req.headers['content-length']);
+    if (declared > config.maxBodyBytes) {
+      sendJson(res, 413, { errors: [{ message: `Request body larger than ${config.maxBodyBytes} bytes.`, extensions: { code: 'PAYLOAD_TOO_LARGE', requestId } }] });
+      req.resume();
+      return;
+    }
+    const state: RequestState = {
+      requestId,
+      startedAt: performance.now(),
+      abort: new AbortController(),
+      deadlineMs: deadlineFor(req),
+      operationName: null,
+      operationType: null,
+      scope: null,
+      user: null,
+      errorCodes: [],
+    };
+    res.on('close', () => {
+      // The client went away before we answered: abort its in-flight upstream calls.
+      if (!res.writableFinished) state.abort.abort();
+      logRequest(state, res.statusCode, !res.writableFinished);
+    });
+    void yoga.handleNodeRequestAndResponse(req, res, { req, res, state });
+  }
+
+  function logRequest(state: RequestState, status: number, aborted: boolean): void {
+    if (!logger.isLevelEnabled('info')) return;
+    const calls = state.scope?.attempts ?? [];
+    const upstream: Record<string, string> = {};
+    for (const a of calls) {
+      const k = `${a.upstream}.${a.endpoint}`;
+      const part = `${a.status || a.error || 'ERR'}/${Math.round(a.durationMs)}ms`;
+      upstream[k] = upstream[k] ? `${upstream[k]},${part}` : part;
+    }
+    logger.info(
+      {
+        requestId: state.requestId,
+        operation: state.operationName,
+        type: state.operationType,
+        user: state.user?.id,
+        status,
+        aborted: aborted || undefined,
+        durationMs: Math.round((performance.now() - state.startedAt) * 10) / 10,
+        errors: state.errorCodes.length ? state.errorCodes : undefined,
+        upstreamCalls: calls.length,
+        upstream,
+      },
+      'graphql request',
+    );
+  }
+
+  const server = createServer((req, res) => {
+    const given = headerValue(req.headers['x-request-id']);
+    const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
+    res.setHeader('x-request-id', requestId);
+    const path = (req.url ?? '/').split('?', 1)[0];
+    if (path === '/graphql') return handleGraphQL(req, res, requestId);
+    if (path === '/healthz' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
+    if (path === '/readyz' && req.method === 'GET') {
+      const breakers = Object.fromEntries(connector.upstreamNames.map((n) => [n, connector.breakerState(n)]));
+      return sendJson(res, 200, { status: 'ok', breakers });
+    }
+    sendJson(res, 404, { errors: [{ message: 'Not found. GraphQL is served at /graphql.', extensions: { code: 'NOT_FOUND', requestId } }] });
+  });
+  server.keepAliveTimeout = 65_000;
+
+  return {
+    server,
+    listen(port = config.port, host = config.host) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          const addr = server.address() as AddressInfo;
+          const shown = addr.address === '0.0.0.0' || addr.address === '::' ? '127.0.0.1' : addr.address;
+          resolve(`http://${shown}:${addr.port}`);
+        });
+      });
+    },
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}

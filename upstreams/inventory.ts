@@ -1,0 +1,38 @@
+/** inventory: stock by SKU, batched (at most 100 SKUs per call); a lookup sent as POST, declared retry-safe. */
+import { Type, type Static } from '@sinclair/typebox';
+import { batchEndpoint, defineUpstream } from '../src/connector/index.js';
+
+const ItemSchema = Type.Object({
+  sku: Type.String(),
+  onHand: Type.Integer(),
+  status: Type.Union([Type.Literal('IN_STOCK'), Type.Literal('LOW_STOCK'), Type.Literal('OUT_OF_STOCK')]),
+});
+
+export interface InventoryLevel {
+  readonly sku: string;
+  readonly status: 'IN_STOCK' | 'LOW_STOCK' | 'OUT_OF_STOCK';
+  readonly quantity: number;
+}
+
+export default defineUpstream({
+  name: 'inventory',
+  description: 'Stock levels by SKU.',
+  baseUrlEnv: 'UPSTREAM_INVENTORY_URL',
+  auth: { scheme: 'apiKey', header: 'X-Api-Key', key: { env: 'INVENTORY_API_KEY', sandboxDefault: 'sandbox-inventory-key' } },
+  policy: { timeoutMs: 800 },
+  endpoints: {
+    stockBySku: batchEndpoint({
+      method: 'POST',
+      // A read that happens to be a POST: safe to send again.
+      retrySafe: true,
+      maxBatchSize: 100,
+      request: (skus: readonly string[]) => ({ path: '/stock/lookup', body: { skus } }),
+      response: Type.Object({ items: Type.Array(ItemSchema) }),
+      items: (body) => body.items,
+      itemKey: (i: Static<typeof ItemSchema>) => i.sku,
+      map: (i): InventoryLevel => ({ sku: i.sku, status: i.status, quantity: i.onHand }),
+      cardinality: 'one',
+      cache: { ttlMs: 5_000, scope: 'public' },
+    }),
+  },
+});
