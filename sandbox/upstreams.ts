@@ -11,7 +11,6 @@ import {
   anonymousRecommendations,
   priceOf,
   productById,
-  productBySku,
   products,
   productsByCategory,
   RECOMMENDATIONS_DEFAULT_LIMIT,
@@ -703,6 +702,3 @@ const FACTORIES: Record<UpstreamName, () => UpstreamDef> = {
 export function upstreamDef(name: UpstreamName): UpstreamDef {
   return FACTORIES[name]();
 }
-
-/** A product looked up by SKU (re-exported convenience for handlers and tests). */
-export { productBySku };
