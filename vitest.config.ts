@@ -1,6 +1,12 @@
+import { createRequire } from 'node:module';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
+  resolve: {
+    // graphql ships both .mjs and .js; libraries that require() it and our imports must share one
+    // realm or `instanceof` checks fail. Pin everything to the CommonJS build, as Node itself does.
+    alias: { graphql: createRequire(import.meta.url).resolve('graphql') },
+  },
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 30_000,

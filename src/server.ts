@@ -33,6 +33,13 @@ interface ServerContext {
   state: RequestState;
 }
 
+/** An extra HTTP route (traces, metrics, admin...). `path` matches exactly, or as a prefix when it ends with `/`. */
+export interface Route {
+  readonly method: 'GET' | 'POST' | 'DELETE';
+  readonly path: string;
+  readonly handle: (req: IncomingMessage, res: ServerResponse, requestId: string) => void | Promise<void>;
+}
+
 export interface GatewayServerOptions {
   readonly schema: GraphQLSchema;
   readonly connector: Connector;
@@ -41,6 +48,12 @@ export interface GatewayServerOptions {
   readonly authenticate: (authorization: string | null) => Promise<User | null>;
   /** Adds the composition root's fields (typed upstream clients) to each request's context. */
   readonly extendContext: (scope: RequestScope) => Record<string, unknown>;
+  /** More HTTP routes, tried in order before the 404. */
+  readonly routes?: readonly Route[];
+  /** More yoga/envelop plugins, after the gateway's own. */
+  readonly plugins?: readonly Plugin<any>[];
+  /** Called once per GraphQL request when its response is done (traces, metrics). */
+  readonly onRequestEnd?: (state: RequestState, status: number, aborted: boolean) => void;
 }
 
 export interface GatewayServer {
@@ -170,7 +183,7 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       state.scope = scope;
       return { requestId: state.requestId, user, scope, state, ...opts.extendContext(scope) };
     },
-    plugins: [useOperationInfo(), useResultPolicy()],
+    plugins: [useOperationInfo(), useResultPolicy(), ...(opts.plugins ?? [])],
   });
 
   function deadlineFor(req: IncomingMessage): number {
@@ -206,9 +219,11 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     res.on('close', () => {
       // The client went away before we answered: abort its in-flight upstream calls.
       if (!res.writableFinished) state.abort.abort();
-      logRequest(state, res.statusCode, !res.writableFinished);
+      const aborted = !res.writableFinished;
+      logRequest(state, res.statusCode, aborted);
+      opts.onRequestEnd?.(state, res.statusCode, aborted);
     });
-    void yoga.handleNodeRequestAndResponse(req, res, { req, res, state });
+    void yoga(req, res, { req, res, state });
   }
 
   function logRequest(state: RequestState, status: number, aborted: boolean): void {
@@ -241,12 +256,22 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     const given = headerValue(req.headers['x-request-id']);
     const requestId = given && REQUEST_ID.test(given) ? given : randomUUID();
     res.setHeader('x-request-id', requestId);
-    const path = (req.url ?? '/').split('?', 1)[0];
+    const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
     if (path === '/graphql') return handleGraphQL(req, res, requestId);
     if (path === '/healthz' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
     if (path === '/readyz' && req.method === 'GET') {
       const breakers = Object.fromEntries(connector.upstreamNames.map((n) => [n, connector.breakerState(n)]));
       return sendJson(res, 200, { status: 'ok', breakers });
+    }
+    for (const route of opts.routes ?? []) {
+      const matches = route.path.endsWith('/') ? path.startsWith(route.path) : path === route.path;
+      if (matches && req.method === route.method) {
+        Promise.resolve(route.handle(req, res, requestId)).catch(() => {
+          if (!res.headersSent) sendJson(res, 500, { errors: [{ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR', requestId } }] });
+          else res.destroy();
+        });
+        return;
+      }
     }
     sendJson(res, 404, { errors: [{ message: 'Not found. GraphQL is served at /graphql.', extensions: { code: 'NOT_FOUND', requestId } }] });
   });

@@ -32,7 +32,7 @@ describe('personalised recommendations', () => {
     const who = [
       { name: 'user 1', headers: { authorization: `Bearer ${token1}` }, userId: '1' },
       { name: 'user 2', headers: { authorization: `Bearer ${token2}` }, userId: '2' },
-      { name: 'anonymous', headers: {}, userId: undefined },
+      { name: 'anonymous', headers: {} as Record<string, string>, userId: undefined },
     ];
     for (const productId of ['1', '2', '3']) {
       const expected = await Promise.all(who.map((w) => upstreamList(productId, w.userId)));

@@ -8,7 +8,14 @@
  * Failures are returned per key as values, in key order, as DataLoader expects.
  */
 import DataLoader from 'dataloader';
-import { ConfigurationError } from '../errors.js';
+import {
+  ConfigurationError,
+  UpstreamError,
+  UpstreamHttpError,
+  UpstreamTimeoutError,
+  UpstreamUnauthorizedError,
+  UpstreamUnavailableError,
+} from '../errors.js';
 import type { CacheStore } from './cache.js';
 import { CredentialProvider, SecretSource } from './credentials.js';
 import type { UpstreamDef } from './define.js';
@@ -109,7 +116,7 @@ export class Connector {
       const baseUrl = opts.baseUrls?.[def.name] ?? opts.env[def.baseUrlEnv];
       if (!baseUrl) throw new ConfigurationError(`Upstream "${def.name}" has no base URL: set ${def.baseUrlEnv}.`);
       const transport = new Transport({ baseUrl, connections: def.resolvedPolicy.connections, maxResponseBytes: def.resolvedPolicy.maxResponseBytes });
-      const credentials = new CredentialProvider(def.auth, secrets, (tokenPath, id, secret) => fetchOAuthToken(transport, tokenPath, id, secret));
+      const credentials = new CredentialProvider(def.auth, secrets, (tokenPath, id, secret) => fetchOAuthToken(def.name, transport, tokenPath, id, secret));
       credentials.verify();
       const executor = new Executor({
         upstream: def.name,
@@ -350,7 +357,14 @@ export class Connector {
   }
 }
 
-async function fetchOAuthToken(transport: Transport, tokenPath: string, clientId: string, clientSecret: string): Promise<{ accessToken: string; expiresInS: number }> {
+async function fetchOAuthToken(
+  upstream: string,
+  transport: Transport,
+  tokenPath: string,
+  clientId: string,
+  clientSecret: string,
+): Promise<{ accessToken: string; expiresInS: number }> {
+  const where = { upstream, endpoint: 'oauthToken' };
   const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64');
   const ac = new AbortController();
   const t = setTimeout(() => ac.abort(), 5_000);
@@ -362,10 +376,21 @@ async function fetchOAuthToken(transport: Transport, tokenPath: string, clientId
       'grant_type=client_credentials',
       ac.signal,
     );
-    if (res.status !== 200) throw new Error(`token endpoint answered ${res.status}`);
-    const body = JSON.parse(res.body.toString('utf8')) as { access_token?: unknown; expires_in?: unknown };
-    if (typeof body.access_token !== 'string' || typeof body.expires_in !== 'number') throw new Error('token endpoint answered an unexpected shape');
+    if (res.status === 400 || res.status === 401 || res.status === 403) throw new UpstreamUnauthorizedError({ ...where, status: res.status });
+    if (res.status !== 200) throw new UpstreamHttpError({ ...where, status: res.status }, `token endpoint answered with status ${res.status}`);
+    let body: { access_token?: unknown; expires_in?: unknown };
+    try {
+      body = JSON.parse(res.body.toString('utf8')) as typeof body;
+    } catch {
+      throw new UpstreamHttpError({ ...where, status: res.status }, 'token endpoint answered with a body that is not JSON');
+    }
+    if (typeof body.access_token !== 'string' || typeof body.expires_in !== 'number') {
+      throw new UpstreamHttpError({ ...where, status: res.status }, 'token endpoint answered an unexpected shape');
+    }
     return { accessToken: body.access_token, expiresInS: body.expires_in };
+  } catch (e) {
+    if (e instanceof UpstreamError) throw e;
+    throw ac.signal.aborted ? new UpstreamTimeoutError(where) : new UpstreamUnavailableError({ ...where, status: 0 }, 'is unavailable');
   } finally {
     clearTimeout(t);
   }

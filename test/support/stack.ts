@@ -31,7 +31,7 @@ export interface GqlResponse {
   readonly status: number;
   readonly headers: Headers;
   readonly text: string;
-  readonly body: { data?: any; errors?: any[]; extensions?: any };
+  readonly body: { data?: any; errors?: any; extensions?: any };
 }
 
 export interface StackOptions {
