@@ -92,6 +92,14 @@ export function stableStringify(v: unknown): string {
     .join(',')}}`;
 }
 
+/** `UPSTREAM_<NAME>_CONTRACT=report|enforce` overrides the definition's contract mode (e.g. during a migration). */
+function contractMode(def: UpstreamDef, env: NodeJS.ProcessEnv): 'enforce' | 'report' {
+  const v = env[`UPSTREAM_${def.name.toUpperCase()}_CONTRACT`];
+  if (v === undefined || v === '') return def.contract;
+  if (v !== 'enforce' && v !== 'report') throw new ConfigurationError(`UPSTREAM_${def.name.toUpperCase()}_CONTRACT must be "enforce" or "report", but is ${JSON.stringify(v)}.`);
+  return v;
+}
+
 /** A typed client per endpoint: DataLoader's `load`/`loadMany`. */
 export type EndpointClient<D> = DataLoader<EndpointKey<D>, EndpointValue<D>, string>;
 export type UpstreamClients<U extends Record<string, UpstreamDef<any>>> = {
@@ -124,7 +132,7 @@ export class Connector {
         transport,
         credentials,
         telemetry: opts.telemetry,
-        contractMode: def.contract,
+        contractMode: contractMode(def, opts.env),
         captureBodies: opts.captureBodies ?? false,
       });
       const rt: UpstreamRuntime = { def, transport, executor, credentials, endpoints: new Map() };
