@@ -22,6 +22,8 @@ export interface GatewayConfig {
     readonly redisTimeoutMs: number; // a slower Redis answer is a miss
   };
   readonly requestTimeoutMs: number; // deadline of one GraphQL request
+  /** Global switches over the upstreams' declared policies (operations, benchmarks). */
+  readonly policies: { readonly hedging: boolean; readonly breakers: boolean };
   readonly logLevel: string;
   readonly maxBodyBytes: number;
 }
@@ -49,6 +51,14 @@ export const UPSTREAM_URL_VARIABLES = [
   'UPSTREAM_TAX_URL',
   'UPSTREAM_ACCOUNTS_URL',
 ] as const;
+
+function onOff(env: NodeJS.ProcessEnv, name: string, dflt: boolean): boolean {
+  const v = (env[name] ?? '').toLowerCase();
+  if (v === '') return dflt;
+  if (v === 'on') return true;
+  if (v === 'off') return false;
+  throw new ConfigurationError(`${name} must be "on" or "off", but is ${JSON.stringify(env[name])}.`);
+}
 
 function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min = 0): number {
   const raw = env[name];
@@ -88,6 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
       redisTimeoutMs: int(env, 'REDIS_TIMEOUT_MS', CONFIG_DEFAULTS.redisTimeoutMs, 1),
     },
     requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', CONFIG_DEFAULTS.requestTimeoutMs, 1),
+    policies: { hedging: onOff(env, 'HEDGING', true), breakers: onOff(env, 'BREAKERS', true) },
     logLevel: env.LOG_LEVEL || CONFIG_DEFAULTS.logLevel,
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', CONFIG_DEFAULTS.maxBodyBytes, 1),
   };

@@ -8,7 +8,8 @@ import type { DestinationStream } from 'pino';
 import { resolvers } from '../resolvers/index.js';
 import { upstreams, type Upstreams } from '../upstreams/index.js';
 import { loadConfig, type GatewayConfig } from './config.js';
-import { Connector, MemoryStore, RedisStore, Telemetry, type CacheStore } from './connector/index.js';
+import { Connector, MemoryStore, RedisStore, Telemetry, TieredStore, withPolicy, type CacheStore, type UpstreamDef, type UpstreamPolicyInput } from './connector/index.js';
+import { cacheAdminRoutes } from './cache-admin.js';
 import { createAuthenticator, signUserToken } from './identity.js';
 import { createLogger, type Logger } from './logging.js';
 import { composeSchema, loadSchemaModules } from './schema.js';
@@ -23,6 +24,8 @@ export interface StartOptions {
   readonly port?: number;
   readonly host?: string;
   readonly logDestination?: DestinationStream;
+  /** Policies replaced per upstream name (tests, benchmarks). */
+  readonly policyOverrides?: Readonly<Record<string, UpstreamPolicyInput>>;
 }
 
 export interface Tributary {
@@ -66,14 +69,19 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
 
   let cache: CacheStore | null = null;
   if (config.cache.enabled) {
+    const memory = new MemoryStore({ maxEntries: config.cache.maxEntries });
     cache = config.redisUrl
-      ? new RedisStore({ url: config.redisUrl, namespace: `${config.cache.namespace}:v${config.cache.version}`, timeoutMs: config.cache.redisTimeoutMs })
-      : new MemoryStore({ maxEntries: config.cache.maxEntries });
+      ? await TieredStore.create({
+          memory,
+          redis: new RedisStore({ url: config.redisUrl, namespace: `${config.cache.namespace}:v${config.cache.version}`, timeoutMs: config.cache.redisTimeoutMs }),
+        })
+      : memory;
   }
   const telemetry = new Telemetry();
   telemetry.on('upstreamFailure', (e) => logger.warn({ upstream: e.upstream, endpoint: e.endpoint, code: e.code, status: e.status || undefined }, 'upstream call failed'));
   const connector = new Connector({
-    upstreams: Object.values(upstreams),
+    upstreams: (Object.values(upstreams) as UpstreamDef[]).map((def) => (opts.policyOverrides?.[def.name] ? withPolicy(def, opts.policyOverrides[def.name]!) : def)),
+    switches: config.policies,
     env,
     ...(baseUrls ? { baseUrls } : {}),
     sandboxMode: config.sandbox,
@@ -87,6 +95,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     logger,
     authenticate: createAuthenticator({ secret: config.jwtSecret }),
     extendContext: (scope) => ({ upstreams: connector.clientsFor<Upstreams>(scope) }),
+    routes: [...cacheAdminRoutes({ connector, adminToken: env.ADMIN_TOKEN || undefined })],
   });
   const url = await gateway.listen(opts.port ?? config.port, opts.host ?? config.host);
   return {

@@ -16,7 +16,7 @@ import {
   UpstreamUnauthorizedError,
   UpstreamUnavailableError,
 } from '../errors.js';
-import type { CacheStore } from './cache.js';
+import type { CacheRead, CacheStore } from './cache.js';
 import { CredentialProvider, SecretSource } from './credentials.js';
 import type { UpstreamDef } from './define.js';
 import type { AttemptEvent, CacheStatus, Telemetry } from './events.js';
@@ -25,7 +25,10 @@ import { Transport } from './transport.js';
 import type {
   AnyEndpointDef,
   BatchEndpointDef,
+  CacheScope,
+  CachePolicyInput,
   CallContext,
+  OnErrorPolicy,
   EndpointKey,
   EndpointValue,
   SingleEndpointDef,
@@ -44,6 +47,8 @@ export interface ConnectorOptions {
   readonly telemetry: Telemetry;
   /** Keep parsed response bodies on attempt events (debug traces). */
   readonly captureBodies?: boolean;
+  /** Global switches: `false` turns the policy off for every upstream, whatever the definitions say. */
+  readonly switches?: { readonly hedging?: boolean; readonly breakers?: boolean };
 }
 
 export interface ScopeInit {
@@ -57,6 +62,29 @@ export interface ScopeInit {
 }
 
 type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/** What one upstream call needs from its request (or from a background refresh). */
+interface FetchContext {
+  readonly user: { readonly id: string } | null;
+  readonly deadline: number;
+  readonly signal: AbortSignal | undefined;
+  readonly propagate: Record<string, string> | undefined;
+  readonly onAttempt: ((e: AttemptEvent) => void) | undefined;
+}
+
+/**
+ * The TTL to store a value for: the endpoint's, lowered by the upstream's Cache-Control (`s-maxage`
+ * first, as we are a shared cache, then `max-age`); 0 means do not store (`no-store`, `no-cache`,
+ * `private` on a shared entry, or max-age=0).
+ */
+export function effectiveTtl(policy: CachePolicyInput, cacheControl: string | undefined): number {
+  if (!cacheControl) return policy.ttlMs;
+  const cc = cacheControl.toLowerCase();
+  if (/(^|[\s,])(no-store|no-cache)([\s,=]|$)/.test(cc)) return 0;
+  if (/(^|[\s,])private([\s,=]|$)/.test(cc) && policy.scope !== 'user') return 0;
+  const m = /(?:^|[\s,])s-maxage\s*=\s*(\d+)/.exec(cc) ?? /(?:^|[\s,])max-age\s*=\s*(\d+)/.exec(cc);
+  return m ? Math.min(policy.ttlMs, Number(m[1]) * 1000) : policy.ttlMs;
+}
 
 interface EndpointRuntime {
   readonly upstream: UpstreamRuntime;
@@ -128,7 +156,11 @@ export class Connector {
       credentials.verify();
       const executor = new Executor({
         upstream: def.name,
-        policy: def.resolvedPolicy,
+        policy: {
+          ...def.resolvedPolicy,
+          hedge: opts.switches?.hedging === false ? false : def.resolvedPolicy.hedge,
+          breaker: opts.switches?.breakers === false ? false : def.resolvedPolicy.breaker,
+        },
         transport,
         credentials,
         telemetry: opts.telemetry,
@@ -159,6 +191,16 @@ export class Connector {
 
   breakerState(upstream: string): string {
     return this.runtimes.get(upstream)?.executor.breakerState ?? 'none';
+  }
+
+  /** Calls in flight and queued for an upstream (readiness, tests). */
+  inFlight(upstream: string): { executing: number; queued: number } {
+    return this.runtimes.get(upstream)?.executor.load ?? { executing: 0, queued: 0 };
+  }
+
+  /** The upstream definitions in use, by name (perimeter map, admin routes). */
+  get definitions(): ReadonlyMap<string, UpstreamDef> {
+    return new Map([...this.runtimes].map(([n, rt]) => [n, rt.def]));
   }
 
   /** A request's view of the upstreams. */
@@ -202,74 +244,80 @@ export class Connector {
     const out = new Array<unknown>(n);
     const up = ep.upstream.def.name;
     const policy = ep.def.cache;
-    let cacheable = this.cache !== null && policy !== undefined && policy.scope !== 'none';
-    if (cacheable && policy!.scope !== 'user' && this.readsUser(ep, keys)) {
-      // Fail closed: a response that varies by user but is not declared `scope: 'user'` is never shared.
-      cacheable = false;
-      if (!this.warnedUserVariance.has(ep.cachePrefix)) {
-        this.warnedUserVariance.add(ep.cachePrefix);
-        process.emitWarning(`${up}.${ep.name} reads the user but its cache scope is "${policy!.scope}": not caching it.`);
-      }
-    }
+    const cacheable = this.cache !== null && policy !== undefined && policy.scope !== 'none' && this.cacheSafe(ep, keys);
     const own: number[] = [];
     const shared: [number, Promise<Settled>][] = [];
-    let ckeys: string[] | undefined;
     const settle = new Map<number, (s: Settled) => void>();
+    let ckeys: string[] | undefined;
+    let staleFallback: (CacheRead | undefined)[] | undefined;
     if (cacheable) {
-      const scopePart = policy!.scope === 'user' ? `u${scope.user ? `:${scope.user.id}` : '-'}:` : 'p:';
-      ckeys = keys.map((k) => ep.cachePrefix + scopePart + ep.keyId(k));
+      ckeys = keys.map((k) => this.cacheKey(ep, policy!.scope, scope.user, k));
       const got = await this.cache!.getMany(ckeys);
+      const now = Date.now();
+      const swr = policy!.staleWhileRevalidateMs ?? 0;
+      const revalidate: number[] = [];
       let hits = 0;
+      let stale = 0;
+      let store: string = this.cache!.name;
       for (let i = 0; i < n; i++) {
         const entry = got[i];
-        if (entry) {
+        if (entry && now < entry.f) {
           out[i] = entry.v;
           hits++;
+          store = entry.store;
           continue;
         }
+        if (entry && now < entry.f + swr) {
+          // Stale but within stale-while-revalidate: answer now, refresh in the background (once).
+          out[i] = entry.v;
+          stale++;
+          revalidate.push(i);
+          continue;
+        }
+        if (entry) (staleFallback ??= new Array(n))[i] = entry; // kept for stale-if-error
         const running = this.inflight.get(ckeys[i]!);
         if (running) {
           shared.push([i, running]);
         } else {
           own.push(i);
           let resolve!: (s: Settled) => void;
-          const p = new Promise<Settled>((r) => (resolve = r));
-          this.inflight.set(ckeys[i]!, p);
+          this.inflight.set(ckeys[i]!, new Promise<Settled>((r) => (resolve = r)));
           settle.set(i, resolve);
         }
       }
-      this.cacheEvent(scope, up, ep.name, 'hit', hits);
-      this.cacheEvent(scope, up, ep.name, 'coalesced', shared.length);
-      this.cacheEvent(scope, up, ep.name, 'miss', own.length);
+      this.cacheEvent(scope, up, ep.name, 'hit', hits, store);
+      this.cacheEvent(scope, up, ep.name, 'stale', stale, store);
+      this.cacheEvent(scope, up, ep.name, 'coalesced', shared.length, 'inflight');
+      this.cacheEvent(scope, up, ep.name, 'miss', own.length, this.cache!.name);
+      if (revalidate.length > 0) this.revalidate(ep, keys, revalidate, ckeys, scope);
     } else {
       for (let i = 0; i < n; i++) own.push(i);
     }
 
     if (own.length > 0) {
-      const chunks: number[][] = [];
-      if (ep.def.kind === 'batch') {
-        const size = ep.def.maxBatchSize;
-        for (let i = 0; i < own.length; i += size) chunks.push(own.slice(i, i + size));
-      } else {
-        for (const i of own) chunks.push([i]);
-      }
+      const onError = ep.def.onError ?? ep.upstream.def.resolvedPolicy.onError;
       await Promise.all(
-        chunks.map(async (chunk) => {
-          let values: unknown[];
+        this.chunks(ep, own).map(async (chunk) => {
+          let result: { values: unknown[]; cacheControl: string | undefined };
           try {
-            values = await this.fetch(ep, chunk.map((i) => keys[i]), scope);
+            result = await this.fetch(ep, chunk.map((i) => keys[i]), scope);
           } catch (error) {
             for (const i of chunk) {
-              out[i] = error;
-              settle.get(i)?.({ ok: false, error });
+              const fallback = this.onFailure(onError, staleFallback?.[i], policy, error);
+              out[i] = fallback.value;
+              if (fallback.stale) this.cacheEvent(scope, up, ep.name, 'stale', 1, staleFallback![i]!.store);
+              settle.get(i)?.(fallback.value instanceof Error ? { ok: false, error: fallback.value } : { ok: true, value: fallback.value });
             }
             return;
           }
+          const ttl = ckeys ? effectiveTtl(policy!, result.cacheControl) : 0;
+          const fresh = Date.now() + ttl;
+          const keep = ttl + Math.max(policy?.staleWhileRevalidateMs ?? 0, policy?.staleIfErrorMs ?? 0);
           for (let j = 0; j < chunk.length; j++) {
             const i = chunk[j]!;
-            out[i] = values[j];
-            settle.get(i)?.({ ok: true, value: values[j] });
-            if (ckeys) void this.cache!.set(ckeys[i]!, { v: values[j] }, policy!.ttlMs);
+            out[i] = result.values[j];
+            settle.get(i)?.({ ok: true, value: result.values[j] });
+            if (ckeys && ttl > 0) void this.cache!.set(ckeys[i]!, { v: result.values[j], f: fresh }, keep);
           }
         }),
       );
@@ -282,9 +330,108 @@ export class Connector {
     return out;
   }
 
-  private cacheEvent(scope: RequestScope, upstream: string, endpoint: string, status: CacheStatus, keys: number): void {
+  /** What a failed key resolves to, by the endpoint's on-error choice. An Error value fails the field. */
+  private onFailure(
+    onError: OnErrorPolicy,
+    stale: CacheRead | undefined,
+    policy: CachePolicyInput | undefined,
+    error: unknown,
+  ): { value: unknown; stale: boolean } {
+    if (onError === 'stale' && stale && Date.now() < stale.f + (policy?.staleIfErrorMs ?? 0)) return { value: stale.v, stale: true };
+    if (typeof onError === 'object' && onError !== null) return { value: onError.fallback, stale: false };
+    return { value: error, stale: false };
+  }
+
+  /** Keys split into calls: one per `maxBatchSize` keys (batch endpoints) or one per key. */
+  private chunks(ep: EndpointRuntime, idx: readonly number[]): number[][] {
+    if (ep.def.kind !== 'batch') return idx.map((i) => [i]);
+    const size = ep.def.maxBatchSize;
+    const chunks: number[][] = [];
+    for (let i = 0; i < idx.length; i += size) chunks.push(idx.slice(i, i + size));
+    return chunks;
+  }
+
+  /**
+   * Refresh stale keys in the background, outside the request's lifetime (its signal does not apply;
+   * its user does). Keys another call is already fetching are left to it, so each refreshes once.
+   */
+  private revalidate(ep: EndpointRuntime, keys: readonly unknown[], idx: readonly number[], ckeys: readonly string[], scope: RequestScope): void {
+    const mine = idx.filter((i) => !this.inflight.has(ckeys[i]!));
+    if (mine.length === 0) return;
+    const resolvers = new Map<number, (s: Settled) => void>();
+    for (const i of mine) this.inflight.set(ckeys[i]!, new Promise<Settled>((r) => resolvers.set(i, r)));
+    const policy = ep.def.cache!;
+    const ctx: FetchContext = {
+      user: scope.user,
+      deadline: performance.now() + ep.timeoutMs * ep.upstream.def.resolvedPolicy.retry.attempts,
+      signal: undefined,
+      propagate: scope.propagate,
+      onAttempt: undefined,
+    };
+    for (const chunk of this.chunks(ep, mine)) {
+      this.fetch(ep, chunk.map((i) => keys[i]), ctx).then(
+        (result) => {
+          const ttl = effectiveTtl(policy, result.cacheControl);
+          const keep = ttl + Math.max(policy.staleWhileRevalidateMs ?? 0, policy.staleIfErrorMs ?? 0);
+          chunk.forEach((i, j) => {
+            if (ttl > 0) void this.cache!.set(ckeys[i]!, { v: result.values[j], f: Date.now() + ttl }, keep);
+            resolvers.get(i)!({ ok: true, value: result.values[j] });
+            this.inflight.delete(ckeys[i]!);
+          });
+        },
+        (error: unknown) => {
+          for (const i of chunk) {
+            resolvers.get(i)!({ ok: false, error });
+            this.inflight.delete(ckeys[i]!);
+          }
+        },
+      );
+    }
+  }
+
+  /** `<upstream>:<endpoint>:<scope>:<key>`; the user is part of the key only for `user`-scoped endpoints. */
+  private cacheKey(ep: EndpointRuntime, scope: CacheScope, user: { readonly id: string } | null, key: unknown): string {
+    const part = scope === 'user' ? (user ? `u:${user.id}:` : 'u-:') : 'p:';
+    return ep.cachePrefix + part + ep.keyId(key);
+  }
+
+  /**
+   * Fail closed: a request builder that reads the user makes a response that varies by user; unless
+   * the endpoint declares `scope: 'user'`, it is never cached or shared.
+   */
+  private cacheSafe(ep: EndpointRuntime, keys: readonly unknown[]): boolean {
+    if (ep.def.cache!.scope === 'user' || !this.readsUser(ep, keys)) return true;
+    if (!this.warnedUserVariance.has(ep.cachePrefix)) {
+      this.warnedUserVariance.add(ep.cachePrefix);
+      process.emitWarning(`${ep.upstream.def.name}.${ep.name} reads the user but its cache scope is "${ep.def.cache!.scope}": not caching it.`);
+    }
+    return false;
+  }
+
+  /**
+   * Remove cached values: by exact keys of an endpoint (public and every user's copies are matched
+   * by prefix), or everything of an endpoint or an upstream. Every replica's memory layer drops them too.
+   */
+  async invalidate(req: { upstream: string; endpoint?: string | undefined; keys?: readonly unknown[] | undefined }): Promise<number> {
+    if (!this.cache) return 0;
+    const rt = this.runtimes.get(req.upstream);
+    if (!rt) throw new ConfigurationError(`No upstream "${req.upstream}".`);
+    if (req.endpoint === undefined) return this.cache.invalidate({ prefix: `${req.upstream}:` });
+    const ep = rt.endpoints.get(req.endpoint);
+    if (!ep) throw new ConfigurationError(`No endpoint "${req.upstream}.${req.endpoint}".`);
+    if (!req.keys) return this.cache.invalidate({ prefix: ep.cachePrefix });
+    if (ep.def.cache?.scope === 'user') {
+      // Per-user copies cannot be listed by key; drop the endpoint's user-scoped entries for these keys by prefix scan.
+      let n = 0;
+      for (const k of req.keys) n += await this.cache.invalidate({ prefix: ep.cachePrefix + 'u' });
+      return n;
+    }
+    return this.cache.invalidate({ keys: req.keys.map((k) => this.cacheKey(ep, 'public', null, k)) });
+  }
+
+  private cacheEvent(scope: RequestScope, upstream: string, endpoint: string, status: CacheStatus, keys: number, store: string): void {
     if (keys === 0) return;
-    const e = { upstream, endpoint, status, keys, store: this.cache?.name ?? 'none' };
+    const e = { upstream, endpoint, status, keys, store, at: performance.now() };
     scope.cacheEvents.push(e);
     this.telemetry.emit('cache', e);
   }
@@ -308,33 +455,28 @@ export class Connector {
   }
 
   /** One upstream call (batch) or one call per key (single), through the executor's policies. */
-  private async fetch(ep: EndpointRuntime, keys: readonly unknown[], scope: RequestScope): Promise<unknown[]> {
+  private async fetch(ep: EndpointRuntime, keys: readonly unknown[], ctx: FetchContext): Promise<{ values: unknown[]; cacheControl: string | undefined }> {
     const rt = ep.upstream;
-    const ctx: CallContext = { user: scope.user };
+    const callCtx: CallContext = { user: ctx.user };
     const common = {
       endpoint: ep.name,
       retryable: ep.retryable,
       timeoutMs: ep.timeoutMs,
-      deadline: scope.deadline,
-      signal: scope.signal,
+      deadline: ctx.deadline,
+      signal: ctx.signal,
       validator: ep.validator,
-      headers: scope.propagate,
-      onAttempt: scope.onAttempt,
+      headers: ctx.propagate,
+      onAttempt: ctx.onAttempt,
+      method: ep.def.method,
     };
     if (ep.def.kind === 'batch') {
       const def = ep.def as BatchEndpointDef<unknown, any, unknown, unknown, 'one' | 'many'>;
-      const spec = def.request(keys, ctx);
-      const body = await rt.executor.call({
-        ...common,
-        method: def.method,
-        path: rt.transport.path(spec),
-        body: spec.body,
-        keys: keys.length,
-        notFoundIsNull: false,
-      });
+      const spec = def.request(keys, callCtx);
+      const res = await rt.executor.call({ ...common, path: rt.transport.path(spec), body: spec.body, keys: keys.length, notFoundIsNull: false });
+      if (res === NOT_FOUND) return { values: keys.map(() => (def.cardinality === 'many' ? [] : null)), cacheControl: undefined };
       const many = def.cardinality === 'many';
       const byKey = new Map<string, unknown>();
-      for (const item of def.items(body)) {
+      for (const item of def.items(res.body)) {
         const k = def.itemKey(item);
         if (many) {
           const list = byKey.get(k) as unknown[] | undefined;
@@ -344,20 +486,14 @@ export class Connector {
           byKey.set(k, def.map(item));
         }
       }
-      return keys.map((k) => byKey.get(ep.keyId(k)) ?? (many ? [] : null));
+      return { values: keys.map((k) => byKey.get(ep.keyId(k)) ?? (many ? [] : null)), cacheControl: res.cacheControl };
     }
     const def = ep.def as SingleEndpointDef<unknown, any, unknown>;
     const key = keys[0];
-    const spec = def.request(key, ctx);
-    const body = await rt.executor.call({
-      ...common,
-      method: def.method,
-      path: rt.transport.path(spec),
-      body: spec.body,
-      keys: 1,
-      notFoundIsNull: def.notFoundIsNull === true,
-    });
-    return [body === NOT_FOUND ? null : def.map(body, key)];
+    const spec = def.request(key, callCtx);
+    const res = await rt.executor.call({ ...common, path: rt.transport.path(spec), body: spec.body, keys: 1, notFoundIsNull: def.notFoundIsNull === true });
+    if (res === NOT_FOUND) return { values: [null], cacheControl: undefined };
+    return { values: [def.map(res.body, key)], cacheControl: res.cacheControl };
   }
 
   async close(): Promise<void> {
@@ -416,7 +552,7 @@ export class RequestScope {
   readonly propagate: Record<string, string> | undefined;
   readonly startedAt = performance.now();
   readonly attempts: AttemptEvent[] = [];
-  readonly cacheEvents: { upstream: string; endpoint: string; status: CacheStatus; keys: number; store: string }[] = [];
+  readonly cacheEvents: { upstream: string; endpoint: string; status: CacheStatus; keys: number; store: string; at: number }[] = [];
   readonly onAttempt = (e: AttemptEvent): void => {
     this.attempts.push(e);
   };

@@ -11,9 +11,11 @@ import type {
   BatchEndpointDef,
   BatchEndpointSpec,
   CachePolicyInput,
+  OnErrorPolicy,
   SingleEndpointDef,
   SingleEndpointSpec,
   UpstreamDefInput,
+  UpstreamPolicyInput,
 } from './types.js';
 
 /** Every default of an upstream's policy, with units. Change a default here and nowhere else. */
@@ -41,6 +43,11 @@ export const POLICY_DEFAULTS = {
   maxQueue: 1_000, // calls waiting for a slot; more are rejected at once
   maxResponseBytes: 5 * 1024 * 1024, // bytes
   connections: 64, // keep-alive sockets per upstream
+  hedge: {
+    percentile: 0.95, // of recent successful attempt durations
+    minDelayMs: 10, // never hedge sooner than this
+    maxDelayMs: 500, // never wait longer than this before hedging
+  },
 } as const;
 
 export interface ResolvedPolicy {
@@ -59,6 +66,10 @@ export interface ResolvedPolicy {
   readonly maxQueue: number;
   readonly maxResponseBytes: number;
   readonly connections: number;
+  readonly hedge:
+    | { readonly delayMs: number | undefined; readonly percentile: number; readonly minDelayMs: number; readonly maxDelayMs: number }
+    | false;
+  readonly onError: OnErrorPolicy;
 }
 
 export interface UpstreamDef<E extends Record<string, AnyEndpointDef> = Record<string, AnyEndpointDef>>
@@ -125,6 +136,21 @@ function checkCache(where: string, cache: CachePolicyInput | undefined): void {
   if (cache === undefined) return;
   positiveInt(`${where}.ttlMs`, cache.ttlMs);
   if (!['public', 'user', 'none'].includes(cache.scope)) fail(`${where}.scope`, 'one of public, user, none', cache.scope);
+  if (cache.staleWhileRevalidateMs !== undefined) positiveInt(`${where}.staleWhileRevalidateMs`, cache.staleWhileRevalidateMs, true);
+  if (cache.staleIfErrorMs !== undefined) positiveInt(`${where}.staleIfErrorMs`, cache.staleIfErrorMs, true);
+}
+
+function checkOnError(where: string, onError: OnErrorPolicy | undefined, cache?: CachePolicyInput): void {
+  if (onError === undefined || onError === 'null') return;
+  if (onError === 'stale') {
+    if (cache !== undefined && !(cache.staleIfErrorMs && cache.staleIfErrorMs > 0)) {
+      fail(`${where} (onError "stale")`, 'paired with cache.staleIfErrorMs > 0', cache);
+    }
+    return;
+  }
+  if (typeof onError !== 'object' || onError === null || !('fallback' in onError)) {
+    fail(where, '"null", "stale" or { fallback: value }', onError);
+  }
 }
 
 function checkEndpoint(where: string, ep: AnyEndpointDef): void {
@@ -136,6 +162,8 @@ function checkEndpoint(where: string, ep: AnyEndpointDef): void {
   if (!ep.response || typeof ep.response !== 'object') fail(`${where}.response`, 'a TypeBox schema of the response', ep.response);
   if (ep.timeoutMs !== undefined) positiveInt(`${where}.timeoutMs`, ep.timeoutMs);
   checkCache(`${where}.cache`, ep.cache);
+  checkOnError(`${where}.onError`, ep.onError, ep.cache);
+  if (ep.onError === 'stale' && !ep.cache) fail(`${where}.onError`, 'paired with a cache policy when "stale"', ep.onError);
   if (ep.kind === 'batch') {
     positiveInt(`${where}.maxBatchSize`, ep.maxBatchSize);
     if (typeof ep.items !== 'function') fail(`${where}.items`, 'a function returning the items of a response', ep.items);
@@ -170,7 +198,13 @@ export function defineUpstream<E extends Record<string, AnyEndpointDef>>(input: 
     checkEndpoint(`${where}: endpoints.${name}`, ep);
   }
 
-  const p = input.policy ?? {};
+  checkOnError(`${where}: policy.onError`, input.policy?.onError);
+  const resolvedPolicy = resolvePolicy(where, input.policy ?? {});
+  return Object.freeze({ ...input, contract: input.contract ?? 'enforce', resolvedPolicy });
+}
+
+/** Every default applied in one place; `where` prefixes validation messages. */
+export function resolvePolicy(where: string, p: UpstreamPolicyInput): ResolvedPolicy {
   const d = POLICY_DEFAULTS;
   const r = p.retry ?? {};
   const attempts = positiveInt(`${where}: policy.retry.attempts`, r.attempts ?? d.retry.attempts);
@@ -200,8 +234,43 @@ export function defineUpstream<E extends Record<string, AnyEndpointDef>>(input: 
     maxQueue: positiveInt(`${where}: policy.maxQueue`, p.maxQueue ?? d.maxQueue, true),
     maxResponseBytes: positiveInt(`${where}: policy.maxResponseBytes`, p.maxResponseBytes ?? d.maxResponseBytes),
     connections: positiveInt(`${where}: policy.connections`, p.connections ?? d.connections),
+    hedge: resolveHedge(where, p.hedge),
+    onError: p.onError ?? 'null',
   };
-  return Object.freeze({ ...input, contract: input.contract ?? 'enforce', resolvedPolicy });
+  return resolvedPolicy;
+}
+
+function resolveHedge(where: string, h: UpstreamPolicyInput['hedge']): ResolvedPolicy['hedge'] {
+  if (h === undefined || h === false) return false;
+  const d = POLICY_DEFAULTS.hedge;
+  const percentile = h.percentile ?? d.percentile;
+  if (!(percentile > 0 && percentile < 1)) fail(`${where}: policy.hedge.percentile`, 'a number in (0, 1)', percentile);
+  const minDelayMs = positiveInt(`${where}: policy.hedge.minDelayMs`, h.minDelayMs ?? d.minDelayMs);
+  const maxDelayMs = positiveInt(`${where}: policy.hedge.maxDelayMs`, h.maxDelayMs ?? d.maxDelayMs);
+  if (maxDelayMs < minDelayMs) fail(`${where}: policy.hedge.maxDelayMs`, `>= minDelayMs (${minDelayMs})`, maxDelayMs);
+  return {
+    delayMs: h.delayMs === undefined ? undefined : positiveInt(`${where}: policy.hedge.delayMs`, h.delayMs),
+    percentile,
+    minDelayMs,
+    maxDelayMs,
+  };
+}
+
+/**
+ * The same upstream with some policies replaced (tests, benchmarks, per-deployment tuning).
+ *
+ * @example
+ * const fastBreaker = withPolicy(inventory, { breaker: { minimumCalls: 5, halfOpenAfterMs: 200 } });
+ */
+export function withPolicy<E extends Record<string, AnyEndpointDef>>(def: UpstreamDef<E>, policy: UpstreamPolicyInput): UpstreamDef<E> {
+  const merged: UpstreamPolicyInput = {
+    ...def.policy,
+    ...policy,
+    retry: { ...def.policy?.retry, ...policy.retry },
+    breaker: policy.breaker === false ? false : def.policy?.breaker === false && policy.breaker === undefined ? false : { ...(def.policy?.breaker || {}), ...(policy.breaker || {}) },
+    hedge: policy.hedge === false ? false : policy.hedge === undefined ? def.policy?.hedge : { ...(def.policy?.hedge || {}), ...policy.hedge },
+  };
+  return defineUpstream({ ...def, policy: merged });
 }
 
 /** Declare a batch endpoint (keeps the key, item and value types inferred). */

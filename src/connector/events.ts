@@ -33,9 +33,10 @@ export interface EngineEvents {
   attempt: AttemptEvent;
   retry: { upstream: string; endpoint: string; attempt: number; delayMs: number; reason: string };
   retryBudgetExhausted: { upstream: string; endpoint: string };
+  hedge: { upstream: string; endpoint: string; attempt: number; delayMs: number };
   breakerState: { upstream: string; state: BreakerState };
   bulkheadRejected: { upstream: string; endpoint: string };
-  cache: { upstream: string; endpoint: string; status: CacheStatus; keys: number; store: string };
+  cache: { upstream: string; endpoint: string; status: CacheStatus; keys: number; store: string; at?: number };
   contractViolation: { upstream: string; endpoint: string; path: string; mode: 'enforce' | 'report' };
   upstreamFailure: { upstream: string; endpoint: string; code: string; status: number; message: string };
 }

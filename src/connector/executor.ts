@@ -1,14 +1,14 @@
 /**
  * Runs one logical call to one upstream through its policies, composed here in one explicit order:
  *
- *   deadline → retry (budgeted) → circuit breaker → bulkhead → per-attempt timeout → credentials → HTTP
- *   → status → JSON → contract validation
+ *   deadline → retry (budgeted) → hedge → circuit breaker → bulkhead → per-attempt timeout
+ *   → credentials (one refresh on 401) → HTTP → status → JSON → contract validation
  *
- * The breaker and bulkhead are cockatiel's, shared by every request to the upstream. The retry loop is
- * written here because it must consult three things cockatiel's RetryPolicy cannot see per call: the
- * request's deadline (no wait may pass it), the upstream's retry budget, and a `Retry-After` header;
- * and its waits must be abortable when the client goes away. Backoff uses cockatiel's full-jitter
- * generator.
+ * The breaker and bulkhead are cockatiel's, shared by every request to the upstream. The retry loop and
+ * hedging are written here because they must consult what cockatiel's RetryPolicy cannot see per call:
+ * the request's deadline (no wait may pass it), the upstream's retry budget (hedges spend it too), a
+ * `Retry-After` header, and the client's abort signal (waits end when the client goes away). Backoff
+ * uses cockatiel's full-jitter generator.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -36,7 +36,8 @@ import {
 } from '../errors.js';
 import type { CredentialProvider } from './credentials.js';
 import type { ResolvedPolicy } from './define.js';
-import type { BreakerState, Telemetry } from './events.js';
+import type { AttemptEvent, BreakerState, Telemetry } from './events.js';
+import { LatencyWindow } from './latency-window.js';
 import { RetryBudget } from './retry-budget.js';
 import { ResponseTooLargeError, type Transport } from './transport.js';
 import type { HttpMethod } from './types.js';
@@ -44,6 +45,12 @@ import type { Validator } from './validation.js';
 
 /** Returned instead of a body when the endpoint treats 404 as "no such thing". */
 export const NOT_FOUND: unique symbol = Symbol('NOT_FOUND');
+
+/** A successful call: the validated body, and the upstream's Cache-Control (for the cache to honour). */
+export interface CallResult {
+  readonly body: unknown;
+  readonly cacheControl: string | undefined;
+}
 
 export interface CallOptions {
   readonly endpoint: string;
@@ -60,8 +67,8 @@ export interface CallOptions {
   readonly notFoundIsNull: boolean;
   readonly validator: Validator;
   /** Extra headers for this call (trace context). Never credentials: those are added here. */
-  readonly headers?: Record<string, string>;
-  readonly onAttempt?: ((e: import('./events.js').AttemptEvent) => void) | undefined;
+  readonly headers?: Record<string, string> | undefined;
+  readonly onAttempt?: ((e: AttemptEvent) => void) | undefined;
 }
 
 export interface ExecutorOptions {
@@ -74,6 +81,14 @@ export interface ExecutorOptions {
   readonly captureBodies?: boolean;
 }
 
+/** @internal An attempt ended because its caller no longer wants it (hedge lost, client gone). Not a failure of the upstream. */
+class CancelledError extends Error {
+  constructor() {
+    super('cancelled');
+    this.name = 'CancelledError';
+  }
+}
+
 const STATE_NAMES: Record<CircuitState, BreakerState> = {
   [CircuitState.Closed]: 'closed',
   [CircuitState.Open]: 'open',
@@ -83,17 +98,22 @@ const STATE_NAMES: Record<CircuitState, BreakerState> = {
 
 /** Errors that say the upstream is unhealthy (they count against the breaker). */
 function countsAgainstBreaker(e: unknown): boolean {
+  if (e instanceof CancelledError) return false;
   if (!isUpstreamError(e)) return true;
   if (e.code === 'UPSTREAM_TIMEOUT' || e.code === 'UPSTREAM_UNAVAILABLE') return true;
   return e.code === 'UPSTREAM_ERROR' && (e.status === undefined || e.status === 0 || e.status >= 500 || e.status === 429);
 }
 
 function parseRetryAfter(v: string | string[] | undefined): number | undefined {
-  const s = Array.isArray(v) ? v[0] : v;
+  const s = (Array.isArray(v) ? v[0] : v)?.trim();
   if (!s) return undefined;
-  if (/^\d+$/.test(s.trim())) return Number(s.trim()) * 1000;
+  if (/^\d+$/.test(s)) return Number(s) * 1000;
   const at = Date.parse(s);
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+function headerString(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v.join(', ') : v;
 }
 
 export class Executor {
@@ -108,6 +128,7 @@ export class Executor {
   private readonly backoff: ExponentialBackoff<number>;
   private readonly contractMode: 'enforce' | 'report';
   private readonly captureBodies: boolean;
+  private readonly latencies = new LatencyWindow();
 
   constructor(opts: ExecutorOptions) {
     this.upstream = opts.upstream;
@@ -142,15 +163,20 @@ export class Executor {
     return this.breaker ? STATE_NAMES[this.breaker.state] : 'none';
   }
 
+  /** Calls in flight and queued at the bulkhead (for readiness and tests). */
+  get load(): { executing: number; queued: number } {
+    return { executing: this.policy.maxConcurrency - this.bulkhead.executionSlots, queued: this.policy.maxQueue - this.bulkhead.queueSlots };
+  }
+
   /** Run the call with its policies; resolves to the validated body, or NOT_FOUND. */
-  async call(o: CallOptions): Promise<unknown> {
+  async call(o: CallOptions): Promise<CallResult | typeof NOT_FOUND> {
     const where = { upstream: this.upstream, endpoint: o.endpoint };
     const maxAttempts = o.retryable ? this.policy.retry.attempts : 1;
     let backoff = this.backoff.next();
+    this.budget.recordFirst();
     for (let attempt = 1; ; attempt++) {
-      if (attempt === 1) this.budget.recordFirst();
       try {
-        return await this.guarded(o, attempt);
+        return await this.hedged(o, attempt);
       } catch (e) {
         const err = this.toUpstreamError(e, o);
         if (attempt >= maxAttempts || !this.isRetryable(err) || o.signal?.aborted) throw err;
@@ -169,7 +195,7 @@ export class Executor {
           try {
             await sleep(delay, undefined, o.signal ? { signal: o.signal } : undefined);
           } catch {
-            throw new UpstreamTimeoutError(where);
+            throw err; // the client went away while we waited
           }
         }
       }
@@ -183,8 +209,85 @@ export class Executor {
     return false;
   }
 
-  private async guarded(o: CallOptions, attempt: number): Promise<unknown> {
-    const run = () => this.bulkhead.execute(() => this.attempt(o, attempt, false));
+  /** Delay before hedging this call, or undefined when it must not be hedged. */
+  private hedgeDelay(o: CallOptions): number | undefined {
+    const h = this.policy.hedge;
+    if (!h || !o.retryable) return undefined;
+    let delay = h.delayMs;
+    if (delay === undefined) {
+      const observed = this.latencies.percentile(h.percentile);
+      if (observed === undefined) return undefined; // no history yet: nothing to call slow
+      delay = Math.min(h.maxDelayMs, Math.max(h.minDelayMs, observed));
+    }
+    return performance.now() + delay < o.deadline ? delay : undefined;
+  }
+
+  /**
+   * One attempt, hedged when the policy says so: if the first has not answered after the hedge delay,
+   * a second starts; the first success wins and the other is aborted. A failure waits for the other.
+   */
+  private hedged(o: CallOptions, attempt: number): Promise<CallResult | typeof NOT_FOUND> {
+    const delay = this.hedgeDelay(o);
+    if (delay === undefined) return this.guarded(o, attempt, false, o.signal);
+    return new Promise((resolve, reject) => {
+      const controllers: AbortController[] = [];
+      let pending = 0;
+      let settled = false;
+      let hedgeTimer: NodeJS.Timeout | undefined;
+      let firstError: unknown;
+      const onClientAbort = () => controllers.forEach((c) => c.abort());
+      o.signal?.addEventListener('abort', onClientAbort, { once: true });
+      const finish = () => {
+        settled = true;
+        clearTimeout(hedgeTimer);
+        o.signal?.removeEventListener('abort', onClientAbort);
+        controllers.forEach((c) => c.abort()); // the loser, if any, is aborted
+      };
+      const launch = (hedge: boolean) => {
+        const ac = new AbortController();
+        controllers.push(ac);
+        pending++;
+        this.guarded(o, attempt, hedge, ac.signal).then(
+          (v) => {
+            if (settled) return;
+            finish();
+            resolve(v);
+          },
+          (e: unknown) => {
+            pending--;
+            if (settled) return;
+            if (firstError === undefined || firstError instanceof CancelledError) firstError = e;
+            // Keep waiting while the other attempt may still answer; with none left, fail now
+            // (a failure before the hedge delay is the retry loop's business, not the hedge's).
+            if (pending === 0) {
+              finish();
+              reject(firstError);
+            }
+          },
+        );
+      };
+      launch(false);
+      hedgeTimer = setTimeout(() => {
+        hedgeTimer = undefined;
+        if (settled) return;
+        if (pending === 0) {
+          finish();
+          reject(firstError);
+          return;
+        }
+        if (!this.budget.tryRetry()) {
+          // No budget for a hedge: the first attempt carries on alone.
+          this.telemetry.emit('retryBudgetExhausted', { upstream: this.upstream, endpoint: o.endpoint });
+          return;
+        }
+        this.telemetry.emit('hedge', { upstream: this.upstream, endpoint: o.endpoint, attempt, delayMs: delay });
+        launch(true);
+      }, delay);
+    });
+  }
+
+  private guarded(o: CallOptions, attempt: number, hedge: boolean, signal: AbortSignal | undefined): Promise<CallResult | typeof NOT_FOUND> {
+    const run = () => this.bulkhead.execute(() => this.attempt(o, attempt, hedge, signal, false));
     return this.breaker ? this.breaker.execute(run) : run();
   }
 
@@ -198,19 +301,25 @@ export class Executor {
       this.telemetry.emit('bulkheadRejected', where);
       return new UpstreamUnavailableError(where, 'is overloaded (too many calls in flight)', { extensions: { reason: 'bulkhead' } });
     }
+    if (e instanceof CancelledError) return new UpstreamUnavailableError(where, 'call was cancelled', { extensions: { reason: 'cancelled' } });
     return new UpstreamUnavailableError({ ...where, status: 0 }, 'is unavailable');
   }
 
   /** One HTTP attempt under its own timeout. A 401 refreshes the credential and tries once more. */
-  private async attempt(o: CallOptions, attempt: number, refreshed: boolean): Promise<unknown> {
+  private async attempt(o: CallOptions, attempt: number, hedge: boolean, signal: AbortSignal | undefined, refreshed: boolean): Promise<CallResult | typeof NOT_FOUND> {
     const where = { upstream: this.upstream, endpoint: o.endpoint };
+    if (signal?.aborted) throw new CancelledError();
     const remaining = o.deadline - performance.now();
     if (remaining <= 0) throw new UpstreamTimeoutError(where);
     const budgetMs = Math.min(o.timeoutMs, remaining);
     const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), budgetMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ac.abort();
+    }, budgetMs);
     const onAbort = () => ac.abort();
-    o.signal?.addEventListener('abort', onAbort, { once: true });
+    signal?.addEventListener('abort', onAbort, { once: true });
     const start = performance.now();
     let status = 0;
     let bytes = 0;
@@ -221,6 +330,7 @@ export class Executor {
       const auth = this.credentials.headers();
       const credHeaders = auth instanceof Promise ? await auth : auth;
       const headers: Record<string, string> = { accept: 'application/json', ...o.headers, ...credHeaders };
+      if (hedge) headers['x-tributary-hedge'] = '1';
       let payload: string | undefined;
       if (o.body !== undefined) {
         payload = JSON.stringify(o.body);
@@ -233,15 +343,18 @@ export class Executor {
         if (!refreshed) {
           // The credential may have rotated: forget it, and try once more with a fresh one.
           this.credentials.refresh();
-          this.report(o, attempt, start, status, bytes, 'UPSTREAM_UNAUTHORIZED', undefined);
+          this.report(o, attempt, hedge, start, status, bytes, 'UPSTREAM_UNAUTHORIZED', undefined);
           reported = true;
           clearTimeout(timer);
-          o.signal?.removeEventListener('abort', onAbort);
-          return await this.attempt(o, attempt, true);
+          signal?.removeEventListener('abort', onAbort);
+          return await this.attempt(o, attempt, hedge, signal, true);
         }
         throw new UpstreamUnauthorizedError({ ...where, status });
       }
-      if (status === 404 && o.notFoundIsNull) return NOT_FOUND;
+      if (status === 404 && o.notFoundIsNull) {
+        this.latencies.add(performance.now() - start);
+        return NOT_FOUND;
+      }
       if (status < 200 || status >= 300) {
         const reason = status >= 300 && status < 400 ? `answered a redirect (${status}), which is not followed` : `answered with status ${status}`;
         throw new UpstreamHttpError({ ...where, status }, reason, parseRetryAfter(res.headers['retry-after']));
@@ -258,36 +371,39 @@ export class Executor {
         this.telemetry.emit('contractViolation', { ...where, path: violation, mode: this.contractMode });
         if (this.contractMode === 'enforce') throw new UpstreamContractViolationError({ ...where, status }, violation);
       }
-      return body;
+      this.latencies.add(performance.now() - start);
+      return { body, cacheControl: headerString(res.headers['cache-control']) };
     } catch (e) {
       let err: unknown = e;
-      if (!isUpstreamError(e)) {
+      if (!isUpstreamError(e) && !(e instanceof CancelledError)) {
         if (e instanceof ResponseTooLargeError) {
           err = new UpstreamHttpError({ ...where, status }, 'answered with a body larger than its limit');
-        } else if (ac.signal.aborted) {
+        } else if (timedOut) {
           err = new UpstreamTimeoutError(where);
+        } else if (signal?.aborted) {
+          err = new CancelledError();
         } else {
           err = new UpstreamUnavailableError({ ...where, status: 0 }, 'is unavailable');
         }
       }
-      errorCode = (err as UpstreamError).code;
+      errorCode = err instanceof CancelledError ? 'CANCELLED' : (err as UpstreamError).code;
       throw err;
     } finally {
       clearTimeout(timer);
-      o.signal?.removeEventListener('abort', onAbort);
-      if (!reported) this.report(o, attempt, start, status, bytes, errorCode, captured);
+      signal?.removeEventListener('abort', onAbort);
+      if (!reported) this.report(o, attempt, hedge, start, status, bytes, errorCode, captured);
     }
   }
 
-  private report(o: CallOptions, attempt: number, start: number, status: number, bytes: number, error: string | undefined, body: unknown): void {
-    const e = {
+  private report(o: CallOptions, attempt: number, hedge: boolean, start: number, status: number, bytes: number, error: string | undefined, body: unknown): void {
+    const e: AttemptEvent = {
       upstream: this.upstream,
       endpoint: o.endpoint,
       method: o.method,
       path: o.path,
       keys: o.keys,
       attempt,
-      hedge: false,
+      hedge,
       breaker: this.breakerState,
       status,
       bytes,
@@ -298,7 +414,7 @@ export class Executor {
     };
     o.onAttempt?.(e);
     this.telemetry.emit('attempt', e);
-    if (error) {
+    if (error && error !== 'CANCELLED') {
       this.telemetry.emit('upstreamFailure', { upstream: this.upstream, endpoint: o.endpoint, code: error, status, message: `attempt ${attempt} failed` });
     }
   }

@@ -43,10 +43,32 @@ export type AuthDef =
 export type CacheScope = 'public' | 'user' | 'none';
 
 export interface CachePolicyInput {
-  /** How long a value is fresh. */
+  /** How long a value is fresh. An upstream's `Cache-Control: max-age` (or `s-maxage`) can only lower it. */
   readonly ttlMs: number;
   /** `public`: shared by everyone; `user`: keyed by the signed-in user; `none`: never cached. */
   readonly scope: CacheScope;
+  /** After `ttlMs`, serve the stale value for this long while one background call refreshes it. */
+  readonly staleWhileRevalidateMs?: number;
+  /** After `ttlMs`, keep the value this long to serve it when the upstream fails (with `onError: 'stale'`). */
+  readonly staleIfErrorMs?: number;
+}
+
+/**
+ * What a failing call gives its fields: `null` (and an error naming the upstream), a declared
+ * fallback value (no error), or the last good value from the cache (`stale`, within `staleIfErrorMs`;
+ * an error when there is none).
+ */
+export type OnErrorPolicy = 'null' | 'stale' | { readonly fallback: unknown };
+
+export interface HedgePolicyInput {
+  /**
+   * Fixed delay before the second attempt. Without it the delay adapts: the `percentile` of the
+   * upstream's recent latencies, clamped to [minDelayMs, maxDelayMs].
+   */
+  readonly delayMs?: number;
+  readonly percentile?: number;
+  readonly minDelayMs?: number;
+  readonly maxDelayMs?: number;
 }
 
 export interface RetryPolicyInput {
@@ -82,6 +104,10 @@ export interface UpstreamPolicyInput {
   readonly maxResponseBytes?: number;
   /** Keep-alive connections in the pool. */
   readonly connections?: number;
+  /** Hedged reads: a second attempt when the first is slow; the first answer wins, the loser is aborted. */
+  readonly hedge?: HedgePolicyInput | false;
+  /** Default for every endpoint of the upstream; an endpoint may override it. */
+  readonly onError?: OnErrorPolicy;
 }
 
 interface EndpointCommon<Schema extends TSchema> {
@@ -96,6 +122,7 @@ interface EndpointCommon<Schema extends TSchema> {
    */
   readonly retrySafe?: boolean;
   readonly timeoutMs?: number;
+  readonly onError?: OnErrorPolicy;
 }
 
 /** An endpoint that answers many keys in one call (`GET /v1/prices?skus=A,B`). */
