@@ -24,6 +24,8 @@ export interface StartOptions {
   readonly port?: number;
   readonly host?: string;
   readonly logDestination?: DestinationStream;
+  /** Wall clock for cache freshness (tests move it instead of sleeping). */
+  readonly now?: () => number;
   /** Policies replaced per upstream name (tests, benchmarks). */
   readonly policyOverrides?: Readonly<Record<string, UpstreamPolicyInput>>;
 }
@@ -82,6 +84,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
   const connector = new Connector({
     upstreams: (Object.values(upstreams) as UpstreamDef[]).map((def) => (opts.policyOverrides?.[def.name] ? withPolicy(def, opts.policyOverrides[def.name]!) : def)),
     switches: config.policies,
+    ...(opts.now ? { now: opts.now } : {}),
     env,
     ...(baseUrls ? { baseUrls } : {}),
     sandboxMode: config.sandbox,

@@ -19,7 +19,8 @@ export default defineUpstream({
   description: 'Stock levels by SKU.',
   baseUrlEnv: 'UPSTREAM_INVENTORY_URL',
   auth: { scheme: 'apiKey', header: 'X-Api-Key', key: { env: 'INVENTORY_API_KEY', sandboxDefault: 'sandbox-inventory-key' } },
-  policy: { timeoutMs: 800 },
+  // Inventory is the slow, spiky one: hedge reads that take longer than its recent p95.
+  policy: { timeoutMs: 800, hedge: { percentile: 0.95, minDelayMs: 10, maxDelayMs: 200 }, onError: 'stale' },
   endpoints: {
     stockBySku: batchEndpoint({
       method: 'POST',
@@ -32,7 +33,8 @@ export default defineUpstream({
       itemKey: (i: Static<typeof ItemSchema>) => i.sku,
       map: (i): InventoryLevel => ({ sku: i.sku, status: i.status, quantity: i.onHand }),
       cardinality: 'one',
-      cache: { ttlMs: 5_000, scope: 'public' },
+      // Stock moves: short freshness, and a stale count only while refreshing or when inventory fails.
+      cache: { ttlMs: 5_000, scope: 'public', staleWhileRevalidateMs: 5_000, staleIfErrorMs: 60_000 },
     }),
   },
 });

@@ -24,7 +24,7 @@ export default defineUpstream({
   description: 'Prices by SKU.',
   baseUrlEnv: 'UPSTREAM_PRICING_URL',
   auth: { scheme: 'bearer', token: { env: 'PRICING_TOKEN', sandboxDefault: 'sandbox-pricing-token' } },
-  policy: { timeoutMs: 800 },
+  policy: { timeoutMs: 800, onError: 'stale' },
   endpoints: {
     pricesBySku: batchEndpoint({
       method: 'GET',
@@ -41,7 +41,8 @@ export default defineUpstream({
         discountPercentage: p.discountPercentage,
       }),
       cardinality: 'one',
-      cache: { ttlMs: 30_000, scope: 'public' },
+      // Prices change rarely; a price up to 10 minutes old beats no price when pricing is down.
+      cache: { ttlMs: 30_000, scope: 'public', staleWhileRevalidateMs: 30_000, staleIfErrorMs: 600_000 },
     }),
   },
 });

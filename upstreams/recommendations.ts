@@ -15,7 +15,8 @@ export default defineUpstream({
   description: 'Recommended product ids for a product, personalised for a signed-in user.',
   baseUrlEnv: 'UPSTREAM_RECOMMENDATIONS_URL',
   auth: { scheme: 'apiKey', header: 'X-Api-Key', key: { env: 'RECOMMENDATIONS_API_KEY', sandboxDefault: 'sandbox-recommendations-key' } },
-  policy: { timeoutMs: 1_000 },
+  // Recommendations are optional content: when they fail the page shows none, without an error.
+  policy: { timeoutMs: 1_000, onError: { fallback: [] } },
   endpoints: {
     forProduct: singleEndpoint({
       method: 'GET',

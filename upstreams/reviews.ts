@@ -24,7 +24,7 @@ export default defineUpstream({
   description: 'Reviews by product id.',
   baseUrlEnv: 'UPSTREAM_REVIEWS_URL',
   auth: { scheme: 'bearer', token: { env: 'REVIEWS_TOKEN', sandboxDefault: 'sandbox-reviews-token' } },
-  policy: { timeoutMs: 800 },
+  policy: { timeoutMs: 800, onError: 'stale' },
   sensitiveFields: ['reviewerEmail'],
   endpoints: {
     reviewsByProductId: batchEndpoint({
@@ -36,7 +36,7 @@ export default defineUpstream({
       itemKey: (r: Static<typeof ReviewSchema>) => String(r.productId),
       map: (r): ProductReview => ({ rating: r.rating, comment: r.comment, date: r.date, reviewerName: r.reviewerName }),
       cardinality: 'many',
-      cache: { ttlMs: 60_000, scope: 'public' },
+      cache: { ttlMs: 60_000, scope: 'public', staleWhileRevalidateMs: 60_000, staleIfErrorMs: 3_600_000 },
     }),
   },
 });

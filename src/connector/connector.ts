@@ -47,6 +47,8 @@ export interface ConnectorOptions {
   readonly telemetry: Telemetry;
   /** Keep parsed response bodies on attempt events (debug traces). */
   readonly captureBodies?: boolean;
+  /** Wall clock for cache freshness (epoch ms); tests move it instead of sleeping. */
+  readonly now?: () => number;
   /** Global switches: `false` turns the policy off for every upstream, whatever the definitions say. */
   readonly switches?: { readonly hedging?: boolean; readonly breakers?: boolean };
 }
@@ -142,10 +144,12 @@ export class Connector {
   private readonly inflight = new Map<string, Promise<Settled>>();
   private readonly warnedUserVariance = new Set<string>();
   private readonly facadeProtos = new Map<string, object>();
+  private readonly now: () => number;
 
   constructor(opts: ConnectorOptions) {
     this.telemetry = opts.telemetry;
     this.cache = opts.cache;
+    this.now = opts.now ?? Date.now;
     const secrets = new SecretSource({ env: opts.env, allowSandboxDefaults: opts.sandboxMode });
     for (const def of opts.upstreams) {
       if (this.runtimes.has(def.name)) throw new ConfigurationError(`Two upstreams are named "${def.name}".`);
@@ -253,7 +257,7 @@ export class Connector {
     if (cacheable) {
       ckeys = keys.map((k) => this.cacheKey(ep, policy!.scope, scope.user, k));
       const got = await this.cache!.getMany(ckeys);
-      const now = Date.now();
+      const now = this.now();
       const swr = policy!.staleWhileRevalidateMs ?? 0;
       const revalidate: number[] = [];
       let hits = 0;
@@ -311,7 +315,7 @@ export class Connector {
             return;
           }
           const ttl = ckeys ? effectiveTtl(policy!, result.cacheControl) : 0;
-          const fresh = Date.now() + ttl;
+          const fresh = this.now() + ttl;
           const keep = ttl + Math.max(policy?.staleWhileRevalidateMs ?? 0, policy?.staleIfErrorMs ?? 0);
           for (let j = 0; j < chunk.length; j++) {
             const i = chunk[j]!;
@@ -337,7 +341,7 @@ export class Connector {
     policy: CachePolicyInput | undefined,
     error: unknown,
   ): { value: unknown; stale: boolean } {
-    if (onError === 'stale' && stale && Date.now() < stale.f + (policy?.staleIfErrorMs ?? 0)) return { value: stale.v, stale: true };
+    if (onError === 'stale' && stale && this.now() < stale.f + (policy?.staleIfErrorMs ?? 0)) return { value: stale.v, stale: true };
     if (typeof onError === 'object' && onError !== null) return { value: onError.fallback, stale: false };
     return { value: error, stale: false };
   }
@@ -374,7 +378,7 @@ export class Connector {
           const ttl = effectiveTtl(policy, result.cacheControl);
           const keep = ttl + Math.max(policy.staleWhileRevalidateMs ?? 0, policy.staleIfErrorMs ?? 0);
           chunk.forEach((i, j) => {
-            if (ttl > 0) void this.cache!.set(ckeys[i]!, { v: result.values[j], f: Date.now() + ttl }, keep);
+            if (ttl > 0) void this.cache!.set(ckeys[i]!, { v: result.values[j], f: this.now() + ttl }, keep);
             resolvers.get(i)!({ ok: true, value: result.values[j] });
             this.inflight.delete(ckeys[i]!);
           });

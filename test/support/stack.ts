@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox/index.js';
-import { startTributary, type Tributary } from '../../src/main.js';
+import { startTributary, type StartOptions, type Tributary } from '../../src/main.js';
 
 export const OPERATIONS = {
   ProductPage: readFileSync(new URL('../../operations/ProductPage.graphql', import.meta.url), 'utf8'),
@@ -37,6 +37,8 @@ export interface GqlResponse {
 export interface StackOptions {
   readonly sandbox?: SandboxOptions;
   readonly env?: Record<string, string>;
+  /** More options for the gateway (policy overrides, a clock...). */
+  readonly start?: Partial<StartOptions>;
 }
 
 export async function post(url: string, payload: unknown, headers: Record<string, string> = {}): Promise<GqlResponse> {
@@ -70,6 +72,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     port: 0,
     host: '127.0.0.1',
     logDestination: destination,
+    ...opts.start,
   });
   const url = gateway.url;
   return {
