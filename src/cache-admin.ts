@@ -5,7 +5,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Connector } from './connector/index.js';
+import { MemoryStore, TieredStore, type Connector } from './connector/index.js';
 import { isTributaryError } from './errors.js';
 import type { Route } from './server.js';
 
@@ -43,6 +43,22 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
  */
 export function cacheAdminRoutes(opts: { connector: Connector; adminToken: string | undefined }): Route[] {
   return [
+    {
+      method: 'GET',
+      path: '/admin/cache/stats',
+      handle(req, res, requestId) {
+        if (!isAdmin(req, opts.adminToken)) {
+          return send(res, 401, { error: { code: 'UNAUTHENTICATED', message: 'An admin token is required (Authorization: Bearer <ADMIN_TOKEN>).', requestId } });
+        }
+        const store = opts.connector.cacheStore;
+        send(res, 200, {
+          store: store?.name ?? 'off',
+          memoryEntries: store instanceof MemoryStore ? store.size : store instanceof TieredStore ? store.memory.size : 0,
+          redisConnected: store instanceof TieredStore ? store.redis.connected : undefined,
+          invalidationsReceived: store instanceof TieredStore ? store.invalidationsReceived : undefined,
+        });
+      },
+    },
     {
       method: 'POST',
       path: '/admin/cache/invalidate',

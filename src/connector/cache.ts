@@ -150,7 +150,9 @@ export class RedisStore implements CacheStore {
     const store = new KeyvRedis(this.client as never, { throwOnConnectError: false, throwOnErrors: false });
     store.on?.('error', () => {});
     // Our own prefix, not keyv's, so that invalidation by prefix can SCAN for exactly these keys.
-    this.keyv = new Keyv({ store, useKeyPrefix: false, throwOnErrors: false, emitErrors: false });
+    this.keyv = new Keyv({ store, namespace: undefined, useKeyPrefix: false, throwOnErrors: false, emitErrors: false });
+    // keyv hands the adapter a default namespace ("keyv::"); drop it so keys are exactly ours.
+    store.namespace = undefined;
     this.keyv.on('error', () => {});
   }
 
@@ -212,8 +214,16 @@ export class RedisStore implements CacheStore {
 
   async close(): Promise<void> {
     for (const c of [this.client, this.subscriber]) {
-      if (c?.isOpen) await withTimeout(c.quit().then(() => undefined), 1_000, undefined).catch(() => {});
-      c?.destroy?.();
+      if (!c) continue;
+      // Stop reconnecting either way; quit politely when connected, else just drop the socket.
+      if (c.isReady) await withTimeout(c.quit().then(() => undefined), 1_000, undefined);
+      if (c.isOpen) {
+        try {
+          c.destroy();
+        } catch {
+          // already closed
+        }
+      }
     }
   }
 }
@@ -231,6 +241,8 @@ const INVALIDATE_CHANNEL = 'invalidate';
  */
 export class TieredStore implements CacheStore {
   readonly name = 'tiered' as const;
+  /** Invalidation broadcasts received from any replica (this one included). */
+  invalidationsReceived = 0;
 
   private constructor(
     readonly memory: MemoryStore,
@@ -240,6 +252,7 @@ export class TieredStore implements CacheStore {
   static async create(opts: { memory: MemoryStore; redis: RedisStore }): Promise<TieredStore> {
     const t = new TieredStore(opts.memory, opts.redis);
     await opts.redis.subscribe(INVALIDATE_CHANNEL, (message) => {
+      t.invalidationsReceived++;
       try {
         const what = JSON.parse(message) as Invalidation;
         if ('keys' in what && Array.isArray(what.keys)) t.memory.invalidateSync({ keys: what.keys.filter((k) => typeof k === 'string') });

@@ -197,6 +197,11 @@ export class Connector {
     return this.runtimes.get(upstream)?.executor.breakerState ?? 'none';
   }
 
+  /** The cache store in use, or null when caching is off. */
+  get cacheStore(): CacheStore | null {
+    return this.cache;
+  }
+
   /** Calls in flight and queued for an upstream (readiness, tests). */
   inFlight(upstream: string): { executing: number; queued: number } {
     return this.runtimes.get(upstream)?.executor.load ?? { executing: 0, queued: 0 };
