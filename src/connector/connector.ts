@@ -430,10 +430,9 @@ export class Connector {
     if (!ep) throw new ConfigurationError(`No endpoint "${req.upstream}.${req.endpoint}".`);
     if (!req.keys) return this.cache.invalidate({ prefix: ep.cachePrefix });
     if (ep.def.cache?.scope === 'user') {
-      // Per-user copies cannot be listed by key; drop the endpoint's user-scoped entries for these keys by prefix scan.
-      let n = 0;
-      for (const k of req.keys) n += await this.cache.invalidate({ prefix: ep.cachePrefix + 'u' });
-      return n;
+      // Every user's copy of a key cannot be listed without scanning each user; drop the endpoint's
+      // user-scoped entries instead (over-invalidating is safe, under-invalidating is not).
+      return this.cache.invalidate({ prefix: `${ep.cachePrefix}u` });
     }
     return this.cache.invalidate({ keys: req.keys.map((k) => this.cacheKey(ep, 'public', null, k)) });
   }
