@@ -24,7 +24,15 @@ export interface RequestState {
   operationType: string | null;
   scope: RequestScope | null;
   user: User | null;
+  /** The identified API client (web, mobile, partner...), set by the security layer; null when anonymous. */
+  client: ClientIdentity | null;
   errorCodes: string[];
+}
+
+/** A named API client and what it may do. Filled in by the security layer (`src/security/`). */
+export interface ClientIdentity {
+  readonly name: string;
+  readonly permissions: ReadonlySet<string>;
 }
 
 interface ServerContext {
@@ -214,6 +222,7 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       operationType: null,
       scope: null,
       user: null,
+      client: null,
       errorCodes: [],
     };
     res.on('close', () => {
