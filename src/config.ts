@@ -17,6 +17,7 @@ export interface GatewayConfig {
   readonly cache: {
     readonly enabled: boolean;
     readonly maxEntries: number; // entries in the in-memory store
+    readonly memoryLayer: boolean; // with Redis: keep a memory layer in front of it
     readonly namespace: string; // prefix of every shared key
     readonly version: string; // bumped by a deploy that changes cached shapes
     readonly redisTimeoutMs: number; // a slower Redis answer is a miss
@@ -93,6 +94,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     cache: {
       enabled: cacheSetting === 'on',
       maxEntries: int(env, 'CACHE_MAX_ENTRIES', CONFIG_DEFAULTS.cacheMaxEntries, 1),
+      memoryLayer: onOff(env, 'CACHE_MEMORY_LAYER', true),
       namespace: env.CACHE_NAMESPACE || CONFIG_DEFAULTS.cacheNamespace,
       version: env.CACHE_VERSION || CONFIG_DEFAULTS.cacheVersion,
       redisTimeoutMs: int(env, 'REDIS_TIMEOUT_MS', CONFIG_DEFAULTS.redisTimeoutMs, 1),

@@ -72,12 +72,11 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
   let cache: CacheStore | null = null;
   if (config.cache.enabled) {
     const memory = new MemoryStore({ maxEntries: config.cache.maxEntries });
-    cache = config.redisUrl
-      ? await TieredStore.create({
-          memory,
-          redis: new RedisStore({ url: config.redisUrl, namespace: `${config.cache.namespace}:v${config.cache.version}`, timeoutMs: config.cache.redisTimeoutMs }),
-        })
-      : memory;
+    const redis = config.redisUrl
+      ? new RedisStore({ url: config.redisUrl, namespace: `${config.cache.namespace}:v${config.cache.version}`, timeoutMs: config.cache.redisTimeoutMs })
+      : undefined;
+    // With Redis, a memory layer in front of it by default; without the layer every read goes to Redis.
+    cache = redis ? (config.cache.memoryLayer ? await TieredStore.create({ memory, redis }) : redis) : memory;
   }
   const telemetry = new Telemetry();
   telemetry.on('upstreamFailure', (e) => logger.warn({ upstream: e.upstream, endpoint: e.endpoint, code: e.code, status: e.status || undefined }, 'upstream call failed'));

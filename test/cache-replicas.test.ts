@@ -214,3 +214,32 @@ describe('Redis stopped in the middle of a load run', () => {
     }
   });
 });
+
+describe('Redis without a memory layer (CACHE_MEMORY_LAYER=off)', () => {
+  it('every read goes to Redis: the page is served from Redis, and once its keys are gone from Redis the upstreams are called again', async () => {
+    const namespace = `tributary-test-${randomUUID()}`;
+    const stack = await startStack({ env: { REDIS_URL: 'redis://127.0.0.1:6379', CACHE_NAMESPACE: namespace, CACHE_MEMORY_LAYER: 'off' } });
+    const redis = createClient({ url: 'redis://127.0.0.1:6379' });
+    await redis.connect();
+    try {
+      const first = await post(stack.url, { query: OPERATIONS.ProductPage, variables: vars });
+      expect(first.body.errors).toBeUndefined();
+      const keys = await redis.keys(`${namespace}:*`);
+      expect(keys.length).toBeGreaterThan(0);
+
+      stack.sandbox.upstreams.pricing.resetStats();
+      const second = await post(stack.url, { query: OPERATIONS.ProductPage, variables: vars });
+      expect(second.body).toEqual(first.body);
+      expect(stack.sandbox.upstreams.pricing.stats().total).toBe(0);
+
+      // With a memory layer this would still be a hit; without one, removing the keys from Redis is a miss.
+      await redis.del(keys);
+      const third = await post(stack.url, { query: OPERATIONS.ProductPage, variables: vars });
+      expect(third.body).toEqual(first.body);
+      expect(stack.sandbox.upstreams.pricing.stats().total).toBe(2);
+    } finally {
+      await redis.quit();
+      await stack.close();
+    }
+  });
+});
