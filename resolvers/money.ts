@@ -1,3 +1,5 @@
+import { TributaryError } from '../src/errors.js';
+
 /** Money is carried as integer cents, so sums are exact; it is printed as a two-place decimal string. */
 
 export interface MoneyValue {
@@ -8,7 +10,13 @@ export interface MoneyValue {
 /** Dollars (as upstreams send them, already rounded to cents) → integer cents. */
 export const toCents = (dollars: number): number => Math.round(dollars * 100);
 
-export const money = (dollars: number, currency = 'USD'): MoneyValue => ({ cents: toCents(dollars), currency });
+/** Refuses what is not a finite number (an upstream in `report` contract mode may send anything): never "NaN". */
+export const money = (dollars: number, currency = 'USD'): MoneyValue => {
+  if (typeof dollars !== 'number' || !Number.isFinite(dollars)) {
+    throw new TributaryError('UPSTREAM_CONTRACT_VIOLATION', 'An upstream sent an amount that is not a number.');
+  }
+  return { cents: toCents(dollars), currency };
+};
 
 export const fromCents = (cents: number, currency = 'USD'): MoneyValue => ({ cents, currency });
 

@@ -28,6 +28,8 @@ export interface StartOptions {
   readonly now?: () => number;
   /** Policies replaced per upstream name (tests, benchmarks). */
   readonly policyOverrides?: Readonly<Record<string, UpstreamPolicyInput>>;
+  /** Upstream definitions replaced by name (tests: a changed definition file, loaded in place of the committed one). */
+  readonly upstreamOverrides?: Readonly<Record<string, UpstreamDef>>;
 }
 
 export interface Tributary {
@@ -79,9 +81,15 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     cache = redis ? (config.cache.memoryLayer ? await TieredStore.create({ memory, redis }) : redis) : memory;
   }
   const telemetry = new Telemetry();
+  // enforce-mode violations are logged as failed calls below; report-mode ones pass, so log them here.
+  telemetry.on('contractViolation', (e) => {
+    if (e.mode === 'report') logger.warn({ upstream: e.upstream, endpoint: e.endpoint, path: e.path, mode: e.mode }, 'upstream contract violation');
+  });
   telemetry.on('upstreamFailure', (e) => logger.warn({ upstream: e.upstream, endpoint: e.endpoint, code: e.code, status: e.status || undefined }, 'upstream call failed'));
   const connector = new Connector({
-    upstreams: (Object.values(upstreams) as UpstreamDef[]).map((def) => (opts.policyOverrides?.[def.name] ? withPolicy(def, opts.policyOverrides[def.name]!) : def)),
+    upstreams: (Object.values(upstreams) as UpstreamDef[])
+      .map((def) => opts.upstreamOverrides?.[def.name] ?? def)
+      .map((def) => (opts.policyOverrides?.[def.name] ? withPolicy(def, opts.policyOverrides[def.name]!) : def)),
     switches: config.policies,
     ...(opts.now ? { now: opts.now } : {}),
     env,

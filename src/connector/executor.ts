@@ -370,6 +370,8 @@ export class Executor {
       if (violation !== undefined) {
         this.telemetry.emit('contractViolation', { ...where, path: violation, mode: this.contractMode });
         if (this.contractMode === 'enforce') throw new UpstreamContractViolationError({ ...where, status }, violation);
+        // report: pass through what still maps (numbers sent as strings converted back).
+        body = o.validator.convert(body);
       }
       this.latencies.add(performance.now() - start);
       return { body, cacheControl: headerString(res.headers['cache-control']) };

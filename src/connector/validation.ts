@@ -5,9 +5,14 @@
  */
 import type { TSchema } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { Value } from '@sinclair/typebox/value';
 
-/** Returns undefined when the value matches, else the JSON pointer of the first mismatch. */
-export type Validator = (value: unknown) => string | undefined;
+/**
+ * Returns undefined when the value matches, else the JSON pointer of the first mismatch. `convert`
+ * (used in `report` mode only, after a mismatch) returns a copy with what still maps converted to the
+ * declared types, e.g. a number sent as a string becomes a number again.
+ */
+export type Validator = ((value: unknown) => string | undefined) & { readonly convert: (value: unknown) => unknown };
 
 const compiled = new WeakMap<TSchema, Validator>();
 
@@ -15,11 +20,14 @@ export function compileValidator(schema: TSchema): Validator {
   const hit = compiled.get(schema);
   if (hit) return hit;
   const check = TypeCompiler.Compile(schema);
-  const v: Validator = (value) => {
-    if (check.Check(value)) return undefined;
-    const first = check.Errors(value).First();
-    return first ? first.path || '/' : '/';
-  };
+  const v: Validator = Object.assign(
+    (value: unknown) => {
+      if (check.Check(value)) return undefined;
+      const first = check.Errors(value).First();
+      return first ? first.path || '/' : '/';
+    },
+    { convert: (value: unknown) => Value.Convert(schema, Value.Clone(value)) },
+  );
   compiled.set(schema, v);
   return v;
 }
