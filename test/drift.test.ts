@@ -5,6 +5,8 @@
  * mismatch (never the value). `report` mode passes what still maps. Real sandbox, real gateway.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { compileValidator } from '../src/connector/validation.js';
+import pricing from '../upstreams/pricing.js';
 import { anonymousRecommendations, byId, saleCents, usd } from './support/expected.js';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
 
@@ -64,7 +66,11 @@ describe('pricing drift, enforce mode (the default)', () => {
 
   for (const { kind, path } of cases) {
     it(`${kind}: unaffected fields intact, price fields null, one violation naming pricing and ${path}`, async () => {
-      stack.sandbox.upstreams.pricing.setFaults({ drift: kind });
+      if (kind === 'missing') {
+        // Over HTTP, as an operator would set it.
+        const set = await fetch(`${stack.sandbox.urls.pricing}/__faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ drift: kind }) });
+        expect(set.status).toBe(200);
+      } else stack.sandbox.upstreams.pricing.setFaults({ drift: kind });
       stack.resetStats();
       const r = await stack.gql(OPERATIONS.ProductPage, VARS);
       expect(r.status).toBe(200);
@@ -102,6 +108,14 @@ describe('pricing drift, enforce mode (the default)', () => {
     expect(r.body.errors).toBeUndefined();
     expect(r.body.data.product).toEqual(baseline);
     expect(violations).toEqual([]);
+  });
+});
+
+describe('validation is compiled once', () => {
+  it('one checker per declared schema, reused by every call', () => {
+    const schema = pricing.endpoints.pricesBySku.response;
+    expect(compileValidator(schema)).toBe(compileValidator(schema));
+    expect(compileValidator(schema)({ prices: [{ sku: 'A', currency: 'USD', list: 1, sale: '1', discountPercentage: 0 }] })).toBe('/prices/0/sale');
   });
 });
 
