@@ -13,7 +13,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import type { AnyEndpointDef, UpstreamDef } from '../src/connector/index.js';
+import type { UpstreamDef } from '../src/connector/index.js';
+import { endpointRoute } from '../src/perimeter/route.js';
+
+export { endpointRoute };
 
 type Json = Record<string, unknown>;
 
@@ -32,25 +35,6 @@ export interface ContractFinding {
 export interface ContractReport {
   readonly upstreams: { readonly name: string; readonly source: string; readonly endpoints: number }[];
   readonly findings: ContractFinding[];
-}
-
-const PROBE: unknown = new Proxy(function probe() {}, {
-  get: (_t, p) => (p === Symbol.toPrimitive ? () => '0' : p === 'length' ? 0 : PROBE),
-  apply: () => PROBE,
-});
-
-/**
- * The route an endpoint calls, derived from its own `request` builder with a probe key (paths are
- * templates such as `/products/:id`), as `{ method, path }` with OpenAPI-style `{param}` segments.
- */
-export function endpointRoute(ep: AnyEndpointDef): { method: string; path: string } | undefined {
-  try {
-    const spec = (ep.request as (k: unknown, ctx: unknown) => { path?: unknown })(PROBE, { user: null });
-    if (typeof spec?.path !== 'string') return undefined;
-    return { method: ep.method.toUpperCase(), path: spec.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}') };
-  } catch {
-    return undefined;
-  }
 }
 
 const segs = (p: string) => p.replace(/\/+$/, '').split('/');

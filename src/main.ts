@@ -13,6 +13,7 @@ import { cacheAdminRoutes } from './cache-admin.js';
 import { createAuthenticator, signUserToken } from './identity.js';
 import { createLogger, type Logger } from './logging.js';
 import { composeSchema, loadSchemaModules } from './schema.js';
+import { derivePerimeter, perimeterRoutes, type PerimeterClient, type PerimeterMap } from './perimeter/index.js';
 import { createGatewayServer, type GatewayServer } from './server.js';
 
 export const SCHEMA_DIR = fileURLToPath(new URL('../schema/', import.meta.url));
@@ -46,6 +47,33 @@ export interface Tributary {
 
 export function composeGatewaySchema() {
   return composeSchema(loadSchemaModules(SCHEMA_DIR), resolvers);
+}
+
+/**
+ * The perimeter map of this gateway (`npm run perimeter`, `GET /admin/perimeter`): every field is run
+ * against an in-process sandbox (never the configured upstreams), as sandbox user 1, with the probe
+ * inputs below for arguments no answer provides.
+ */
+export async function derivePerimeterMap(opts: { clients?: readonly PerimeterClient[] } = {}): Promise<PerimeterMap> {
+  const { readdirSync, readFileSync } = await import('node:fs');
+  const { startSandbox } = await import('../sandbox/index.js');
+  const dir = new URL('../operations/', import.meta.url);
+  const operations = new Map(readdirSync(dir).filter((f) => f.endsWith('.graphql')).sort().map((f) => [f.replace(/\.graphql$/, ''), readFileSync(new URL(f, dir), 'utf8')] as [string, string]));
+  const defs = Object.values(upstreams) as UpstreamDef[];
+  const sandbox = await startSandbox({ portBase: 0, latencyMs: Object.fromEntries(defs.map((d) => [d.name, 0])) });
+  try {
+    return await derivePerimeter({
+      schema: composeGatewaySchema(),
+      upstreams: defs,
+      baseUrls: sandbox.urls,
+      user: { id: '1' },
+      inputs: { country: 'US', postcode: '10001' },
+      operations,
+      clients: opts.clients ?? [],
+    });
+  } finally {
+    await sandbox.close();
+  }
 }
 
 /**
@@ -105,7 +133,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     logger,
     authenticate: createAuthenticator({ secret: config.jwtSecret }),
     extendContext: (scope) => ({ upstreams: connector.clientsFor<Upstreams>(scope) }),
-    routes: [...cacheAdminRoutes({ connector, adminToken: env.ADMIN_TOKEN || undefined })],
+    routes: [...cacheAdminRoutes({ connector, adminToken: env.ADMIN_TOKEN || undefined }), ...perimeterRoutes({ adminToken: env.ADMIN_TOKEN || undefined, derive: () => derivePerimeterMap() })],
   });
   const url = await gateway.listen(opts.port ?? config.port, opts.host ?? config.host);
   return {

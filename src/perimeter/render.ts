@@ -1,0 +1,41 @@
+/** The perimeter map in Markdown, for a pull request or an audit. */
+import type { PerimeterMap } from './derive.js';
+
+const esc = (s: string) => s.replace(/\|/g, '\\|');
+
+export function perimeterMarkdown(map: PerimeterMap): string {
+  const byId = new Map(map.endpoints.map((e) => [e.id, e]));
+  const cred = (id: string) => {
+    const e = byId.get(id);
+    if (!e) return '?';
+    const c = e.credential;
+    return c.scheme === 'none' ? 'none' : `${c.scheme}${c.header ? ` (${c.header})` : ''}: ${c.env.map((n) => `\`${n}\``).join(', ')}`;
+  };
+  const s = map.summary;
+  const lines = [
+    '## Perimeter map',
+    '',
+    `${s.fields} schema fields (${s.probed} probed, ${s.pii} \`@pii\`); ${map.endpoints.length} upstream endpoints; ${map.clients.length} clients. ` +
+      `Derived by running every field against the sandbox: ${s.upstreamCalls} upstream calls, ${s.unattributed} not explained by a field.`,
+    '',
+    '### Upstream endpoints and credentials',
+    '',
+    '| endpoint | route | credential (scheme: variables) | reached by fields |',
+    '| --- | --- | --- | --- |',
+  ];
+  for (const e of map.endpoints) {
+    const n = map.fields.filter((f) => f.endpoints.includes(e.id)).length;
+    lines.push(`| \`${e.id}\` | \`${e.method} ${e.path}\` | ${cred(e.id)} | ${n} |`);
+  }
+  lines.push('', '### Fields', '', '| field | type | @pii | upstream endpoints | via | credentials | clients |', '| --- | --- | --- | --- | --- | --- | --- |');
+  for (const f of map.fields) {
+    const eps = f.endpoints.length ? f.endpoints.map((e) => `\`${e}\``).join(', ') : f.probed ? '-' : '(not probed)';
+    const creds = [...new Set(f.endpoints.map(cred))].join('; ') || '-';
+    lines.push(`| \`${f.coordinate}\`${f.kind === 'input' ? ' (input)' : ''} | \`${esc(f.type)}\` | ${f.pii ? '**pii**' : ''} | ${eps} | ${f.via} | ${esc(creds)} | ${f.clients.join(', ') || '-'} |`);
+  }
+  if (map.clients.length) {
+    lines.push('', '### Clients', '', '| client | may read @pii | persisted operations only |', '| --- | --- | --- |');
+    for (const c of map.clients) lines.push(`| ${c.name} | ${c.pii ? 'yes' : 'no'} | ${c.persistedOnly ? 'yes' : 'no'} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
