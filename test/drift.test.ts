@@ -31,15 +31,19 @@ function withoutPrices(product: Record<string, any>) {
   return { ...rest, recommendations: (recommendations as any[]).map(({ price: _p, ...r }) => r) };
 }
 
-function listen(stack: Stack): Violation[] {
-  const seen: Violation[] = [];
+/** Contract violations, and the attempts (what the request's trace shows) that carried one. */
+function listen(stack: Stack): Violation[] & { attempts: string[] } {
+  const seen = Object.assign([] as Violation[], { attempts: [] as string[] });
   stack.gateway.telemetry.on('contractViolation', (e) => seen.push(e));
+  stack.gateway.telemetry.on('attempt', (a) => {
+    if (a.contractViolation) seen.attempts.push(`${a.upstream}.${a.endpoint} ${a.status} ${a.error ?? 'passed'} ${a.contractViolation}`);
+  });
   return seen;
 }
 
 describe('pricing drift, enforce mode (the default)', () => {
   let stack: Stack;
-  let violations: Violation[];
+  let violations: ReturnType<typeof listen>;
   let baseline: Record<string, any>;
 
   beforeAll(async () => {
@@ -55,6 +59,7 @@ describe('pricing drift, enforce mode (the default)', () => {
   });
   beforeEach(() => {
     violations.length = 0;
+    violations.attempts.length = 0;
     stack.sandbox.upstreams.pricing.setFaults(null);
   });
 
@@ -92,7 +97,8 @@ describe('pricing drift, enforce mode (the default)', () => {
       // Counted once per drifted response (two pricing calls: the product, then its recommendations), and logged.
       const calls = stack.sandbox.upstreams.pricing.stats().counts['GET /v1/prices'];
       expect(calls).toBe(2);
-      expect(violations).toEqual(Array.from({ length: 2 }, () => ({ upstream: 'pricing', endpoint: 'pricesBySku', path, mode: 'enforce' })));
+      expect([...violations]).toEqual(Array.from({ length: 2 }, () => ({ upstream: 'pricing', endpoint: 'pricesBySku', path, mode: 'enforce' })));
+      expect(violations.attempts).toEqual(Array.from({ length: 2 }, () => `pricing.pricesBySku 200 UPSTREAM_CONTRACT_VIOLATION ${path}`));
       const failed = stack.logs.filter((l) => l.msg === 'upstream call failed' && l.code === 'UPSTREAM_CONTRACT_VIOLATION');
       expect(failed.length).toBeGreaterThanOrEqual(2);
       expect(failed.every((l) => l.upstream === 'pricing' && l.endpoint === 'pricesBySku')).toBe(true);
@@ -107,7 +113,7 @@ describe('pricing drift, enforce mode (the default)', () => {
     const r = await stack.gql(OPERATIONS.ProductPage, VARS);
     expect(r.body.errors).toBeUndefined();
     expect(r.body.data.product).toEqual(baseline);
-    expect(violations).toEqual([]);
+    expect([...violations]).toEqual([]);
   });
 });
 
@@ -121,7 +127,7 @@ describe('validation is compiled once', () => {
 
 describe('pricing drift, report mode (UPSTREAM_PRICING_CONTRACT=report)', () => {
   let stack: Stack;
-  let violations: Violation[];
+  let violations: ReturnType<typeof listen>;
 
   beforeAll(async () => {
     stack = await startStack({ env: { CACHE: 'off', UPSTREAM_PRICING_CONTRACT: 'report' } });
@@ -132,6 +138,7 @@ describe('pricing drift, report mode (UPSTREAM_PRICING_CONTRACT=report)', () => 
   });
   beforeEach(() => {
     violations.length = 0;
+    violations.attempts.length = 0;
   });
 
   it('type: numbers sent as strings still map: correct prices, no error; logged and counted', async () => {
@@ -140,10 +147,11 @@ describe('pricing drift, report mode (UPSTREAM_PRICING_CONTRACT=report)', () => 
     expect(r.body.errors).toBeUndefined();
     expect(r.body.data.product.price).toEqual(expectedPrice(1));
     expect(r.body.data.product.recommendations.map((x: any) => x.price)).toEqual(RECS.map((id) => ({ sale: expectedPrice(id).sale })));
-    expect(violations).toEqual([
+    expect([...violations]).toEqual([
       { upstream: 'pricing', endpoint: 'pricesBySku', path: '/prices/0/list', mode: 'report' },
       { upstream: 'pricing', endpoint: 'pricesBySku', path: '/prices/0/list', mode: 'report' },
     ]);
+    expect(violations.attempts).toEqual(Array.from({ length: 2 }, () => 'pricing.pricesBySku 200 passed /prices/0/list'));
     const logged = stack.logs.filter((l) => l.msg === 'upstream contract violation');
     expect(logged.map((l) => [l.upstream, l.endpoint, l.path, l.mode])).toEqual([
       ['pricing', 'pricesBySku', '/prices/0/list', 'report'],

@@ -25,6 +25,8 @@ export interface AttemptEvent {
   readonly durationMs: number;
   /** Error code when the attempt failed (UPSTREAM_TIMEOUT, ...). */
   readonly error?: string | undefined;
+  /** JSON pointer of the first mismatch with the declared response schema (both contract modes). */
+  readonly contractViolation?: string | undefined;
   /** Debug level only: the parsed response body, for masking and display by the trace. */
   readonly body?: unknown;
 }

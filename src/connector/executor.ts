@@ -325,6 +325,7 @@ export class Executor {
     let bytes = 0;
     let errorCode: string | undefined;
     let captured: unknown;
+    let contractViolation: string | undefined;
     let reported = false;
     try {
       const auth = this.credentials.headers();
@@ -368,6 +369,7 @@ export class Executor {
       if (this.captureBodies) captured = body;
       const violation = o.validator(body);
       if (violation !== undefined) {
+        contractViolation = violation;
         this.telemetry.emit('contractViolation', { ...where, path: violation, mode: this.contractMode });
         if (this.contractMode === 'enforce') throw new UpstreamContractViolationError({ ...where, status }, violation);
         // report: pass through what still maps (numbers sent as strings converted back).
@@ -393,11 +395,11 @@ export class Executor {
     } finally {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
-      if (!reported) this.report(o, attempt, hedge, start, status, bytes, errorCode, captured);
+      if (!reported) this.report(o, attempt, hedge, start, status, bytes, errorCode, captured, contractViolation);
     }
   }
 
-  private report(o: CallOptions, attempt: number, hedge: boolean, start: number, status: number, bytes: number, error: string | undefined, body: unknown): void {
+  private report(o: CallOptions, attempt: number, hedge: boolean, start: number, status: number, bytes: number, error: string | undefined, body: unknown, contractViolation?: string): void {
     const e: AttemptEvent = {
       upstream: this.upstream,
       endpoint: o.endpoint,
@@ -413,6 +415,7 @@ export class Executor {
       durationMs: performance.now() - start,
       error,
       body,
+      ...(contractViolation !== undefined ? { contractViolation } : {}),
     };
     o.onAttempt?.(e);
     this.telemetry.emit('attempt', e);
