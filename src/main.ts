@@ -15,6 +15,7 @@ import { createLogger, type Logger } from './logging.js';
 import { composeSchema, loadSchemaModules } from './schema.js';
 import { derivePerimeter, perimeterRoutes, type PerimeterClient, type PerimeterMap } from './perimeter/index.js';
 import { createGatewayServer, type GatewayServer } from './server.js';
+import { guardFieldAccess, loadClients } from './security/index.js';
 
 export const SCHEMA_DIR = fileURLToPath(new URL('../schema/', import.meta.url));
 
@@ -126,8 +127,13 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     cache,
     telemetry,
   });
+  const clients = loadClients(env);
   const gateway = createGatewayServer({
-    schema: composeGatewaySchema(),
+    schema: guardFieldAccess(composeGatewaySchema()),
+    identifyClient: (req) => {
+      const key = req.headers['x-api-key'];
+      return clients.identify(Array.isArray(key) ? key[0] : key);
+    },
     connector,
     config,
     logger,

@@ -62,6 +62,11 @@ export interface GatewayServerOptions {
   readonly plugins?: readonly Plugin<any>[];
   /** Called once per GraphQL request when its response is done (traces, metrics). */
   readonly onRequestEnd?: (state: RequestState, status: number, aborted: boolean) => void;
+  /**
+   * Identifies the API client of a request (the security layer): the client, null (not identified),
+   * or a refusal answered before GraphQL runs (401 unknown key, 429 over its rate limit).
+   */
+  readonly identifyClient?: (req: IncomingMessage) => ClientIdentity | null | { readonly status: number; readonly code: string; readonly message: string; readonly retryAfterSeconds?: number };
 }
 
 export interface GatewayServer {
@@ -213,6 +218,13 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       req.resume();
       return;
     }
+    const who = opts.identifyClient ? opts.identifyClient(req) : null;
+    if (who && 'status' in who) {
+      if (who.retryAfterSeconds) res.setHeader('retry-after', String(who.retryAfterSeconds));
+      sendJson(res, who.status, { errors: [{ message: who.message, extensions: { code: who.code, requestId } }] });
+      req.resume();
+      return;
+    }
     const state: RequestState = {
       requestId,
       startedAt: performance.now(),
@@ -222,7 +234,7 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       operationType: null,
       scope: null,
       user: null,
-      client: null,
+      client: who,
       errorCodes: [],
     };
     res.on('close', () => {
