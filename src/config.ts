@@ -27,6 +27,8 @@ export interface GatewayConfig {
   readonly policies: { readonly hedging: boolean; readonly breakers: boolean };
   readonly logLevel: string;
   readonly maxBodyBytes: number;
+  /** Execution traces: kept in memory (`/traces`), and whether debug traces hold response bodies. */
+  readonly traces: { readonly enabled: boolean; readonly storeSize: number; readonly bodies: boolean };
 }
 
 export const CONFIG_DEFAULTS = {
@@ -40,6 +42,7 @@ export const CONFIG_DEFAULTS = {
   logLevel: 'info',
   maxBodyBytes: 1024 * 1024, // bytes of a GraphQL request body
   devJwtSecret: 'tributary-development-secret-do-not-use-in-production',
+  traceStoreSize: 500, // traces kept in memory for /traces
 } as const;
 
 export const UPSTREAM_URL_VARIABLES = [
@@ -103,5 +106,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     policies: { hedging: onOff(env, 'HEDGING', true), breakers: onOff(env, 'BREAKERS', true) },
     logLevel: env.LOG_LEVEL || CONFIG_DEFAULTS.logLevel,
     maxBodyBytes: int(env, 'MAX_BODY_BYTES', CONFIG_DEFAULTS.maxBodyBytes, 1),
+    traces: {
+      enabled: onOff(env, 'TRACES', true),
+      storeSize: int(env, 'TRACE_STORE_SIZE', CONFIG_DEFAULTS.traceStoreSize, 1),
+      bodies: onOff(env, 'TRACE_BODIES', /^(debug|trace)$/i.test(env.LOG_LEVEL ?? '')),
+    },
   };
 }

@@ -15,6 +15,7 @@ import { createLogger, type Logger } from './logging.js';
 import { composeSchema, loadSchemaModules } from './schema.js';
 import { derivePerimeter, perimeterRoutes, type PerimeterClient, type PerimeterMap } from './perimeter/index.js';
 import { createGatewayServer, type GatewayServer } from './server.js';
+import { createObservability, type Observability } from './observability/index.js';
 import { guardFieldAccess, loadClients } from './security/index.js';
 
 export const SCHEMA_DIR = fileURLToPath(new URL('../schema/', import.meta.url));
@@ -41,6 +42,8 @@ export interface Tributary {
   readonly telemetry: Telemetry;
   readonly logger: Logger;
   readonly gateway: GatewayServer;
+  /** Traces, metrics and trace context. */
+  readonly observability: Observability;
   /** The in-process sandbox, when one was started. */
   readonly sandbox: { urls: Record<string, string>; close(): Promise<void> } | undefined;
   close(): Promise<void>;
@@ -126,7 +129,9 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     sandboxMode: config.sandbox,
     cache,
     telemetry,
+    captureBodies: config.traces.bodies,
   });
+  const observability = createObservability({ config, connector, telemetry, adminToken: env.ADMIN_TOKEN || undefined });
   const clients = loadClients(env);
   const gateway = createGatewayServer({
     schema: guardFieldAccess(composeGatewaySchema()),
@@ -139,7 +144,9 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     logger,
     authenticate: createAuthenticator({ secret: config.jwtSecret }),
     extendContext: (scope) => ({ upstreams: connector.clientsFor<Upstreams>(scope) }),
-    routes: [...cacheAdminRoutes({ connector, adminToken: env.ADMIN_TOKEN || undefined }), ...perimeterRoutes({ adminToken: env.ADMIN_TOKEN || undefined, derive: () => derivePerimeterMap() })],
+    plugins: [observability.plugin],
+    onRequestEnd: observability.onRequestEnd,
+    routes: [...observability.routes, ...cacheAdminRoutes({ connector, adminToken: env.ADMIN_TOKEN || undefined }), ...perimeterRoutes({ adminToken: env.ADMIN_TOKEN || undefined, derive: () => derivePerimeterMap() })],
   });
   const url = await gateway.listen(opts.port ?? config.port, opts.host ?? config.host);
   return {
@@ -149,9 +156,11 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     telemetry,
     logger,
     gateway,
+    observability,
     sandbox,
     async close() {
       await gateway.close();
+      observability.close();
       await connector.close();
       await cache?.close();
       await sandbox?.close();

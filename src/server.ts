@@ -27,6 +27,8 @@ export interface RequestState {
   /** The identified API client (web, mobile, partner...), set by the security layer; null when anonymous. */
   client: ClientIdentity | null;
   errorCodes: string[];
+  /** Headers sent with every upstream call of this request (W3C trace context), set by the observability plugin. */
+  propagate?: Record<string, string> | undefined;
 }
 
 /** A named API client and what it may do. Filled in by the security layer (`src/security/`). */
@@ -192,6 +194,7 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
         user,
         deadline: state.startedAt + state.deadlineMs,
         signal: state.abort.signal,
+        propagate: state.propagate,
       });
       state.scope = scope;
       return { requestId: state.requestId, user, scope, state, ...opts.extendContext(scope) };

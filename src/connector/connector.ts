@@ -17,7 +17,7 @@ import {
   UpstreamUnavailableError,
 } from '../errors.js';
 import type { CacheRead, CacheStore } from './cache.js';
-import { CredentialProvider, SecretSource } from './credentials.js';
+import { CredentialProvider, SecretSource, type TokenObserver } from './credentials.js';
 import type { UpstreamDef } from './define.js';
 import type { AttemptEvent, CacheStatus, Telemetry } from './events.js';
 import { Executor, NOT_FOUND } from './executor.js';
@@ -156,7 +156,9 @@ export class Connector {
       const baseUrl = opts.baseUrls?.[def.name] ?? opts.env[def.baseUrlEnv];
       if (!baseUrl) throw new ConfigurationError(`Upstream "${def.name}" has no base URL: set ${def.baseUrlEnv}.`);
       const transport = new Transport({ baseUrl, connections: def.resolvedPolicy.connections, maxResponseBytes: def.resolvedPolicy.maxResponseBytes });
-      const credentials = new CredentialProvider(def.auth, secrets, (tokenPath, id, secret) => fetchOAuthToken(def.name, transport, tokenPath, id, secret));
+      const credentials = new CredentialProvider(def.auth, secrets, (tokenPath, id, secret, observer) =>
+        fetchOAuthToken(def.name, transport, tokenPath, id, secret, opts.telemetry, observer),
+      );
       credentials.verify();
       const executor = new Executor({
         upstream: def.name,
@@ -509,25 +511,39 @@ export class Connector {
   }
 }
 
+/**
+ * Fetch an OAuth2 client-credentials token. The fetch is an upstream call like any other for
+ * telemetry (an `attempt` event, endpoint `oauthToken`, never with its body) and for the trace of
+ * the request that started it.
+ */
 async function fetchOAuthToken(
   upstream: string,
   transport: Transport,
   tokenPath: string,
   clientId: string,
   clientSecret: string,
+  telemetry: Telemetry,
+  observer: TokenObserver | undefined,
 ): Promise<{ accessToken: string; expiresInS: number }> {
   const where = { upstream, endpoint: 'oauthToken' };
   const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64');
   const ac = new AbortController();
   const t = setTimeout(() => ac.abort(), 5_000);
+  const path = transport.path({ path: tokenPath });
+  const start = performance.now();
+  let status = 0;
+  let bytes = 0;
+  let errorCode: string | undefined;
   try {
     const res = await transport.send(
       'POST',
-      transport.path({ path: tokenPath }),
-      { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      path,
+      { ...observer?.headers, authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
       'grant_type=client_credentials',
       ac.signal,
     );
+    status = res.status;
+    bytes = res.body.length;
     if (res.status === 400 || res.status === 401 || res.status === 403) throw new UpstreamUnauthorizedError({ ...where, status: res.status });
     if (res.status !== 200) throw new UpstreamHttpError({ ...where, status: res.status }, `token endpoint answered with status ${res.status}`);
     let body: { access_token?: unknown; expires_in?: unknown };
@@ -541,10 +557,14 @@ async function fetchOAuthToken(
     }
     return { accessToken: body.access_token, expiresInS: body.expires_in };
   } catch (e) {
-    if (e instanceof UpstreamError) throw e;
-    throw ac.signal.aborted ? new UpstreamTimeoutError(where) : new UpstreamUnavailableError({ ...where, status: 0 }, 'is unavailable');
+    const err = e instanceof UpstreamError ? e : ac.signal.aborted ? new UpstreamTimeoutError(where) : new UpstreamUnavailableError({ ...where, status: 0 }, 'is unavailable');
+    errorCode = err.code;
+    throw err;
   } finally {
     clearTimeout(t);
+    const event: AttemptEvent = { ...where, method: 'POST', path, keys: 0, attempt: 1, hedge: false, breaker: 'none', status, bytes, start, durationMs: performance.now() - start, error: errorCode };
+    observer?.onAttempt?.(event);
+    telemetry.emit('attempt', event);
   }
 }
 

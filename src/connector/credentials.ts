@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigurationError } from '../errors.js';
+import type { AttemptEvent } from './events.js';
 import type { AuthDef, SecretRef } from './types.js';
 
 export interface SecretSourceOptions {
@@ -50,11 +51,18 @@ export function assertHeaderSafe(name: string, value: string): void {
   if (/[\r\n\0]/.test(value)) throw new ConfigurationError(`${name} contains a line break or NUL, which no header value may hold.`);
 }
 
+/** Who triggered a token fetch: its trace (the fetch is reported as one of its attempts) and trace-context headers. */
+export interface TokenObserver {
+  readonly onAttempt?: ((e: AttemptEvent) => void) | undefined;
+  readonly headers?: Record<string, string> | undefined;
+}
+
 /** Fetches an OAuth2 token; provided by the transport so the token goes only to the upstream's origin. */
 export type TokenFetcher = (
   tokenPath: string,
   clientId: string,
   clientSecret: string,
+  observer?: TokenObserver,
 ) => Promise<{ accessToken: string; expiresInS: number }>;
 
 /**
@@ -81,12 +89,15 @@ export class CredentialProvider {
     this.staticHeaders();
   }
 
-  /** The headers to attach. Synchronous for static schemes; awaits a token for OAuth2. */
-  headers(): Record<string, string> | Promise<Record<string, string>> {
+  /**
+   * The headers to attach. Synchronous for static schemes; awaits a token for OAuth2. A token fetch
+   * is reported to the observer of the call that started it (shared fetches are reported once).
+   */
+  headers(observer?: TokenObserver): Record<string, string> | Promise<Record<string, string>> {
     if (this.auth.scheme !== 'oauth2ClientCredentials') return this.staticHeaders();
     const t = this.token;
     if (t && this.now() < t.refreshAt) return { authorization: `Bearer ${t.value}` };
-    return this.fetch().then((value) => ({ authorization: `Bearer ${value}` }));
+    return this.fetch(observer).then((value) => ({ authorization: `Bearer ${value}` }));
   }
 
   /** Forget what we hold (secret values and tokens) so the next call reads or fetches them again. */
@@ -125,11 +136,11 @@ export class CredentialProvider {
     return h;
   }
 
-  private fetch(): Promise<string> {
+  private fetch(observer?: TokenObserver): Promise<string> {
     if (this.inflight) return this.inflight;
     const a = this.auth as Extract<AuthDef, { scheme: 'oauth2ClientCredentials' }>;
     const p = (async () => {
-      const { accessToken, expiresInS } = await this.fetchToken(a.tokenPath, this.secrets.read(a.clientId), this.secrets.read(a.clientSecret));
+      const { accessToken, expiresInS } = await this.fetchToken(a.tokenPath, this.secrets.read(a.clientId), this.secrets.read(a.clientSecret), observer);
       assertHeaderSafe('the OAuth2 access token', accessToken);
       // Refresh early: at 80% of the lifetime, and at least 5 s before expiry.
       const lifeMs = Math.max(0, expiresInS * 1000);

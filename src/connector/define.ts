@@ -192,6 +192,10 @@ export function defineUpstream<E extends Record<string, AnyEndpointDef>>(input: 
   if (input.contract !== undefined && input.contract !== 'enforce' && input.contract !== 'report') {
     fail(`${where}: contract`, '"enforce" or "report"', input.contract);
   }
+  for (const list of ['sensitiveFields', 'sensitiveParams'] as const) {
+    const v = input[list];
+    if (v !== undefined && (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === ''))) fail(`${where}: ${list}`, 'a list of non-empty names', v);
+  }
   if (!input.endpoints || Object.keys(input.endpoints).length === 0) fail(`${where}: endpoints`, 'a non-empty object', input.endpoints);
   for (const [name, ep] of Object.entries(input.endpoints)) {
     if (!NAME.test(name)) fail(`${where}: endpoint name`, 'a camelCase identifier', name);

@@ -328,7 +328,7 @@ export class Executor {
     let contractViolation: string | undefined;
     let reported = false;
     try {
-      const auth = this.credentials.headers();
+      const auth = this.credentials.headers(o); // o carries onAttempt and headers: a token fetch joins this call's trace
       const credHeaders = auth instanceof Promise ? await auth : auth;
       const headers: Record<string, string> = { accept: 'application/json', ...o.headers, ...credHeaders };
       if (hedge) headers['x-tributary-hedge'] = '1';

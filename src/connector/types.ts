@@ -171,6 +171,8 @@ export interface UpstreamDefInput<E extends Record<string, AnyEndpointDef>> {
   readonly policy?: UpstreamPolicyInput;
   /** Response fields masked wherever a body is shown (traces at debug level). */
   readonly sensitiveFields?: readonly string[];
+  /** Query parameters whose values are masked wherever a call's path is shown (traces). */
+  readonly sensitiveParams?: readonly string[];
   /** `enforce`: a response that breaks its schema is an error. `report`: log and count, pass it through. */
   readonly contract?: 'enforce' | 'report';
   readonly endpoints: E;

@@ -1,0 +1,280 @@
+/**
+ * Observability of the gateway: an execution trace per GraphQL request (in `extensions.trace` when
+ * asked for and allowed, and in a bounded in-memory store served at `/traces`), a waterfall page,
+ * Prometheus metrics at `/metrics`, W3C trace context propagated to every upstream call, and
+ * OpenTelemetry spans.
+ *
+ * Per-request cost when nobody asks for a trace: parse one header, start a (no-op) span, one small
+ * record object pushed into a ring, a few counter and histogram updates.
+ */
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Span } from '@opentelemetry/api';
+import type { ExecutionResult } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { isAdmin } from '../cache-admin.js';
+import type { GatewayConfig } from '../config.js';
+import type { Connector, Telemetry } from '../connector/index.js';
+import type { RequestState, Route } from '../server.js';
+import { GatewayMetrics } from './metrics.js';
+import { endRequestSpan, getTracer, parentContext, startRequestSpan } from './otel.js';
+import { listPage, pageCsp, waterfallPage } from './pages.js';
+import { TraceStore, type TraceFilter } from './store.js';
+import { Masker, materialise, outcomeOf, summarise, type Trace, type TraceError, type TraceRecord } from './trace.js';
+import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from './traceparent.js';
+
+export { TraceStore } from './store.js';
+export type { TraceFilter } from './store.js';
+export { GatewayMetrics } from './metrics.js';
+export { Masker, materialise, summarise, MASK, DEFAULT_SENSITIVE_FIELDS, DEFAULT_SENSITIVE_PARAMS } from './trace.js';
+export type { Trace, TraceCall, TraceCacheEntry, TraceSummary, TraceRecord, TraceError, CallOutcome } from './trace.js';
+export { parseTraceparent, formatTraceparent, newTraceId, newSpanId } from './traceparent.js';
+export type { TraceParent } from './traceparent.js';
+
+/** The permission a client needs to receive its trace in production. */
+export const TRACE_PERMISSION = 'trace';
+/** The request header that asks for the trace in `extensions.trace`. */
+export const TRACE_HEADER = 'x-tributary-trace';
+
+export interface ObservabilityOptions {
+  readonly config: GatewayConfig;
+  readonly connector: Connector;
+  readonly telemetry: Telemetry;
+  /** Bearer token of the trace routes in production (`ADMIN_TOKEN`); without it they answer 404 there. */
+  readonly adminToken?: string | undefined;
+}
+
+export interface Observability {
+  /** Yoga plugin: trace context per request, `extensions.trace` when asked for. */
+  readonly plugin: Plugin<any>;
+  /** `/metrics`, `/traces`, `/traces/{id}`. */
+  readonly routes: readonly Route[];
+  /** The gateway's `onRequestEnd`. */
+  readonly onRequestEnd: (state: RequestState, status: number, aborted: boolean) => void;
+  readonly store: TraceStore;
+  readonly metrics: GatewayMetrics;
+  readonly masker: Masker;
+  /** The JSON trace of a stored request. */
+  trace(requestId: string): Trace | undefined;
+  close(): void;
+}
+
+/** What the plugin keeps per request until it ends. */
+interface Live {
+  readonly traceId: string;
+  readonly span: Span;
+  errors: TraceError[] | undefined;
+}
+
+const EMPTY: readonly never[] = [];
+
+function send(res: ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', ...extra });
+  res.end(body);
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  send(res, status, 'application/json; charset=utf-8', JSON.stringify(body));
+}
+
+function wantsHtml(req: IncomingMessage): boolean {
+  const accept = req.headers.accept ?? '';
+  return /\btext\/html\b/i.test(accept) && !/^\s*application\/json/i.test(accept);
+}
+
+function errorBody(message: string, code: string, requestId: string) {
+  return { errors: [{ message, extensions: { code, requestId } }] };
+}
+
+/** Parse the list filters; a wrong value is a clear 400. */
+function parseFilter(search: URLSearchParams): TraceFilter | string {
+  const op = search.get('operation') || undefined;
+  const statusRaw = search.get('status') || undefined;
+  let status: TraceFilter['status'];
+  if (statusRaw !== undefined) {
+    if (statusRaw === 'ok' || statusRaw === 'error') status = statusRaw;
+    else if (/^[1-5]\d\d$/.test(statusRaw)) status = Number(statusRaw);
+    else return `status must be "ok", "error" or an HTTP status, but is ${JSON.stringify(statusRaw)}.`;
+  }
+  const minRaw = search.get('minDurationMs') || undefined;
+  let minDurationMs: number | undefined;
+  if (minRaw !== undefined) {
+    minDurationMs = Number(minRaw);
+    if (!Number.isFinite(minDurationMs) || minDurationMs < 0) return `minDurationMs must be a number >= 0, but is ${JSON.stringify(minRaw)}.`;
+  }
+  const limitRaw = search.get('limit') || undefined;
+  let limit: number | undefined;
+  if (limitRaw !== undefined) {
+    limit = Number(limitRaw);
+    if (!Number.isSafeInteger(limit) || limit < 1) return `limit must be an integer >= 1, but is ${JSON.stringify(limitRaw)}.`;
+  }
+  return { operation: op, status, minDurationMs, limit };
+}
+
+/**
+ * Build the gateway's observability. Wire `plugin`, `routes` and `onRequestEnd` into the server.
+ *
+ * @example
+ * const obs = createObservability({ config, connector, telemetry, adminToken: env.ADMIN_TOKEN });
+ * createGatewayServer({ ..., plugins: [obs.plugin], routes: obs.routes, onRequestEnd: obs.onRequestEnd });
+ */
+export function createObservability(opts: ObservabilityOptions): Observability {
+  const { config, connector } = opts;
+  const store = new TraceStore(config.traces.storeSize);
+  const metrics = new GatewayMetrics({ telemetry: opts.telemetry, connector });
+  const masker = new Masker(connector.definitions);
+  const tracer = getTracer();
+  const live = new WeakMap<RequestState, Live>();
+  const origin = performance.timeOrigin;
+
+  const allowed = (state: RequestState): boolean => config.mode !== 'production' || state.client?.permissions.has(TRACE_PERMISSION) === true;
+
+  function recordOf(state: RequestState, l: Live | undefined, durationMs: number, status: number, aborted: boolean): TraceRecord {
+    return {
+      requestId: state.requestId,
+      traceId: l?.traceId ?? '',
+      operationName: state.operationName,
+      operationType: state.operationType,
+      client: state.client?.name ?? null,
+      userId: state.user?.id ?? null,
+      startedAt: state.startedAt,
+      durationMs,
+      status,
+      aborted,
+      errors: l?.errors ?? state.errorCodes.map((code) => ({ message: '', code, path: undefined })),
+      attempts: state.scope?.attempts ?? EMPTY,
+      cacheEvents: state.scope?.cacheEvents ?? EMPTY,
+    };
+  }
+
+  const plugin: Plugin<{ state?: RequestState }> = {
+    onRequest({ request, serverContext }) {
+      const state = (serverContext as { state?: RequestState } | undefined)?.state;
+      if (!state) return;
+      const given = parseTraceparent(request.headers.get('traceparent'));
+      const span = startRequestSpan(tracer, parentContext(given), origin + state.startedAt);
+      let traceId: string;
+      let spanId: string;
+      let flags: string;
+      if (span.isRecording()) {
+        const sc = span.spanContext();
+        traceId = sc.traceId;
+        spanId = sc.spanId;
+        flags = sc.traceFlags & 1 ? '01' : '00';
+      } else {
+        traceId = given?.traceId ?? newTraceId();
+        spanId = newSpanId();
+        flags = given?.flags ?? '01';
+      }
+      // Every upstream call carries our request span as its parent, in the client's trace.
+      state.propagate = { traceparent: formatTraceparent(traceId, spanId, flags) };
+      const tracestate = given ? request.headers.get('tracestate') : null;
+      if (tracestate && tracestate.length <= 512 && !/[\r\n\0]/.test(tracestate)) state.propagate.tracestate = tracestate;
+      live.set(state, { traceId, span, errors: undefined });
+    },
+    onResultProcess({ request, result, setResult, serverContext }) {
+      const state = (serverContext as { state?: RequestState } | undefined)?.state;
+      if (!state || Array.isArray(result) || !result || typeof result !== 'object') return;
+      const l = live.get(state);
+      const r = result as ExecutionResult;
+      if (l && r.errors?.length) {
+        l.errors = r.errors.map((e) => ({
+          message: e.message,
+          code: typeof e.extensions?.code === 'string' ? e.extensions.code : undefined,
+          path: e.path,
+        }));
+      }
+      if (request.headers.get(TRACE_HEADER) !== '1' || !allowed(state)) return;
+      const now = performance.now();
+      const status = (r.extensions?.http as { status?: number } | undefined)?.status ?? 200;
+      const trace = materialise(recordOf(state, l, now - state.startedAt, status, false), masker, origin + state.startedAt);
+      setResult({ ...r, extensions: { ...r.extensions, trace } });
+    },
+  };
+
+  function onRequestEnd(state: RequestState, status: number, aborted: boolean): void {
+    const end = performance.now();
+    const durationMs = end - state.startedAt;
+    const l = live.get(state);
+    const record = recordOf(state, l, durationMs, status, aborted);
+    if (config.traces.enabled) store.add(record);
+    metrics.request(state.operationName, state.operationType, durationMs, outcomeOf(record), state.errorCodes);
+    if (l) {
+      endRequestSpan(
+        tracer,
+        l.span,
+        { requestId: state.requestId, operationName: state.operationName, operationType: state.operationType, status, errors: record.errors.length, attempts: record.attempts, maskPath: (u, p) => masker.path(u, p) },
+        origin + end,
+      );
+    }
+  }
+
+  function mayRead(req: IncomingMessage): boolean {
+    return config.mode !== 'production' || isAdmin(req, opts.adminToken);
+  }
+
+  function trace(requestId: string): Trace | undefined {
+    const r = store.get(requestId);
+    return r && materialise(r, masker, origin + r.startedAt);
+  }
+
+  const routes: Route[] = [
+    {
+      method: 'GET',
+      path: '/metrics',
+      async handle(_req, res) {
+        send(res, 200, metrics.contentType, await metrics.text());
+      },
+    },
+    {
+      method: 'GET',
+      path: '/traces',
+      handle(req, res, requestId) {
+        if (!mayRead(req)) return sendJson(res, 404, errorBody('Not found. GraphQL is served at /graphql.', 'NOT_FOUND', requestId));
+        const filter = parseFilter(new URL(req.url ?? '/', 'http://x').searchParams);
+        if (typeof filter === 'string') return sendJson(res, 400, errorBody(filter, 'BAD_REQUEST', requestId));
+        const list = store.list(filter).map((r) => summarise(r, origin + r.startedAt));
+        if (wantsHtml(req)) {
+          const nonce = randomBytes(16).toString('base64');
+          return send(res, 200, 'text/html; charset=utf-8', listPage(list, nonce), { 'content-security-policy': pageCsp(nonce) });
+        }
+        sendJson(res, 200, { capacity: store.capacity, size: store.size, traces: list });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/traces/',
+      handle(req, res, requestId) {
+        if (!mayRead(req)) return sendJson(res, 404, errorBody('Not found. GraphQL is served at /graphql.', 'NOT_FOUND', requestId));
+        const raw = (req.url ?? '').split('?', 1)[0]!.slice('/traces/'.length);
+        let id: string;
+        try {
+          id = decodeURIComponent(raw);
+        } catch {
+          return sendJson(res, 400, errorBody('The trace id is not a valid URL path segment.', 'BAD_REQUEST', requestId));
+        }
+        const t = id ? trace(id) : undefined;
+        if (!t) return sendJson(res, 404, errorBody(`No trace with request id ${JSON.stringify(id.slice(0, 128))} is kept (the newest ${store.capacity} are).`, 'NOT_FOUND', requestId));
+        if (wantsHtml(req)) {
+          const nonce = randomBytes(16).toString('base64');
+          return send(res, 200, 'text/html; charset=utf-8', waterfallPage(t, nonce), { 'content-security-policy': pageCsp(nonce) });
+        }
+        sendJson(res, 200, t);
+      },
+    },
+  ];
+
+  return {
+    plugin,
+    routes,
+    onRequestEnd,
+    store,
+    metrics,
+    masker,
+    trace,
+    close() {
+      metrics.close();
+      store.clear();
+    },
+  };
+}

@@ -1,0 +1,118 @@
+/**
+ * Prometheus metrics (prom-client), one registry per gateway. Upstream metrics come from the
+ * connector's Telemetry events; request metrics from the end of each GraphQL request. Every label
+ * set is bounded: upstream and endpoint names come from the definitions, operation names are capped.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Connector, Telemetry } from '../connector/index.js';
+
+/** Distinct operation names kept as labels; later ones are counted as `(other)`. */
+const MAX_OPERATIONS = 200;
+const BREAKER_STATES = ['closed', 'open', 'half-open', 'isolated'] as const;
+
+export interface MetricsOptions {
+  readonly telemetry: Telemetry;
+  readonly connector: Connector;
+}
+
+/** The gateway's metrics. `text()` is what `GET /metrics` serves. */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  private readonly operations = new Set<string>();
+  private readonly unsubscribe: (() => void)[] = [];
+  private readonly requestDuration: Histogram<'operation' | 'type' | 'outcome'>;
+  private readonly requests: Counter<'operation' | 'type' | 'outcome'>;
+  private readonly graphqlErrors: Counter<'operation' | 'code'>;
+
+  constructor(opts: MetricsOptions) {
+    const registers = [this.registry];
+    const calls = new Counter({
+      name: 'tributary_upstream_calls_total',
+      help: 'HTTP attempts to upstreams, by outcome (ok, or the error code).',
+      labelNames: ['upstream', 'endpoint', 'outcome'] as const,
+      registers,
+    });
+    const latency = new Histogram({
+      name: 'tributary_upstream_call_duration_seconds',
+      help: 'Duration of HTTP attempts to upstreams.',
+      labelNames: ['upstream', 'endpoint'] as const,
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    const retries = new Counter({ name: 'tributary_upstream_retries_total', help: 'Retries scheduled, by the reason (error code) of the failed attempt.', labelNames: ['upstream', 'endpoint', 'reason'] as const, registers });
+    const budget = new Counter({ name: 'tributary_upstream_retry_budget_exhausted_total', help: 'Retries or hedges refused by the retry budget.', labelNames: ['upstream', 'endpoint'] as const, registers });
+    const hedges = new Counter({ name: 'tributary_upstream_hedges_total', help: 'Hedged (second) attempts started.', labelNames: ['upstream', 'endpoint'] as const, registers });
+    const bulkhead = new Counter({ name: 'tributary_upstream_bulkhead_rejections_total', help: 'Calls rejected because the bulkhead was full.', labelNames: ['upstream', 'endpoint'] as const, registers });
+    const transitions = new Counter({ name: 'tributary_upstream_breaker_transitions_total', help: 'Circuit breaker state changes, by the new state.', labelNames: ['upstream', 'state'] as const, registers });
+    const connector = opts.connector;
+    new Gauge({
+      name: 'tributary_upstream_breaker_state',
+      help: 'Circuit breaker state per upstream: 1 for the current state, 0 for the others.',
+      labelNames: ['upstream', 'state'] as const,
+      registers,
+      collect() {
+        for (const upstream of connector.upstreamNames) {
+          const now = connector.breakerState(upstream);
+          for (const state of BREAKER_STATES) this.set({ upstream, state }, now === state ? 1 : 0);
+        }
+      },
+    });
+    const cache = new Counter({ name: 'tributary_cache_keys_total', help: 'Cache outcomes per key (hit, miss, stale, coalesced), by store.', labelNames: ['upstream', 'endpoint', 'status', 'store'] as const, registers });
+    const violations = new Counter({ name: 'tributary_upstream_contract_violations_total', help: 'Upstream responses that broke their declared schema, by contract mode.', labelNames: ['upstream', 'endpoint', 'mode'] as const, registers });
+    this.requestDuration = new Histogram({
+      name: 'tributary_graphql_request_duration_seconds',
+      help: 'Duration of GraphQL requests, by operation.',
+      labelNames: ['operation', 'type', 'outcome'] as const,
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.requests = new Counter({ name: 'tributary_graphql_requests_total', help: 'GraphQL requests, by operation and outcome (ok or error).', labelNames: ['operation', 'type', 'outcome'] as const, registers });
+    this.graphqlErrors = new Counter({ name: 'tributary_graphql_errors_total', help: 'GraphQL errors returned, by operation and error code.', labelNames: ['operation', 'code'] as const, registers });
+
+    const t = opts.telemetry;
+    this.unsubscribe.push(
+      t.on('attempt', (e) => {
+        calls.inc({ upstream: e.upstream, endpoint: e.endpoint, outcome: e.error ? e.error : 'ok' });
+        latency.observe({ upstream: e.upstream, endpoint: e.endpoint }, e.durationMs / 1000);
+      }),
+      t.on('retry', (e) => retries.inc({ upstream: e.upstream, endpoint: e.endpoint, reason: e.reason })),
+      t.on('retryBudgetExhausted', (e) => budget.inc({ upstream: e.upstream, endpoint: e.endpoint })),
+      t.on('hedge', (e) => hedges.inc({ upstream: e.upstream, endpoint: e.endpoint })),
+      t.on('bulkheadRejected', (e) => bulkhead.inc({ upstream: e.upstream, endpoint: e.endpoint })),
+      t.on('breakerState', (e) => transitions.inc({ upstream: e.upstream, state: e.state })),
+      t.on('cache', (e) => cache.inc({ upstream: e.upstream, endpoint: e.endpoint, status: e.status, store: e.store }, e.keys)),
+      t.on('contractViolation', (e) => violations.inc({ upstream: e.upstream, endpoint: e.endpoint, mode: e.mode })),
+    );
+  }
+
+  /** Record one finished GraphQL request. */
+  request(operationName: string | null, operationType: string | null, durationMs: number, outcome: 'ok' | 'error', errorCodes: readonly string[]): void {
+    const operation = this.operationLabel(operationName);
+    const type = operationType ?? 'unknown';
+    this.requestDuration.observe({ operation, type, outcome }, durationMs / 1000);
+    this.requests.inc({ operation, type, outcome });
+    for (const code of errorCodes) this.graphqlErrors.inc({ operation, code });
+  }
+
+  /** The Prometheus text exposition. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  close(): void {
+    for (const u of this.unsubscribe) u();
+    this.registry.clear();
+  }
+
+  private operationLabel(name: string | null): string {
+    if (name === null) return '(anonymous)';
+    if (this.operations.has(name)) return name;
+    if (this.operations.size >= MAX_OPERATIONS || !/^[_A-Za-z][_0-9A-Za-z]{0,99}$/.test(name)) return '(other)';
+    this.operations.add(name);
+    return name;
+  }
+}

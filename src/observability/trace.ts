@@ -1,0 +1,267 @@
+/**
+ * Execution traces. While a request runs, nothing is built: the connector's request scope already
+ * collects every HTTP attempt and cache outcome. When the request ends a small `TraceRecord` keeps a
+ * reference to those lists; the JSON `Trace` (masked paths, masked debug bodies, offsets relative to
+ * the request's start) is materialised only when someone asks for it.
+ */
+import type { AttemptEvent, CacheStatus, UpstreamDef } from '../connector/index.js';
+
+/** A cache outcome as the request scope records it. */
+export interface CacheEventRecord {
+  readonly upstream: string;
+  readonly endpoint: string;
+  readonly status: CacheStatus;
+  readonly keys: number;
+  readonly store: string;
+  readonly at: number;
+}
+
+/** A GraphQL error as the client saw it (message, code, path). */
+export interface TraceError {
+  readonly message: string;
+  readonly code: string | undefined;
+  readonly path: readonly (string | number)[] | undefined;
+}
+
+/** What the store keeps per request: cheap to make, materialised into a `Trace` on demand. */
+export interface TraceRecord {
+  readonly requestId: string;
+  readonly traceId: string;
+  readonly operationName: string | null;
+  readonly operationType: string | null;
+  readonly client: string | null;
+  readonly userId: string | null;
+  /** performance.now() at the start of the request. */
+  readonly startedAt: number;
+  durationMs: number;
+  status: number;
+  aborted: boolean;
+  errors: readonly TraceError[];
+  /** The request scope's lists (kept by reference: attempts that end late still show). */
+  readonly attempts: readonly AttemptEvent[];
+  readonly cacheEvents: readonly CacheEventRecord[];
+}
+
+/** Colour class of a call in the waterfall. */
+export type CallOutcome = 'ok' | 'retried' | 'error' | 'cancelled';
+
+/** One HTTP attempt to an upstream, relative to the request. */
+export interface TraceCall {
+  readonly upstream: string;
+  readonly endpoint: string;
+  readonly method: string;
+  /** Path and query, sensitive query parameters masked. */
+  readonly path: string;
+  readonly keys: number;
+  readonly attempt: number;
+  readonly hedge: boolean;
+  /** `miss`: the cache was read first and did not hold the keys; `bypass`: the endpoint is not cached. */
+  readonly cache: 'miss' | 'bypass';
+  readonly breaker: string;
+  /** 0 when no response arrived. */
+  readonly status: number;
+  readonly bytes: number;
+  readonly offsetMs: number;
+  readonly durationMs: number;
+  readonly outcome: CallOutcome;
+  readonly error?: string;
+  readonly contractViolation?: string;
+  /** Debug level only, sensitive fields masked. */
+  readonly body?: unknown;
+}
+
+/** A cache outcome that made no HTTP call in this request (hit, stale, coalesced). */
+export interface TraceCacheEntry {
+  readonly upstream: string;
+  readonly endpoint: string;
+  readonly status: CacheStatus;
+  readonly keys: number;
+  readonly store: string;
+  readonly offsetMs: number;
+}
+
+/** The JSON trace of one GraphQL request. */
+export interface Trace {
+  readonly requestId: string;
+  readonly traceId: string;
+  readonly operationName: string | null;
+  readonly operationType: string | null;
+  readonly client: string | null;
+  readonly userId: string | null;
+  /** Wall-clock start, ISO 8601. */
+  readonly start: string;
+  readonly durationMs: number;
+  readonly status: number;
+  readonly aborted: boolean;
+  readonly outcome: 'ok' | 'error';
+  readonly errors: readonly TraceError[];
+  /** Every upstream HTTP attempt, ordered by start. */
+  readonly calls: readonly TraceCall[];
+  /** Cache outcomes, ordered by time. */
+  readonly cache: readonly TraceCacheEntry[];
+}
+
+/** One line of `GET /traces`. */
+export interface TraceSummary {
+  readonly requestId: string;
+  readonly traceId: string;
+  readonly operationName: string | null;
+  readonly operationType: string | null;
+  readonly start: string;
+  readonly durationMs: number;
+  readonly status: number;
+  readonly outcome: 'ok' | 'error';
+  readonly calls: number;
+  readonly failedCalls: number;
+  readonly errors: number;
+}
+
+/** Query parameters masked in every upstream, whatever the definitions say. */
+export const DEFAULT_SENSITIVE_PARAMS = ['access_token', 'api_key', 'apikey', 'key', 'token', 'password', 'secret', 'client_secret', 'signature', 'sig', 'auth', 'authorization'];
+/** Body fields masked in every upstream's debug bodies. */
+export const DEFAULT_SENSITIVE_FIELDS = ['password', 'secret', 'token', 'access_token', 'refresh_token', 'client_secret', 'authorization', 'apikey', 'api_key'];
+
+export const MASK = '[masked]';
+/** Debug bodies larger than this (serialised) are replaced by a note. */
+const MAX_BODY_CHARS = 64 * 1024;
+
+const round = (ms: number): number => Math.round(ms * 100) / 100;
+
+/** Masks paths and bodies by each upstream's declared sensitive parameters and fields. */
+export class Masker {
+  private readonly params = new Map<string, ReadonlySet<string>>();
+  private readonly fields = new Map<string, ReadonlySet<string>>();
+  private readonly defaultParams = new Set(DEFAULT_SENSITIVE_PARAMS);
+  private readonly defaultFields = new Set(DEFAULT_SENSITIVE_FIELDS);
+
+  constructor(definitions: ReadonlyMap<string, UpstreamDef> | Iterable<[string, UpstreamDef]>) {
+    for (const [name, def] of definitions) {
+      this.params.set(name, new Set([...DEFAULT_SENSITIVE_PARAMS, ...(def.sensitiveParams ?? []).map((p) => p.toLowerCase())]));
+      this.fields.set(name, new Set([...DEFAULT_SENSITIVE_FIELDS, ...(def.sensitiveFields ?? []).map((f) => f.toLowerCase())]));
+    }
+  }
+
+  /** `/v1/x?token=abc&q=1` → `/v1/x?token=[masked]&q=1` (parameter names compared case-insensitively). */
+  path(upstream: string, path: string): string {
+    const q = path.indexOf('?');
+    if (q < 0) return path;
+    const names = this.params.get(upstream) ?? this.defaultParams;
+    const parts = path.slice(q + 1).split('&');
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      const eq = p.indexOf('=');
+      let name = eq < 0 ? p : p.slice(0, eq);
+      try {
+        name = decodeURIComponent(name);
+      } catch {
+        // keep the raw name
+      }
+      if (names.has(name.toLowerCase())) parts[i] = `${eq < 0 ? p : p.slice(0, eq)}=${MASK}`;
+    }
+    return `${path.slice(0, q)}?${parts.join('&')}`;
+  }
+
+  /** A copy of a response body with every declared sensitive field (at any depth) masked. */
+  body(upstream: string, body: unknown): unknown {
+    const names = this.fields.get(upstream) ?? this.defaultFields;
+    const masked = maskDeep(body, names, 0);
+    const text = JSON.stringify(masked) ?? '';
+    return text.length > MAX_BODY_CHARS ? { truncated: true, chars: text.length } : masked;
+  }
+}
+
+function maskDeep(v: unknown, names: ReadonlySet<string>, depth: number): unknown {
+  if (v === null || typeof v !== 'object') return v;
+  if (depth > 32) return MASK;
+  if (Array.isArray(v)) return v.map((x) => maskDeep(x, names, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v as Record<string, unknown>)) out[k] = names.has(k.toLowerCase()) ? MASK : maskDeep(x, names, depth + 1);
+  return out;
+}
+
+const callKey = (a: AttemptEvent): string => `${a.upstream}\u0000${a.endpoint}\u0000${a.method}\u0000${a.path}`;
+
+/** Turn a record into its JSON trace (masked, ordered, offsets relative to the request's start). */
+export function materialise(r: TraceRecord, masker: Masker, wallStart: number): Trace {
+  const attempts = [...r.attempts].sort((a, b) => a.start - b.start);
+  // The last attempt number of each logical call: an earlier failed attempt was retried.
+  const lastAttempt = new Map<string, number>();
+  for (const a of attempts) {
+    const k = callKey(a);
+    lastAttempt.set(k, Math.max(lastAttempt.get(k) ?? 0, a.attempt));
+  }
+  const missed = new Set<string>();
+  for (const c of r.cacheEvents) if (c.status === 'miss') missed.add(`${c.upstream}.${c.endpoint}`);
+  const calls: TraceCall[] = attempts.map((a, i) => {
+    let outcome: CallOutcome = 'ok';
+    if (a.error === 'CANCELLED') outcome = 'cancelled';
+    else if (a.error) {
+      // Failed: retried when a later attempt of the same call exists (a retry, or the 401 refresh).
+      const later = attempts.some((b, j) => j > i && callKey(b) === callKey(a) && b.attempt >= a.attempt);
+      outcome = later || a.attempt < (lastAttempt.get(callKey(a)) ?? 0) ? 'retried' : 'error';
+    }
+    return {
+      upstream: a.upstream,
+      endpoint: a.endpoint,
+      method: a.method,
+      path: masker.path(a.upstream, a.path),
+      keys: a.keys,
+      attempt: a.attempt,
+      hedge: a.hedge,
+      cache: missed.has(`${a.upstream}.${a.endpoint}`) ? 'miss' : 'bypass',
+      breaker: a.breaker,
+      status: a.status,
+      bytes: a.bytes,
+      offsetMs: round(Math.max(0, a.start - r.startedAt)),
+      durationMs: round(a.durationMs),
+      outcome,
+      ...(a.error ? { error: a.error } : {}),
+      ...(a.contractViolation !== undefined ? { contractViolation: a.contractViolation } : {}),
+      ...(a.body !== undefined ? { body: masker.body(a.upstream, a.body) } : {}),
+    };
+  });
+  const cache: TraceCacheEntry[] = r.cacheEvents
+    .filter((c) => c.status !== 'miss' && c.status !== 'bypass')
+    .map((c) => ({ upstream: c.upstream, endpoint: c.endpoint, status: c.status, keys: c.keys, store: c.store, offsetMs: round(Math.max(0, c.at - r.startedAt)) }))
+    .sort((a, b) => a.offsetMs - b.offsetMs);
+  return {
+    requestId: r.requestId,
+    traceId: r.traceId,
+    operationName: r.operationName,
+    operationType: r.operationType,
+    client: r.client,
+    userId: r.userId,
+    start: new Date(wallStart).toISOString(),
+    durationMs: round(r.durationMs),
+    status: r.status,
+    aborted: r.aborted,
+    outcome: outcomeOf(r),
+    errors: r.errors,
+    calls,
+    cache,
+  };
+}
+
+/** `error` when the client saw an error (GraphQL errors, an HTTP error, or it went away). */
+export function outcomeOf(r: Pick<TraceRecord, 'errors' | 'status' | 'aborted'>): 'ok' | 'error' {
+  return r.errors.length > 0 || r.status >= 400 || r.aborted ? 'error' : 'ok';
+}
+
+/** The list line of a record. */
+export function summarise(r: TraceRecord, wallStart: number): TraceSummary {
+  let failed = 0;
+  for (const a of r.attempts) if (a.error && a.error !== 'CANCELLED') failed++;
+  return {
+    requestId: r.requestId,
+    traceId: r.traceId,
+    operationName: r.operationName,
+    operationType: r.operationType,
+    start: new Date(wallStart).toISOString(),
+    durationMs: round(r.durationMs),
+    status: r.status,
+    outcome: outcomeOf(r),
+    calls: r.attempts.length,
+    failedCalls: failed,
+    errors: r.errors.length,
+  };
+}
