@@ -1,0 +1,322 @@
+/**
+ * The side-by-side benchmark (issue 8): Tributary, with every feature on, against its peers on the
+ * sandbox shop.
+ *
+ *   npm run bench [-- peers] [--rounds 3] [--duration 10] [--warmup 3] [--connections 50]
+ *                 [--latency 5] [--memory-duration 60] [--only <name,...>] [--skip-memory]
+ *
+ * Layout: the gateway under test on core 0; the sandbox (every upstream at a small fixed latency,
+ * so the gateway's CPU is what is measured), autocannon and this script on core 1. Every subject is
+ * started once and kept running; rounds are interleaved (round 1 of every subject, then round 2...)
+ * so slow drift of a shared machine hits them alike. Each round: a discarded warm-up, then a timed
+ * run. Figures are medians of the rounds; CPU is the gateway process tree's user+system time from
+ * /proc divided by the requests answered. Every peer's answer is checked equal to Tributary's
+ * before it is timed; a peer that cannot start is reported with its error and left out.
+ *
+ * Output: a table on stdout, bench/results/latest.json, and the figures block of bench/RESULTS.md.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isDeepStrictEqual } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import {
+  argValue,
+  machineInfo,
+  markdownTable,
+  median,
+  medianRound,
+  pinSelf,
+  postGraphQL,
+  processTree,
+  round,
+  rssMb,
+  ROOT,
+  sampleRss,
+  runLoad,
+  startPinned,
+  startSandbox,
+  startTributary,
+  upstreamEnv,
+  type RoundResult,
+  type SandboxProcess,
+} from './lib.js';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const PEERS_DIR = `${HERE}peers/`;
+const RESULTS_DIR = `${HERE}results/`;
+const op = (name: string) => readFileSync(new URL(`../operations/${name}.graphql`, import.meta.url), 'utf8');
+const CATEGORY_PAGE = op('CategoryPage');
+const PRODUCT_PAGE = op('ProductPage');
+
+/** The two categories with at least 20 products: every CategoryPage has 20 nodes. */
+const CATEGORY_BODIES = ['groceries', 'kitchen-accessories'].map((slug) => JSON.stringify({ query: CATEGORY_PAGE, variables: { slug, first: 20 } }));
+const PRODUCT_BODIES = [1, 6, 16, 78, 101, 150].map((id) => JSON.stringify({ query: PRODUCT_PAGE, variables: { id: String(id), country: 'US', postcode: '10001' } }));
+
+/**
+ * Tributary with every feature on: validation of upstream answers (enforce), traces collected,
+ * metrics, logging at info, resilience policies (hedging, breakers), the security layer.
+ */
+const TRIBUTARY_FEATURES: Record<string, string> = { LOG_LEVEL: 'info', HEDGING: 'on', BREAKERS: 'on' };
+
+interface Subject {
+  readonly name: string;
+  readonly kind: 'tributary' | 'peer';
+  readonly endpoint: string;
+  readonly pid: number;
+  stop(): Promise<void>;
+}
+
+const noErrors = (body: string) => !body.includes('"errors"');
+
+/** Install the peers' own dependencies (never part of the gateway's npm ci). */
+function ensurePeersInstalled(): void {
+  if (existsSync(`${PEERS_DIR}node_modules/graphql-yoga`) && existsSync(`${PEERS_DIR}node_modules/@apollo/server`)) return;
+  process.stdout.write('installing bench/peers dependencies...\n');
+  const hasLock = existsSync(`${PEERS_DIR}package-lock.json`);
+  const r = spawnSync('npm', [hasLock ? 'ci' : 'install', '--no-audit', '--no-fund'], { cwd: PEERS_DIR, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('npm install in bench/peers failed');
+}
+
+async function startPeer(name: string, script: string, sandbox: SandboxProcess, extraArgs: readonly string[] = []): Promise<Subject> {
+  const p = await startPinned({
+    core: 0,
+    cwd: PEERS_DIR,
+    args: [...extraArgs, script],
+    env: { ...upstreamEnv(sandbox.urls), NODE_ENV: 'production', PORT: '0', HOST: '127.0.0.1' },
+    ready: /listening (http:\/\/\S+)/,
+  });
+  return { name, kind: 'peer', endpoint: p.match[1]!, pid: p.pid, stop: p.stop };
+}
+
+const PEERS: readonly { name: string; start: (sb: SandboxProcess) => Promise<Subject> }[] = [
+  { name: 'apollo', start: (sb) => startPeer('Apollo Server 5 + datasource-rest', 'apollo.mjs', sb) },
+  { name: 'hive', start: (sb) => startPeer('Hive Gateway + Mesh OpenAPI', 'hive.mjs', sb) },
+  { name: 'yoga', start: (sb) => startPeer('bare yoga + dataloader + undici', 'yoga.mjs', sb) },
+  { name: 'node-http', start: (sb) => startPeer('hand-written node:http (limit)', 'node-http.mjs', sb) },
+];
+
+interface ScenarioResult extends RoundResult {
+  readonly scenario: string;
+  readonly subject: string;
+  readonly connections: number;
+  readonly rounds: number;
+}
+
+function fmt(r: ScenarioResult): (string | number)[] {
+  return [
+    r.scenario,
+    r.subject,
+    r.connections,
+    r.rps.toFixed(0),
+    r.p50.toFixed(1),
+    r.p99.toFixed(1),
+    r.cpuMsPerRequest.toFixed(3),
+    r.peakRssMb.toFixed(0),
+    Number.isFinite(r.upstreamCallsPerQuery) ? r.upstreamCallsPerQuery.toFixed(2) : '-',
+    r.errors + r.non2xx + r.wrong,
+  ];
+}
+const HEADERS = ['scenario', 'subject', 'conc.', 'req/s', 'p50 ms', 'p99 ms', 'CPU ms/req', 'peak RSS MB', 'upstream calls/query', 'errors'];
+
+/** Runs the issue-8 suite. */
+export async function run(argv: string[]): Promise<void> {
+  const rounds = Number(argValue(argv, '--rounds') ?? 3);
+  const durationS = Number(argValue(argv, '--duration') ?? 10);
+  const warmupS = Number(argValue(argv, '--warmup') ?? 3);
+  const connections = Number(argValue(argv, '--connections') ?? 50);
+  const latencyMs = Number(argValue(argv, '--latency') ?? 5);
+  const memoryS = Number(argValue(argv, '--memory-duration') ?? 60);
+  const only = argValue(argv, '--only')?.split(',');
+  const skipMemory = argv.includes('--skip-memory');
+  const workers = argValue(argv, '--workers');
+  const want = (name: string) => !only || only.includes(name);
+
+  pinSelf(1);
+  ensurePeersInstalled();
+  const machine = machineInfo();
+  const sandbox = await startSandbox({ latencyMs, core: 1 });
+  const results: ScenarioResult[] = [];
+  const notes: string[] = [];
+  const subjects: Subject[] = [];
+  const print = (r: ScenarioResult) => process.stdout.write(`${fmt(r).join('  ')}\n`);
+  try {
+    // --- CategoryPage, caching off: Tributary and every peer, rounds interleaved ---
+    const tributaryOff = await startTributary({ upstreams: sandbox.urls, env: { ...TRIBUTARY_FEATURES, CACHE: 'off' } });
+    subjects.push({ name: 'Tributary', kind: 'tributary', endpoint: `${tributaryOff.url}/graphql`, pid: tributaryOff.pid, stop: tributaryOff.stop });
+    const reference = await Promise.all(CATEGORY_BODIES.map((b) => postGraphQL(`${tributaryOff.url}/graphql`, b)));
+    if (JSON.stringify(reference).includes('"errors"')) throw new Error(`Tributary answered CategoryPage with errors: ${JSON.stringify(reference).slice(0, 500)}`);
+    for (const peer of PEERS) {
+      if (!want(peer.name)) continue;
+      let s: Subject | undefined;
+      try {
+        s = await peer.start(sandbox);
+        const answers = await Promise.all(CATEGORY_BODIES.map((b) => postGraphQL(s!.endpoint, b)));
+        answers.forEach((a, i) => {
+          if (!isDeepStrictEqual(a, reference[i])) throw new Error(`answer differs from Tributary's:\n  peer:      ${JSON.stringify(a).slice(0, 400)}\n  tributary: ${JSON.stringify(reference[i]).slice(0, 400)}`);
+        });
+        subjects.push(s);
+        process.stdout.write(`${s.name}: answer equal to Tributary's\n`);
+      } catch (e) {
+        const msg = e instanceof Error ? e.message : String(e);
+        notes.push(`${peer.name}: not timed: ${msg.split('\n').slice(0, 8).join(' / ').slice(0, 800)}`);
+        process.stdout.write(`${peer.name}: NOT TIMED: ${msg}\n`);
+        await s?.stop();
+      }
+    }
+    const perSubject = new Map<string, RoundResult[]>(subjects.map((s) => [s.name, []]));
+    for (let r = 0; r < rounds; r++) {
+      for (const s of subjects) {
+        const res = await round({ gatewayPid: s.pid, url: s.endpoint, bodies: CATEGORY_BODIES, connections, durationS, warmupS, sandboxUrls: sandbox.urls, check: noErrors });
+        perSubject.get(s.name)!.push(res);
+        process.stdout.write(`  round ${r + 1} ${s.name}: ${res.rps.toFixed(0)} req/s, ${res.cpuMsPerRequest.toFixed(3)} CPU ms/req\n`);
+      }
+    }
+    for (const s of subjects) {
+      const m: ScenarioResult = { scenario: 'CategoryPage, cache off', subject: s.name, connections, rounds, ...medianRound(perSubject.get(s.name)!) };
+      results.push(m);
+      print(m);
+    }
+    for (const s of subjects.filter((x) => x.kind === 'peer')) await s.stop();
+
+    // --- ProductPage (every upstream), caching off: concurrency 50, then 1 for latency ---
+    const pp50: RoundResult[] = [];
+    const pp1: RoundResult[] = [];
+    for (let r = 0; r < rounds; r++) {
+      pp50.push(await round({ gatewayPid: tributaryOff.pid, url: `${tributaryOff.url}/graphql`, bodies: PRODUCT_BODIES, connections, durationS, warmupS, sandboxUrls: sandbox.urls, check: noErrors }));
+      pp1.push(await round({ gatewayPid: tributaryOff.pid, url: `${tributaryOff.url}/graphql`, bodies: PRODUCT_BODIES, connections: 1, durationS, warmupS: 1, sandboxUrls: sandbox.urls, check: noErrors }));
+    }
+    for (const [c, rs] of [[connections, pp50], [1, pp1]] as const) {
+      const m: ScenarioResult = { scenario: 'ProductPage, cache off', subject: 'Tributary', connections: c, rounds, ...medianRound(rs) };
+      results.push(m);
+      print(m);
+    }
+    await tributaryOff.stop();
+
+    // --- CategoryPage, warm cache ---
+    const warm = await startTributary({ upstreams: sandbox.urls, env: { ...TRIBUTARY_FEATURES, CACHE: 'on' } });
+    try {
+      const rs: RoundResult[] = [];
+      for (let r = 0; r < rounds; r++) rs.push(await round({ gatewayPid: warm.pid, url: `${warm.url}/graphql`, bodies: CATEGORY_BODIES, connections, durationS, warmupS, sandboxUrls: sandbox.urls, check: noErrors }));
+      const m: ScenarioResult = { scenario: 'CategoryPage, warm cache', subject: 'Tributary', connections, rounds, ...medianRound(rs) };
+      results.push(m);
+      print(m);
+    } finally {
+      await warm.stop();
+    }
+
+    // --- --workers N (informational: both cores, shared with the load generator) ---
+    if (workers) {
+      const w = await startTributary({ upstreams: sandbox.urls, env: { ...TRIBUTARY_FEATURES, CACHE: 'off', WORKERS: workers }, core: '0,1' });
+      try {
+        const rs: RoundResult[] = [];
+        for (let r = 0; r < rounds; r++) rs.push(await round({ gatewayPid: w.pid, url: `${w.url}/graphql`, bodies: CATEGORY_BODIES, connections, durationS, warmupS, sandboxUrls: sandbox.urls, check: noErrors }));
+        const m: ScenarioResult = { scenario: `CategoryPage, cache off, --workers ${workers} (cores 0,1)`, subject: 'Tributary', connections, rounds, ...medianRound(rs) };
+        results.push(m);
+        print(m);
+      } finally {
+        await w.stop();
+      }
+    }
+
+    // --- Memory: concurrency 200, three consecutive runs on one process, cache on, varied queries ---
+    let memory: { runs: { rssAfterMb: number; peakMb: number; rps: number; errors: number }[] } | undefined;
+    if (!skipMemory) {
+      const mem = await startTributary({ upstreams: sandbox.urls, env: { ...TRIBUTARY_FEATURES, CACHE: 'on' } });
+      try {
+        const bodies = [...CATEGORY_BODIES, ...PRODUCT_BODIES];
+        const runs: { rssAfterMb: number; peakMb: number; rps: number; errors: number }[] = [];
+        const pids = processTree(mem.pid);
+        for (let r = 0; r < 3; r++) {
+          const sampler = sampleRss(pids);
+          const res = await runLoad({ url: `${mem.url}/graphql`, bodies, connections: 200, durationS: memoryS, check: noErrors });
+          const peakMb = sampler.stop();
+          await new Promise((ok) => setTimeout(ok, 1_000));
+          const rssAfterMb = rssMb(mem.pid).rss;
+          runs.push({ rssAfterMb, peakMb, rps: res.rps, errors: res.errors + res.non2xx + res.wrong });
+          process.stdout.write(`  memory run ${r + 1}: peak ${peakMb.toFixed(0)} MB, after ${rssAfterMb.toFixed(0)} MB, ${res.rps.toFixed(0)} req/s\n`);
+        }
+        memory = { runs };
+      } finally {
+        await mem.stop();
+      }
+    }
+
+    // --- Verdicts ---
+    const get = (scenario: string, subject: string, c = connections) => results.find((x) => x.scenario === scenario && x.subject.startsWith(subject) && x.connections === c);
+    const t = get('CategoryPage, cache off', 'Tributary');
+    const yoga = get('CategoryPage, cache off', 'bare yoga');
+    const apollo = get('CategoryPage, cache off', 'Apollo');
+    const hive = get('CategoryPage, cache off', 'Hive');
+    const limit = get('CategoryPage, cache off', 'hand-written');
+    const warmR = get('CategoryPage, warm cache', 'Tributary');
+    const pp1R = get('ProductPage, cache off', 'Tributary', 1);
+    const pp50R = get('ProductPage, cache off', 'Tributary');
+    const ratio = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? a / b : NaN);
+    const chainMs = 4 * latencyMs; // catalog product -> recommendations -> catalog products -> pricing
+    const verdicts = [
+      { target: 'CategoryPage req/s ≥ 1.2 × bare yoga', value: ratio(t?.rps, yoga?.rps), goal: 1.2, higher: true },
+      { target: 'CategoryPage CPU/req: bare yoga ÷ Tributary ≥ 1.2', value: ratio(yoga?.cpuMsPerRequest, t?.cpuMsPerRequest), goal: 1.2, higher: true },
+      { target: 'CategoryPage CPU ms/req < 0.8', value: t?.cpuMsPerRequest ?? NaN, goal: 0.8, higher: false },
+      { target: 'CategoryPage req/s ≥ 3 × Apollo Server', value: ratio(t?.rps, apollo?.rps), goal: 3, higher: true },
+      { target: 'CategoryPage req/s ≥ 10 × Hive Gateway', value: ratio(t?.rps, hive?.rps), goal: 10, higher: true },
+      { target: 'CategoryPage p99 ≤ 3 × p50', value: ratio(t?.p99, t?.p50), goal: 3, higher: false },
+      { target: 'warm-cache CategoryPage ≥ 0.5 × hand-written limit req/s', value: ratio(warmR?.rps, limit?.rps), goal: 0.5, higher: true },
+      { target: `ProductPage p50 at concurrency 1 ≤ slowest chain (${chainMs} ms) + 2 ms`, value: pp1R?.p50 ?? NaN, goal: chainMs + 2, higher: false },
+      { target: 'ProductPage upstream calls/query = 11 (the minimum, see RESULTS.md)', value: pp50R?.upstreamCallsPerQuery ?? NaN, goal: 11, higher: false },
+      ...(memory
+        ? [
+            { target: 'memory: peak RSS < 250 MB at concurrency 200', value: Math.max(...memory.runs.map((m) => m.peakMb)), goal: 250, higher: false },
+            { target: 'memory: RSS after run 3 ÷ after run 1 ≤ 1.10 (no growth)', value: ratio(memory.runs[2]?.rssAfterMb, memory.runs[0]?.rssAfterMb), goal: 1.1, higher: false },
+          ]
+        : []),
+    ].map((v) => ({ ...v, met: Number.isFinite(v.value) ? (v.higher ? v.value >= v.goal : v.value <= v.goal) : null }));
+
+    const table = markdownTable(HEADERS, results.map(fmt));
+    const verdictTable = markdownTable(
+      ['target', 'measured', 'goal', 'met'],
+      verdicts.map((v) => [v.target, Number.isFinite(v.value) ? v.value.toFixed(2) : 'n/a', v.goal, v.met === null ? 'not measured' : v.met ? 'yes' : `**no**`]),
+    );
+    const memTable = memory
+      ? markdownTable(['run (200 conns)', 'req/s', 'peak RSS MB', 'RSS after MB', 'errors'], memory.runs.map((m, i) => [i + 1, m.rps.toFixed(0), m.peakMb.toFixed(0), m.rssAfterMb.toFixed(0), m.errors]))
+      : '';
+    process.stdout.write(`\n${table}\n\n${verdictTable}\n${memTable ? `\n${memTable}\n` : ''}${notes.length ? `\n${notes.map((n) => `- ${n}`).join('\n')}\n` : ''}`);
+
+    const at = new Date().toISOString();
+    const gitHead = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT }).stdout?.toString().trim();
+    const cmd = `npm run bench -- ${argv.join(' ')}`.trim();
+    mkdirSync(RESULTS_DIR, { recursive: true });
+    writeFileSync(
+      `${RESULTS_DIR}latest.json`,
+      `${JSON.stringify({ kind: 'peers', at, gitHead, command: cmd, machine, rounds, durationS, warmupS, connections, upstreamLatencyMs: latencyMs, memoryDurationS: memoryS, results, memory, verdicts, notes }, null, 2)}\n`,
+    );
+    const block = [
+      `<!-- figures:start (written by npm run bench; do not edit by hand) -->`,
+      `Run ${at} at ${gitHead}: \`${cmd}\`; ${machine.cores} cores (${machine.cpu}), ${machine.os}, Node ${machine.node}, taskset ${machine.taskset ? 'yes' : 'NO (unpinned)'}; ${rounds} rounds of ${durationS} s after a ${warmupS} s warm-up, medians; upstream latency ${latencyMs} ms.`,
+      '',
+      table,
+      '',
+      verdictTable,
+      ...(memTable ? ['', memTable] : []),
+      ...(notes.length ? ['', ...notes.map((n) => `- ${n.replace(/\|/g, '\\|')}`)] : []),
+      `<!-- figures:end -->`,
+    ].join('\n');
+    const resultsMd = `${HERE}RESULTS.md`;
+    const current = existsSync(resultsMd) ? readFileSync(resultsMd, 'utf8') : '# Benchmark results\n\n<!-- figures:start -->\n<!-- figures:end -->\n';
+    const updated = /<!-- figures:start[\s\S]*?<!-- figures:end -->/.test(current)
+      ? current.replace(/<!-- figures:start[\s\S]*?<!-- figures:end -->/, block)
+      : `${current}\n${block}\n`;
+    writeFileSync(resultsMd, updated);
+    process.stdout.write('written: bench/results/latest.json, bench/RESULTS.md (figures block)\n');
+    void median;
+  } finally {
+    for (const s of subjects) await s.stop().catch(() => {});
+    await sandbox.stop();
+  }
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  run(process.argv.slice(2)).catch((e: unknown) => {
+    process.stderr.write(`bench failed: ${e instanceof Error ? e.stack : String(e)}\n`);
+    process.exit(1);
+  });
+}
