@@ -12,7 +12,8 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { argValue, categoryRequests, cpuMs, median, resetSandboxStats, runLoad, sandboxCalls, startGateway, startSandboxProcess } from './kit.js';
+import { argValue, cpuMs, median, resetSandboxStats, runLoad, sandboxCalls, startSandbox, startTributary } from './lib.js';
+import { CATEGORY_BODIES } from './kit.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 const REDIS_URL = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
@@ -34,6 +35,8 @@ interface Row {
   cpuMsPerQuery: number;
   non2xx: number;
   errors: number;
+  /** 200 answers that carried a GraphQL error. */
+  wrong: number;
 }
 
 export async function run(argv: string[]): Promise<void> {
@@ -43,18 +46,18 @@ export async function run(argv: string[]): Promise<void> {
   const connections = Number(argValue(argv, '--connections') ?? 50);
 
   // The upstreams' default latencies (catalog 15 ms, pricing 10 ms, inventory 20 ms, reviews 10 ms).
-  const sandbox = await startSandboxProcess({ latencyMs: { catalog: 15, pricing: 10, inventory: 20, reviews: 10 }, seed: 5 });
+  const sandbox = await startSandbox({ perUpstreamMs: { catalog: 15, pricing: 10, inventory: 20, reviews: 10 }, seed: 5 });
   const rows: Row[] = [];
   try {
     for (const s of SCENARIOS) {
-      const perRound: { rps: number; p50: number; p99: number; calls: Record<string, number>; requests: number; cpu: number; non2xx: number; errors: number }[] = [];
+      const perRound: { rps: number; p50: number; p99: number; calls: Record<string, number>; requests: number; cpu: number; non2xx: number; errors: number; wrong: number }[] = [];
       for (let r = 0; r < rounds; r++) {
-        const gw = await startGateway({ upstreams: sandbox.urls, env: s.env() });
+        const gw = await startTributary({ upstreams: sandbox.urls, env: s.env() });
         try {
-          await runLoad({ url: gw.url, requests: categoryRequests(), connections, durationS: warmup });
+          await runLoad({ url: `${gw.url}/graphql`, bodies: CATEGORY_BODIES, connections, durationS: warmup });
           await resetSandboxStats(sandbox.urls);
           const cpu0 = cpuMs(gw.pid);
-          const res = await runLoad({ url: gw.url, requests: categoryRequests(), connections, durationS: duration });
+          const res = await runLoad({ url: `${gw.url}/graphql`, bodies: CATEGORY_BODIES, connections, durationS: duration, check: (body) => !body.includes('"errors"') });
           const cpu = cpuMs(gw.pid) - cpu0;
           perRound.push({ ...res, calls: await sandboxCalls(sandbox.urls), cpu });
         } finally {
@@ -76,10 +79,11 @@ export async function run(argv: string[]): Promise<void> {
         cpuMsPerQuery: median(perRound.map((x) => x.cpu / Math.max(1, x.requests))),
         non2xx: perRound.reduce((n, x) => n + x.non2xx, 0),
         errors: perRound.reduce((n, x) => n + x.errors, 0),
+        wrong: perRound.reduce((n, x) => n + x.wrong, 0),
       };
       rows.push(row);
       process.stdout.write(
-        `${row.scenario.padEnd(22)} ${row.rps.toFixed(0).padStart(6)} req/s  p50 ${row.p50.toFixed(1).padStart(6)} ms  p99 ${row.p99.toFixed(1).padStart(6)} ms  upstream calls/query ${row.upstreamCallsPerQuery.toFixed(3)}  CPU ${row.cpuMsPerQuery.toFixed(2)} ms/query  non-2xx ${row.non2xx}\n`,
+        `${row.scenario.padEnd(22)} ${row.rps.toFixed(0).padStart(6)} req/s  p50 ${row.p50.toFixed(1).padStart(6)} ms  p99 ${row.p99.toFixed(1).padStart(6)} ms  upstream calls/query ${row.upstreamCallsPerQuery.toFixed(3)}  CPU ${row.cpuMsPerQuery.toFixed(2)} ms/query  non-2xx ${row.non2xx}  with errors ${row.wrong}\n`,
       );
     }
   } finally {

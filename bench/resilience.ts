@@ -11,18 +11,8 @@
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import {
-  argValue,
-  categoryRequests,
-  median,
-  runLoad,
-  sandboxCalls,
-  setFaults,
-  startGateway,
-  startSandboxProcess,
-  resetSandboxStats,
-  type LoadResult,
-} from './kit.js';
+import { argValue, median, resetSandboxStats, runLoad, sandboxCalls, startSandbox, startTributary, type LoadResult } from './lib.js';
+import { CATEGORY_BODIES, setFaults } from './kit.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
@@ -65,7 +55,7 @@ export async function run(argv: string[]): Promise<void> {
   const only = argValue(argv, '--only');
 
   // Small fixed latencies so the spike, not the baseline, dominates the tail.
-  const sandbox = await startSandboxProcess({ latencyMs: { catalog: 5, pricing: 5, inventory: 10, reviews: 5 }, seed: 11 });
+  const sandbox = await startSandbox({ latencyMs: 5, perUpstreamMs: { inventory: 10 }, seed: 11 });
   const rows: Row[] = [];
   try {
     for (const s of SCENARIOS) {
@@ -73,14 +63,15 @@ export async function run(argv: string[]): Promise<void> {
       const perRound: (LoadResult & { inventory: number; complete: number })[] = [];
       for (let r = 0; r < rounds; r++) {
         // A fresh gateway per round: breaker, latency window and retry budget start empty.
-        const gw = await startGateway({ upstreams: sandbox.urls, env: { CACHE: 'off', ...s.env } });
+        const gw = await startTributary({ upstreams: sandbox.urls, env: { CACHE: 'off', ...s.env } });
         try {
           await setFaults(sandbox.urls.inventory!, s.faults);
-          await runLoad({ url: gw.url, requests: categoryRequests(), connections, durationS: warmup });
+          await runLoad({ url: `${gw.url}/graphql`, bodies: CATEGORY_BODIES, connections, durationS: warmup });
           await resetSandboxStats(sandbox.urls);
-          const res = await runLoad({ url: gw.url, requests: categoryRequests(), connections, durationS: duration, countComplete: (body) => !body.includes('"errors"') });
+          // A complete answer has no error (availability present on every product).
+          const res = await runLoad({ url: `${gw.url}/graphql`, bodies: CATEGORY_BODIES, connections, durationS: duration, check: (body) => !body.includes('"errors"') });
           const inventory = (await sandboxCalls(sandbox.urls)).inventory ?? 0;
-          perRound.push({ ...res, inventory, complete: res.complete ?? 0 });
+          perRound.push({ ...res, inventory, complete: res.requests - res.non2xx - res.wrong });
         } finally {
           await setFaults(sandbox.urls.inventory!, null);
           await gw.stop();
@@ -105,7 +96,7 @@ export async function run(argv: string[]): Promise<void> {
 
   const base = rows.find((r) => r.scenario === 'no fault (hedging on)');
   const verdicts = rows
-    .filter((r) => r.scenario.includes('hedging on') && r.scenario.startsWith('spike'))
+    .filter((r) => base && r.scenario.includes('hedging on') && r.scenario.startsWith('spike'))
     .map((r) => ({ scenario: r.scenario, ratio: base ? r.p99 / base.p99 : NaN }));
   mkdirSync(RESULTS_DIR, { recursive: true });
   const out = { kind: 'resilience', at: new Date().toISOString(), rounds, durationS: duration, warmupS: warmup, connections, rows, p99RatioToNoFault: verdicts };
