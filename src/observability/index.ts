@@ -64,6 +64,19 @@ interface Live {
   readonly traceId: string;
   readonly span: Span;
   errors: TraceError[] | undefined;
+  /** The request's document and operation name, for requests that never execute (validation errors). */
+  query: string | undefined;
+  operationName: string | undefined;
+}
+
+const FIRST_OPERATION = /^\s*(?:#[^\n]*\n\s*)*(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]*)/;
+
+/** The operation's name: as executed, else as asked, else the first named operation of the document. */
+function operationNameOf(state: RequestState, l: Live | undefined): string | null {
+  if (state.operationName !== null) return state.operationName;
+  if (!l) return null;
+  if (l.operationName) return l.operationName;
+  return (l.query && FIRST_OPERATION.exec(l.query.slice(0, 2048))?.[1]) || null;
 }
 
 const EMPTY: readonly never[] = [];
@@ -133,7 +146,7 @@ export function createObservability(opts: ObservabilityOptions): Observability {
     return {
       requestId: state.requestId,
       traceId: l?.traceId ?? '',
-      operationName: state.operationName,
+      operationName: operationNameOf(state, l),
       operationType: state.operationType,
       client: state.client?.name ?? null,
       userId: state.user?.id ?? null,
@@ -170,7 +183,14 @@ export function createObservability(opts: ObservabilityOptions): Observability {
       state.propagate = { traceparent: formatTraceparent(traceId, spanId, flags) };
       const tracestate = given ? request.headers.get('tracestate') : null;
       if (tracestate && tracestate.length <= 512 && !/[\r\n\0]/.test(tracestate)) state.propagate.tracestate = tracestate;
-      live.set(state, { traceId, span, errors: undefined });
+      live.set(state, { traceId, span, errors: undefined, query: undefined, operationName: undefined });
+    },
+    onParams({ params, context }) {
+      const state = (context as { state?: RequestState } | undefined)?.state;
+      const l = state && live.get(state);
+      if (!l) return;
+      l.query = typeof params.query === 'string' ? params.query : undefined;
+      l.operationName = typeof params.operationName === 'string' ? params.operationName : undefined;
     },
     onResultProcess({ request, result, setResult, serverContext }) {
       const state = (serverContext as { state?: RequestState } | undefined)?.state;
@@ -194,16 +214,16 @@ export function createObservability(opts: ObservabilityOptions): Observability {
 
   function onRequestEnd(state: RequestState, status: number, aborted: boolean): void {
     const end = performance.now();
-    const durationMs = end - state.startedAt;
+    const durationMs = Math.round((end - state.startedAt) * 100) / 100; // as shown, so filters agree with the list
     const l = live.get(state);
     const record = recordOf(state, l, durationMs, status, aborted);
     if (config.traces.enabled) store.add(record);
-    metrics.request(state.operationName, state.operationType, durationMs, outcomeOf(record), state.errorCodes);
+    metrics.request(record.operationName, state.operationType, durationMs, outcomeOf(record), state.errorCodes);
     if (l) {
       endRequestSpan(
         tracer,
         l.span,
-        { requestId: state.requestId, operationName: state.operationName, operationType: state.operationType, status, errors: record.errors.length, attempts: record.attempts, maskPath: (u, p) => masker.path(u, p) },
+        { requestId: state.requestId, operationName: record.operationName, operationType: state.operationType, status, errors: record.errors.length, attempts: record.attempts, maskPath: (u, p) => masker.path(u, p) },
         origin + end,
       );
     }
