@@ -1,0 +1,68 @@
+/**
+ * Who may see traces in production: `extensions.trace` only for a client with the `trace`
+ * permission, `/traces` only with the admin token; `/metrics` is served to scrapers. In production
+ * nothing is given to a client without the permission, whatever it sends.
+ */
+import { createHash } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CREDENTIAL_ENV, DEFAULT_SANDBOX_CREDENTIALS, startSandbox, type Sandbox } from '../sandbox/index.js';
+import { startTributary, type Tributary } from '../src/main.js';
+import { OPERATIONS, post } from './support/stack.js';
+
+const WEB_KEY = 'web-key-for-tests-0123456789';
+const PARTNER_KEY = 'partner-key-for-tests-0123456789';
+const ADMIN = 'admin-token-for-tests-0123456789';
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+describe('observability in production', () => {
+  let sandbox: Sandbox;
+  let gw: Tributary;
+  beforeAll(async () => {
+    sandbox = await startSandbox({ portBase: 0, seed: 1 });
+    const env: Record<string, string> = {
+      NODE_ENV: 'production',
+      JWT_SECRET: 'production-test-secret-0123456789abcdef',
+      ADMIN_TOKEN: ADMIN,
+      LOG_LEVEL: 'warn',
+      CLIENTS: JSON.stringify([
+        { name: 'web', keySha256: sha(WEB_KEY), permissions: ['trace'], operations: 'any' },
+        { name: 'partner', keySha256: sha(PARTNER_KEY), permissions: [], operations: 'any' },
+      ]),
+    };
+    for (const [name, url] of Object.entries(sandbox.urls)) env[`UPSTREAM_${name.toUpperCase()}_URL`] = url;
+    for (const [k, v] of Object.entries(CREDENTIAL_ENV)) env[v] = DEFAULT_SANDBOX_CREDENTIALS[k as keyof typeof DEFAULT_SANDBOX_CREDENTIALS];
+    gw = await startTributary({ env, port: 0, host: '127.0.0.1', logDestination: new Writable({ write: (_c, _e, cb) => cb() }) });
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await sandbox?.close();
+  });
+
+  const ask = (key: string, id: string, extra: Record<string, string> = {}) =>
+    post(gw.url, { query: OPERATIONS.ProductPage, variables: { id, country: 'US', postcode: '10001' } }, { 'x-api-key': key, 'x-tributary-trace': '1', ...extra });
+
+  it('gives extensions.trace only to a client with the trace permission', async () => {
+    const partner = await ask(PARTNER_KEY, '1', { 'x-request-id': 'prod-partner' });
+    expect(partner.status).toBe(200);
+    expect(partner.body.data.product.id).toBe('1');
+    expect(partner.body.extensions?.trace).toBeUndefined();
+    const web = await ask(WEB_KEY, '2', { 'x-request-id': 'prod-web' });
+    expect(web.body.extensions.trace.client).toBe('web');
+    expect(web.body.extensions.trace.requestId).toBe('prod-web');
+    expect(web.body.extensions.trace.calls.length).toBeGreaterThan(0);
+  });
+
+  it('serves /traces only with the admin token, and /metrics to scrapers', async () => {
+    for (const path of ['/traces', '/traces/prod-web']) {
+      expect((await fetch(`${gw.url}${path}`)).status, path).toBe(404);
+      expect((await fetch(`${gw.url}${path}`, { headers: { authorization: 'Bearer wrong' } })).status, path).toBe(404);
+      expect((await fetch(`${gw.url}${path}`, { headers: { authorization: `Bearer ${ADMIN}` } })).status, path).toBe(200);
+    }
+    const list = (await (await fetch(`${gw.url}/traces`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as { traces: { requestId: string }[] };
+    expect(list.traces.map((t) => t.requestId)).toEqual(['prod-web', 'prod-partner']);
+    const metrics = await fetch(`${gw.url}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain('tributary_graphql_requests_total{operation="ProductPage",type="query",outcome="ok"} 2');
+  });
+});
