@@ -184,12 +184,6 @@ const callKey = (a: AttemptEvent): string => `${a.upstream}\u0000${a.endpoint}\u
 /** Turn a record into its JSON trace (masked, ordered, offsets relative to the request's start). */
 export function materialise(r: TraceRecord, masker: Masker, wallStart: number): Trace {
   const attempts = [...r.attempts].sort((a, b) => a.start - b.start);
-  // The last attempt number of each logical call: an earlier failed attempt was retried.
-  const lastAttempt = new Map<string, number>();
-  for (const a of attempts) {
-    const k = callKey(a);
-    lastAttempt.set(k, Math.max(lastAttempt.get(k) ?? 0, a.attempt));
-  }
   const missed = new Set<string>();
   for (const c of r.cacheEvents) if (c.status === 'miss') missed.add(`${c.upstream}.${c.endpoint}`);
   const calls: TraceCall[] = attempts.map((a, i) => {
@@ -197,8 +191,8 @@ export function materialise(r: TraceRecord, masker: Masker, wallStart: number): 
     if (a.error === 'CANCELLED') outcome = 'cancelled';
     else if (a.error) {
       // Failed: retried when a later attempt of the same call exists (a retry, or the 401 refresh).
-      const later = attempts.some((b, j) => j > i && callKey(b) === callKey(a) && b.attempt >= a.attempt);
-      outcome = later || a.attempt < (lastAttempt.get(callKey(a)) ?? 0) ? 'retried' : 'error';
+      const k = callKey(a);
+      outcome = attempts.some((b, j) => j > i && b.attempt >= a.attempt && callKey(b) === k) ? 'retried' : 'error';
     }
     return {
       upstream: a.upstream,
