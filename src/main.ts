@@ -16,7 +16,7 @@ import { composeSchema, loadSchemaModules } from './schema.js';
 import { derivePerimeter, perimeterRoutes, type PerimeterClient, type PerimeterMap } from './perimeter/index.js';
 import { createGatewayServer, type GatewayServer } from './server.js';
 import { createObservability, type Observability } from './observability/index.js';
-import { guardFieldAccess, loadClients } from './security/index.js';
+import { createSecurity } from './security/index.js';
 
 export const SCHEMA_DIR = fileURLToPath(new URL('../schema/', import.meta.url));
 
@@ -132,19 +132,16 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     captureBodies: config.traces.bodies,
   });
   const observability = createObservability({ config, connector, telemetry, adminToken: env.ADMIN_TOKEN || undefined });
-  const clients = loadClients(env);
+  const security = createSecurity({ env, mode: config.mode, maxBodyBytes: config.maxBodyBytes, connector, logger });
   const gateway = createGatewayServer({
-    schema: guardFieldAccess(composeGatewaySchema()),
-    identifyClient: (req) => {
-      const key = req.headers['x-api-key'];
-      return clients.identify(Array.isArray(key) ? key[0] : key);
-    },
+    schema: security.guard(composeGatewaySchema()),
+    identifyClient: (req) => security.identifyClient(req),
     connector,
     config,
     logger,
     authenticate: createAuthenticator({ secret: config.jwtSecret }),
     extendContext: (scope) => ({ upstreams: connector.clientsFor<Upstreams>(scope) }),
-    plugins: [observability.plugin],
+    plugins: [...security.plugins, observability.plugin],
     onRequestEnd: observability.onRequestEnd,
     routes: [...observability.routes, ...cacheAdminRoutes({ connector, adminToken: env.ADMIN_TOKEN || undefined }), ...perimeterRoutes({ adminToken: env.ADMIN_TOKEN || undefined, derive: () => derivePerimeterMap() })],
   });
@@ -160,6 +157,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     sandbox,
     async close() {
       await gateway.close();
+      security.close();
       observability.close();
       await connector.close();
       await cache?.close();

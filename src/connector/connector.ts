@@ -199,6 +199,14 @@ export class Connector {
     return this.runtimes.get(upstream)?.executor.breakerState ?? 'none';
   }
 
+  /**
+   * Forget the held credentials (secret values, OAuth2 tokens) of these upstreams, or of every one, so
+   * their next call reads the secrets again (rotation: a changed secret file, SIGHUP).
+   */
+  refreshCredentials(upstreams?: readonly string[]): void {
+    for (const [name, rt] of this.runtimes) if (!upstreams || upstreams.includes(name)) rt.credentials.refresh();
+  }
+
   /** The cache store in use, or null when caching is off. */
   get cacheStore(): CacheStore | null {
     return this.cache;

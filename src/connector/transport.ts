@@ -46,6 +46,14 @@ export class ResponseTooLargeError extends Error {
   }
 }
 
+/** A request that would be unsafe to send (a line break in a header value or the path). Never shows the value. */
+export class UnsafeRequestError extends Error {
+  constructor(readonly where: string) {
+    super(`refused to send a request with a line break or NUL in its ${where}`);
+    this.name = 'UnsafeRequestError';
+  }
+}
+
 export interface TransportOptions {
   readonly baseUrl: string;
   readonly connections: number;
@@ -95,7 +103,14 @@ export class Transport {
     body: string | undefined,
     signal: AbortSignal,
   ): Promise<TransportResponse> {
+    // A CR, LF or NUL in a header value or the path would split the request: refuse before sending.
+    if (/[\r\n\0]/.test(path)) throw new UnsafeRequestError('path');
+    for (const k in headers) {
+      if (/[\r\n\0]/.test(headers[k]!)) throw new UnsafeRequestError(`header ${k}`);
+    }
     const res = await this.pool.request({ method, path, headers, body, signal });
+    // A body destroyed below (too large) must not surface as an unhandled stream error; reads still fail.
+    res.body.on('error', () => {});
     const declared = Number(res.headers['content-length']);
     if (declared > this.maxResponseBytes) {
       res.body.destroy();

@@ -1,0 +1,72 @@
+/**
+ * The security layer's settings, from the environment, with documented defaults (README, Security).
+ * The defaults let every operation of `operations/` pass with room to spare.
+ */
+import { ConfigurationError } from '../errors.js';
+
+export interface SecurityConfig {
+  /** Deepest field nesting of an operation. */
+  readonly maxDepth: number;
+  /** Most aliases in an operation. */
+  readonly maxAliases: number;
+  /** Most lexical tokens in a document (checked while parsing, so a huge document is not parsed whole). */
+  readonly maxTokens: number;
+  /** Most directives in an operation. */
+  readonly maxDirectives: number;
+  /** Highest cost of an operation: each field costs 1, times the sizes of the lists around it. */
+  readonly maxCost: number;
+  /** Assumed size of a list field with no `first`/`last`/`limit` argument (in the cost). */
+  readonly defaultListSize: number;
+  /** Introspection queries allowed (development default on, production off). */
+  readonly introspection: boolean;
+  /** "Did you mean ...?" suggestions in validation errors (development on, production off). */
+  readonly fieldSuggestions: boolean;
+  /** `only`: every request must be a persisted document; `any`: per client. */
+  readonly persistedOperations: 'any' | 'only';
+  /** Refuse GET and form-like POSTs without a preflight header (CSRF). */
+  readonly csrfPrevention: boolean;
+}
+
+export const SECURITY_DEFAULTS = {
+  maxDepth: 10,
+  maxAliases: 15,
+  maxTokens: 2_000,
+  maxDirectives: 10,
+  maxCost: 20_000,
+  defaultListSize: 10,
+} as const;
+
+function int(env: NodeJS.ProcessEnv, name: string, dflt: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return dflt;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 1) throw new ConfigurationError(`${name} must be an integer >= 1, but is ${JSON.stringify(raw)}.`);
+  return n;
+}
+
+function onOff(env: NodeJS.ProcessEnv, name: string, dflt: boolean): boolean {
+  const v = (env[name] ?? '').toLowerCase();
+  if (v === '') return dflt;
+  if (v === 'on') return true;
+  if (v === 'off') return false;
+  throw new ConfigurationError(`${name} must be "on" or "off", but is ${JSON.stringify(env[name])}.`);
+}
+
+/** Read the security settings; `production` turns introspection and suggestions off by default. */
+export function loadSecurityConfig(env: NodeJS.ProcessEnv, mode: 'development' | 'production'): SecurityConfig {
+  const dev = mode !== 'production';
+  const persisted = (env.PERSISTED_OPERATIONS ?? 'any').toLowerCase();
+  if (persisted !== 'any' && persisted !== 'only') throw new ConfigurationError(`PERSISTED_OPERATIONS must be "any" or "only", but is ${JSON.stringify(env.PERSISTED_OPERATIONS)}.`);
+  return {
+    maxDepth: int(env, 'GRAPHQL_MAX_DEPTH', SECURITY_DEFAULTS.maxDepth),
+    maxAliases: int(env, 'GRAPHQL_MAX_ALIASES', SECURITY_DEFAULTS.maxAliases),
+    maxTokens: int(env, 'GRAPHQL_MAX_TOKENS', SECURITY_DEFAULTS.maxTokens),
+    maxDirectives: int(env, 'GRAPHQL_MAX_DIRECTIVES', SECURITY_DEFAULTS.maxDirectives),
+    maxCost: int(env, 'GRAPHQL_MAX_COST', SECURITY_DEFAULTS.maxCost),
+    defaultListSize: int(env, 'GRAPHQL_DEFAULT_LIST_SIZE', SECURITY_DEFAULTS.defaultListSize),
+    introspection: onOff(env, 'GRAPHQL_INTROSPECTION', dev),
+    fieldSuggestions: onOff(env, 'GRAPHQL_FIELD_SUGGESTIONS', dev),
+    persistedOperations: persisted,
+    csrfPrevention: onOff(env, 'CSRF_PREVENTION', true),
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * The security layer as the composition root wires it: clients, field access, hardening plugins,
+ * persisted documents and credential rotation, from the environment.
+ */
+import type { IncomingMessage } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import type { GraphQLSchema } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import type { Connector } from '../connector/index.js';
+import type { Logger } from '../logging.js';
+import { loadClients, type ClientRegistry } from './clients.js';
+import { loadSecurityConfig, type SecurityConfig } from './config.js';
+import { guardFieldAccess } from './field-access.js';
+import { hardeningPlugins } from './hardening.js';
+import { PersistedDocuments } from './persisted.js';
+import { watchSecretFiles, type RotationWatcher } from './rotation.js';
+
+/** Where `npm run persisted` writes the manifest (overridable with `PERSISTED_OPERATIONS_FILE`). */
+export const DEFAULT_MANIFEST = fileURLToPath(new URL('../../generated/persisted-operations.json', import.meta.url));
+
+export interface Security {
+  readonly config: SecurityConfig;
+  readonly clients: ClientRegistry;
+  readonly documents: PersistedDocuments;
+  readonly rotation: RotationWatcher;
+  /** Yoga/envelop plugins, to run before the others. */
+  readonly plugins: Plugin[];
+  /** Applies `@pii` field access to a schema (in place). */
+  guard(schema: GraphQLSchema): GraphQLSchema;
+  /** The server's `identifyClient`: the `x-api-key` header's client, or a refusal. */
+  identifyClient(req: IncomingMessage): ReturnType<ClientRegistry['identify']>;
+  close(): void;
+}
+
+/**
+ * @example
+ * const security = createSecurity({ env, mode: config.mode, maxBodyBytes: config.maxBodyBytes, connector, logger });
+ * createGatewayServer({ schema: security.guard(schema), identifyClient: security.identifyClient, plugins: security.plugins, ... });
+ */
+export function createSecurity(opts: { env: NodeJS.ProcessEnv; mode: 'development' | 'production'; maxBodyBytes: number; connector: Connector; logger: Logger }): Security {
+  const config = loadSecurityConfig(opts.env, opts.mode);
+  const clients = loadClients(opts.env);
+  const documents = PersistedDocuments.fromFile(opts.env.PERSISTED_OPERATIONS_FILE || DEFAULT_MANIFEST);
+  const rotation = watchSecretFiles({
+    env: opts.env,
+    upstreams: opts.connector.definitions,
+    refresh: (names) => opts.connector.refreshCredentials(names),
+    onRotate: (e) => opts.logger.info({ reason: e.reason, variables: e.variables, upstreams: e.upstreams }, 'credentials refreshed'),
+  });
+  if (opts.mode === 'production' && !clients.enabled) opts.logger.warn({}, 'no API clients configured (CLIENTS, CLIENTS_FILE): requests are not identified');
+  return {
+    config,
+    clients,
+    documents,
+    rotation,
+    plugins: hardeningPlugins({ config, documents, clients, maxBodyBytes: opts.maxBodyBytes }),
+    guard: (schema) => guardFieldAccess(schema),
+    identifyClient(req) {
+      const key = req.headers['x-api-key'];
+      return clients.identify(Array.isArray(key) ? key[0] : key);
+    },
+    close: () => rotation.close(),
+  };
+}
