@@ -114,6 +114,31 @@ describe('a ProductPage trace', () => {
   });
 });
 
+describe('a trace with hedged calls', () => {
+  let s: Stack;
+  beforeAll(async () => {
+    // recommendations answers in 60 ms; a hedge starts after 5 ms, so every call has two attempts.
+    s = await startStack({ start: { policyOverrides: { recommendations: { hedge: { delayMs: 5 } } } } });
+  });
+  afterAll(() => s.close());
+
+  it('shows the hedge and the cancelled loser as attempts, exactly as the sandbox saw them', async () => {
+    s.resetStats();
+    await s.gql(OPERATIONS.ProductPage, VARS, { 'x-request-id': 'hedged-1' });
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the loser's socket closes after the answer
+    const { body: t } = await getJson<Trace>(`${s.url}/traces/hedged-1`);
+    const sandboxSaw = seen(s.sandbox);
+    expect(multiset(t.calls.map((c) => `${c.upstream} ${c.method} ${c.path}`))).toEqual(multiset(sandboxSaw.map((q) => `${q.upstream} ${q.method} ${q.path}`)));
+    const recs = t.calls.filter((c) => c.upstream === 'recommendations');
+    expect(recs).toHaveLength(2);
+    expect(recs.map((c) => c.hedge)).toEqual([false, true]);
+    expect(recs.map((c) => c.outcome).sort()).toEqual(['cancelled', 'ok']);
+    expect(recs[1]!.offsetMs).toBeGreaterThan(recs[0]!.offsetMs);
+    const hedgedSeen = sandboxSaw.filter((q) => q.upstream === 'recommendations' && q.headers['x-tributary-hedge'] === '1');
+    expect(hedgedSeen).toHaveLength(1);
+  });
+});
+
 describe('/traces', () => {
   let s: Stack;
   beforeAll(async () => {
