@@ -165,6 +165,42 @@ export function coordinateOf(description: string): string {
 const userTypes = (schema: GraphQLSchema): GraphQLNamedType[] =>
   Object.values(schema.getTypeMap()).filter((t) => !t.name.startsWith('__') && !isSpecifiedScalarType(t));
 
+type Extra = { level: 'dangerous' | 'safe'; type: string; coordinate: string; description: string };
+
+/** Directive names applied to a type or field (its definition and its extensions). */
+function appliedDirectives(node: { astNode?: unknown; extensionASTNodes?: readonly unknown[] }): string[] {
+  const nodes = [node.astNode, ...(node.extensionASTNodes ?? [])] as ({ directives?: readonly { name: { value: string } }[] } | null | undefined)[];
+  return [...new Set(nodes.flatMap((n) => n?.directives?.map((d) => d.name.value) ?? []))].filter((d) => d !== 'deprecated').sort();
+}
+
+/**
+ * Changes graphql-js does not report: added types, output fields and directives, new descriptions and
+ * deprecations (safe), and directives applied to or removed from a type or field (dangerous: e.g. a
+ * field that becomes `@pii` is refused to clients without the permission).
+ */
+function extraChanges(base: GraphQLSchema, next: GraphQLSchema): Extra[] {
+  const out: Extra[] = [];
+  const directiveDiff = (coordinate: string, before: string[], after: string[]) => {
+    for (const d of after) if (!before.includes(d)) out.push({ level: 'dangerous', type: 'DIRECTIVE_APPLIED', coordinate, description: `${coordinate} is now @${d}.` });
+    for (const d of before) if (!after.includes(d)) out.push({ level: 'dangerous', type: 'DIRECTIVE_UNAPPLIED', coordinate, description: `${coordinate} is no longer @${d}.` });
+  };
+  for (const d of next.getDirectives()) {
+    if (!base.getDirective(d.name)) out.push({ level: 'safe', type: 'DIRECTIVE_ADDED', coordinate: `@${d.name}`, description: `Directive @${d.name} was added.` });
+  }
+  for (const t of userTypes(next)) {
+    const old = base.getType(t.name);
+    if (old) directiveDiff(t.name, appliedDirectives(old), appliedDirectives(t));
+    if (old && (isObjectType(t) || isInterfaceType(t)) && (isObjectType(old) || isInterfaceType(old))) {
+      const oldFields = old.getFields();
+      for (const f of Object.values(t.getFields())) {
+        const of = oldFields[f.name];
+        if (of) directiveDiff(`${t.name}.${f.name}`, appliedDirectives(of), appliedDirectives(f));
+      }
+    }
+  }
+  return [...out, ...safeChanges(base, next).map((c) => ({ level: 'safe' as const, ...c }))];
+}
+
 /** Additions graphql-js does not report (they cannot break a client): types, output fields, descriptions. */
 function safeChanges(base: GraphQLSchema, next: GraphQLSchema): { type: string; coordinate: string; description: string }[] {
   const out: { type: string; coordinate: string; description: string }[] = [];
@@ -262,7 +298,7 @@ export function reviewSchema(opts: ReviewOptions): SchemaReview {
       const coordinate = coordinateOf(c.description);
       changes.push({ level: 'dangerous', type: c.type, coordinate, description: c.description, usedBy: used(coordinate), acknowledged: true });
     }
-    for (const c of safeChanges(b.schema, next)) changes.push({ level: 'safe', ...c, usedBy: [], acknowledged: true });
+    for (const c of extraChanges(b.schema, next)) changes.push({ ...c, usedBy: c.level === 'dangerous' ? used(c.coordinate) : [], acknowledged: true });
   } catch (e) {
     const msg = e instanceof Error ? (e as Error & { stderr?: string }).stderr?.toString().trim() || e.message : String(e);
     base = { ref, error: msg.split('\n')[0]! };

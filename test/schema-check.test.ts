@@ -102,6 +102,15 @@ describe('schema:check on commits', () => {
     expect(readFileSync(join(repo, 'schema.graphql'), 'utf8')).toContain('currency: String');
   });
 
+  it('a directive applied to a field is a dangerous change, named with the operations that use it', async () => {
+    git('checkout', '-q', '-b', 'pii-discount');
+    commit('schema/pricing.graphql', (s) => s.replace('  discountPercentage: Float!\n', '  discountPercentage: Float! @pii\n'), 'Price.discountPercentage is personal');
+    const r = await check('--no-write');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('**0 breaking** (0 not acknowledged), 1 dangerous, 0 safe.');
+    expect(r.stdout).toContain('| Price.discountPercentage is now @pii. | `Price.discountPercentage` | ProductPage |');
+  });
+
   it('a field without a description and a module without an owner fail the check', async () => {
     git('checkout', '-q', '-b', 'undocumented');
     commit('schema/pricing.graphql', (s) => s.replace('# owner: pricing-team\n', '').replace('  discountPercentage: Float!\n', '  discountPercentage: Float!\n  tier: String\n'), 'undocumented field');
