@@ -35,6 +35,10 @@ a{color:#1452c4}
 .bar{position:absolute;top:5px;height:14px;border-radius:2px;min-width:2px}
 .bar.ok{background:#2f9e44}.bar.retried{background:#f08c00}.bar.error{background:#e03131}.bar.cancelled{background:#adb5bd}
 .bar.cache{background:#1c7ed6;height:8px;top:8px}
+.axis{display:flex;height:18px;font-size:11px;color:#666;border-bottom:1px solid #d6dae2}
+.axis .track{position:relative}
+.tick{position:absolute;top:2px;transform:translateX(-50%);white-space:nowrap}
+.tick.first{transform:none}.tick.last{transform:translateX(-100%)}
 .legend span{display:inline-block;margin-right:1rem;font-size:12px}
 .legend i.bar{position:static;display:inline-block;width:10px;height:10px;margin-right:4px;border-radius:2px;vertical-align:middle}
 #details{margin-top:1rem;padding:.75rem;border:1px solid #d6dae2;border-radius:4px;background:#f8f9fb;min-height:3rem}
@@ -53,6 +57,23 @@ const WATERFALL_SCRIPT = `
   t.calls.forEach(function (c, i) { rows.push({ kind: 'call', at: c.offsetMs, c: c, i: i }); });
   t.cache.forEach(function (c, i) { rows.push({ kind: 'cache', at: c.offsetMs, c: c, i: i }); });
   rows.sort(function (a, b) { return a.at - b.at || (a.kind === b.kind ? a.i - b.i : a.kind === 'call' ? -1 : 1); });
+  var axis = document.createElement('div');
+  axis.className = 'axis';
+  var axisLabel = document.createElement('div');
+  axisLabel.className = 'label';
+  axisLabel.textContent = 'ms from the request start';
+  var axisTrack = document.createElement('div');
+  axisTrack.className = 'track';
+  [0, 0.25, 0.5, 0.75, 1].forEach(function (f, k) {
+    var tick = document.createElement('span');
+    tick.className = 'tick' + (k === 0 ? ' first' : k === 4 ? ' last' : '');
+    tick.style.left = f * 100 + '%';
+    tick.textContent = (Math.round(total * f * 10) / 10) + ' ms';
+    axisTrack.appendChild(tick);
+  });
+  axis.appendChild(axisLabel);
+  axis.appendChild(axisTrack);
+  wf.appendChild(axis);
   function show(row, el) {
     Array.prototype.forEach.call(wf.querySelectorAll('.row.selected'), function (r) { r.classList.remove('selected'); });
     el.classList.add('selected');
@@ -96,7 +117,11 @@ const WATERFALL_SCRIPT = `
     el.addEventListener('keydown', function (e) { if (e.key === 'Enter' || e.key === ' ') show(row, el); });
     wf.appendChild(el);
   });
-  if (rows.length === 0) wf.textContent = 'No upstream calls.';
+  if (rows.length === 0) {
+    var none = document.createElement('p');
+    none.textContent = 'No upstream calls: everything came from the cache or needed none.';
+    wf.appendChild(none);
+  }
 })();
 `;
 
