@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { upstreams } from '../upstreams/index.js';
 import type { UpstreamDef } from '../src/connector/index.js';
 import { Masker, TraceStore, formatTraceparent, newSpanId, newTraceId, parseTraceparent, type Trace, type TraceRecord } from '../src/observability/index.js';
+import { loadConfig } from '../src/config.js';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
 import { seen } from './support/observability.js';
 
@@ -115,5 +116,29 @@ describe('OpenTelemetry with an SDK registered', () => {
     }
     // upstreams saw the server span as their parent
     for (const q of seen(s.sandbox)) expect(q.headers.traceparent).toBe(`00-${traceId}-${server[0]!.spanContext().spanId}-01`);
+  });
+});
+
+describe('configuration', () => {
+  it('reads TRACES, TRACE_STORE_SIZE and TRACE_BODIES, and names a wrong one', () => {
+    expect(loadConfig({}).traces).toEqual({ enabled: true, storeSize: 500, bodies: false });
+    expect(loadConfig({ LOG_LEVEL: 'debug' }).traces.bodies).toBe(true);
+    expect(loadConfig({ LOG_LEVEL: 'debug', TRACE_BODIES: 'off' }).traces.bodies).toBe(false);
+    expect(loadConfig({ TRACES: 'off', TRACE_STORE_SIZE: '20' }).traces).toEqual({ enabled: false, storeSize: 20, bodies: false });
+    expect(() => loadConfig({ TRACE_STORE_SIZE: '0' })).toThrow(/TRACE_STORE_SIZE must be an integer >= 1/);
+    expect(() => loadConfig({ TRACES: 'yes' })).toThrow(/TRACES must be "on" or "off"/);
+  });
+
+  it('with TRACES=off keeps nothing, but still answers extensions.trace and propagates trace context', async () => {
+    const s = await startStack({ env: { TRACES: 'off' } });
+    try {
+      const r = await s.gql(OPERATIONS.ProductPage, { id: '9', country: 'US', postcode: '10001' }, { 'x-tributary-trace': '1' });
+      expect(r.body.extensions.trace.calls.length).toBeGreaterThan(0);
+      const list = (await (await fetch(`${s.url}/traces`)).json()) as { size: number };
+      expect(list.size).toBe(0);
+      for (const q of seen(s.sandbox)) expect(q.headers.traceparent).toMatch(new RegExp(`^00-${r.body.extensions.trace.traceId}-`));
+    } finally {
+      await s.close();
+    }
   });
 });
