@@ -80,7 +80,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
   }
   let jwtSecret = env.JWT_SECRET ?? '';
   if (!jwtSecret) {
-    if (mode === 'production') throw new ConfigurationError('JWT_SECRET must be set in production.');
+    if (mode === 'production' && !env.JWKS_URL) throw new ConfigurationError('JWT_SECRET (or JWKS_URL) must be set in production.');
     jwtSecret = CONFIG_DEFAULTS.devJwtSecret;
   } else if (jwtSecret.length < 32) {
     throw new ConfigurationError('JWT_SECRET must be at least 32 characters (HS256 needs 256 bits).');

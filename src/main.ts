@@ -141,7 +141,12 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     connector,
     config,
     logger,
-    authenticate: createAuthenticator({ secret: config.jwtSecret }),
+    authenticate: createAuthenticator({
+      secret: security.config.hs256 ? config.jwtSecret : undefined,
+      jwksUrl: security.config.jwksUrl,
+      issuer: security.config.jwtIssuer,
+      audience: security.config.jwtAudience,
+    }),
     extendContext: (scope) => ({ upstreams: connector.clientsFor<Upstreams>(scope) }),
     plugins: [...security.plugins, observability.plugin],
     onRequestEnd: observability.onRequestEnd,

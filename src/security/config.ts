@@ -25,6 +25,13 @@ export interface SecurityConfig {
   readonly persistedOperations: 'any' | 'only';
   /** Refuse GET and form-like POSTs without a preflight header (CSRF). */
   readonly csrfPrevention: boolean;
+  /** End users' tokens may be signed by the keys of this JWKS (`JWKS_URL`). */
+  readonly jwksUrl: string | undefined;
+  /** Required `iss` / `aud` claims of end users' tokens (`JWT_ISSUER`, `JWT_AUDIENCE`). */
+  readonly jwtIssuer: string | undefined;
+  readonly jwtAudience: string | undefined;
+  /** Whether HS256 tokens are accepted: always without a JWKS, with one only when `JWT_SECRET` is set. */
+  readonly hs256: boolean;
 }
 
 export const SECURITY_DEFAULTS = {
@@ -57,7 +64,21 @@ export function loadSecurityConfig(env: NodeJS.ProcessEnv, mode: 'development' |
   const dev = mode !== 'production';
   const persisted = (env.PERSISTED_OPERATIONS ?? 'any').toLowerCase();
   if (persisted !== 'any' && persisted !== 'only') throw new ConfigurationError(`PERSISTED_OPERATIONS must be "any" or "only", but is ${JSON.stringify(env.PERSISTED_OPERATIONS)}.`);
+  const jwksUrl = env.JWKS_URL || undefined;
+  if (jwksUrl) {
+    let u: URL;
+    try {
+      u = new URL(jwksUrl);
+    } catch {
+      throw new ConfigurationError(`JWKS_URL is not a URL: ${JSON.stringify(jwksUrl)}.`);
+    }
+    if (u.protocol !== 'https:' && !(dev && u.protocol === 'http:')) throw new ConfigurationError('JWKS_URL must be https (http is accepted in development only).');
+  }
   return {
+    jwksUrl,
+    jwtIssuer: env.JWT_ISSUER || undefined,
+    jwtAudience: env.JWT_AUDIENCE || undefined,
+    hs256: !jwksUrl || Boolean(env.JWT_SECRET),
     maxDepth: int(env, 'GRAPHQL_MAX_DEPTH', SECURITY_DEFAULTS.maxDepth),
     maxAliases: int(env, 'GRAPHQL_MAX_ALIASES', SECURITY_DEFAULTS.maxAliases),
     maxTokens: int(env, 'GRAPHQL_MAX_TOKENS', SECURITY_DEFAULTS.maxTokens),
