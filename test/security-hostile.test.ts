@@ -287,3 +287,26 @@ describe('production', () => {
     expect(ok.body.data.product.id).toBe('1');
   });
 });
+
+describe('upstream response size', () => {
+  let small: Stack;
+  beforeAll(async () => {
+    small = await startStack({ env: { CLIENTS }, start: { policyOverrides: { reviews: { maxResponseBytes: 256 } } } });
+  });
+  afterAll(async () => {
+    await small?.close();
+  });
+
+  it('an answer larger than the upstream\'s declared limit is aborted: a clear error on that field, the rest answered', async () => {
+    const r = await small.gql(OPERATIONS.ProductPage, { id: '1', country: 'US', postcode: '10001' }, WEB);
+    expect(r.status).toBe(200);
+    expect(r.body.data.product.price).not.toBeNull();
+    expect(r.body.data.product.reviews ?? null).toBeNull();
+    const err = r.body.errors.find((e: { path: string[] }) => e.path.includes('reviews'));
+    expect(err.extensions.code).toBe('UPSTREAM_ERROR');
+    expect(err.message).toMatch(/larger than its limit/);
+    expect(r.text).not.toContain('reviewerEmail');
+    // Still answering.
+    expect((await small.gql('{ apiVersion }', {}, WEB)).status).toBe(200);
+  });
+});
