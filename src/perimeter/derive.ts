@@ -123,7 +123,8 @@ export interface DeriveOptions {
 interface FieldRecord {
   probed: boolean;
   own: Set<string>;
-  inherited: Set<string>;
+  /** Coordinates of the fields that produced this field's parent objects. */
+  parents: Set<string>;
   /** Loads of the field run alone. */
   isolated: Set<string>;
 }
@@ -173,14 +174,16 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
   const producers = new WeakMap<object, Set<string>>();
   let isolating: (Store & { readonly coordinate: string }) | undefined;
 
-  const tag = (value: unknown, endpoints: Set<string> | undefined, depth = 0): void => {
-    if (!endpoints?.size || value === null || typeof value !== 'object' || depth > 2) return;
+  /** Remembers which field produced an object (and the objects of a list), for its children. */
+  const tag = (value: unknown, coordinate: string, depth = 0): void => {
+    if (value === null || typeof value !== 'object' || depth > 2) return;
     if (Array.isArray(value)) {
-      for (const v of value) tag(v, endpoints, depth + 1);
+      for (const v of value) tag(v, coordinate, depth + 1);
       return;
     }
     const had = producers.get(value);
-    producers.set(value, had ? new Set([...had, ...endpoints]) : new Set(endpoints));
+    if (had) had.add(coordinate);
+    else producers.set(value, new Set([coordinate]));
   };
 
   // Wrap every resolver: the field's coordinate is known while it resolves.
@@ -188,7 +191,7 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
     if (!isObjectType(type)) continue;
     for (const field of Object.values(type.getFields()) as GraphQLField<unknown, unknown>[]) {
       const coordinate = `${type.name}.${field.name}`;
-      const rec: FieldRecord = { probed: false, own: new Set(), inherited: new Set(), isolated: new Set() };
+      const rec: FieldRecord = { probed: false, own: new Set(), parents: new Set(), isolated: new Set() };
       records.set(coordinate, rec);
       const original = field.resolve ?? defaultFieldResolver;
       field.resolve = (parent, args, ctx, info) => {
@@ -198,17 +201,17 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
         }
         rec.probed = true;
         const store: Store = { loads: new Set() };
-        const inherited = parent !== null && typeof parent === 'object' ? producers.get(parent) : undefined;
+        const from = parent !== null && typeof parent === 'object' ? producers.get(parent) : undefined;
+        if (from) for (const c of from) rec.parents.add(c);
         const finish = (value: unknown) => {
           for (const l of store.loads) rec.own.add(l);
-          if (!store.loads.size && inherited) for (const e of inherited) rec.inherited.add(e);
-          tag(value, store.loads.size ? store.loads : inherited);
+          tag(value, coordinate);
           return value;
         };
         const result = als.run(store, () => original(parent, args, ctx, info));
         if (isThenable(result)) return Promise.resolve(result).then(finish);
         if (Array.isArray(result) && result.some(isThenable)) {
-          return result.map((r) => (isThenable(r) ? Promise.resolve(r).then((v) => (tag(v, store.loads.size ? store.loads : inherited), v)) : r));
+          return result.map((r) => (isThenable(r) ? Promise.resolve(r).then(finish) : r));
         }
         return finish(result);
       };
@@ -417,6 +420,18 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
     }),
   );
 
+  // A field reaches what its resolver loads (run with the others, or alone); a field that loads
+  // nothing reaches what the fields that produced its parent objects reach, transitively.
+  const ownOf = (c: string) => new Set([...(records.get(c)?.own ?? []), ...(records.get(c)?.isolated ?? [])]);
+  const effective = (c: string, seen = new Set<string>()): Set<string> => {
+    const own = ownOf(c);
+    if (own.size || seen.has(c)) return own;
+    seen.add(c);
+    const out = new Set<string>();
+    for (const p of records.get(c)?.parents ?? []) for (const e of effective(p, seen)) out.add(e);
+    return out;
+  };
+
   const usage = operationUsage(schema, opts.operations ?? new Map());
   const clients = [...(opts.clients ?? [])];
   const fields: PerimeterField[] = [];
@@ -426,8 +441,8 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
       for (const f of Object.values(type.getFields()).sort((a, b) => a.name.localeCompare(b.name))) {
         const coordinate = `${type.name}.${f.name}`;
         const rec = records.get(coordinate);
-        const own = [...new Set([...(rec?.own ?? []), ...(rec?.isolated ?? [])])].sort();
-        const inherited = [...(rec?.inherited ?? [])].sort();
+        const own = [...ownOf(coordinate)].sort();
+        const inherited = own.length ? [] : [...effective(coordinate)].sort();
         const isPii = typePii || hasDirective(f.astNode, pii);
         const ops = [...(usage.get(coordinate) ?? [])].sort();
         fields.push({
