@@ -100,8 +100,16 @@ export class CredentialProvider {
     return this.fetch(observer).then((value) => ({ authorization: `Bearer ${value}` }));
   }
 
-  /** Forget what we hold (secret values and tokens) so the next call reads or fetches them again. */
-  refresh(): void {
+  /**
+   * Forget what we hold (secret values and tokens) so the next call reads or fetches them again.
+   * Given the headers a refused call used, only if they are still what we hold: when many calls are
+   * refused at once (a rotation under load), the first refreshes and the others use its result.
+   */
+  refresh(used?: Record<string, string>): void {
+    if (used) {
+      const current = this.auth.scheme === 'oauth2ClientCredentials' ? (this.token ? { authorization: `Bearer ${this.token.value}` } : undefined) : this.cached;
+      if (current && Object.keys(current).some((k) => current[k] !== used[k])) return;
+    }
     this.cached = undefined;
     this.token = undefined;
   }

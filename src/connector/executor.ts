@@ -343,7 +343,7 @@ export class Executor {
       if (status === 401 || status === 403) {
         if (!refreshed) {
           // The credential may have rotated: forget it, and try once more with a fresh one.
-          this.credentials.refresh();
+          this.credentials.refresh(credHeaders);
           this.report(o, attempt, hedge, start, status, bytes, 'UPSTREAM_UNAUTHORIZED', undefined);
           reported = true;
           clearTimeout(timer);
