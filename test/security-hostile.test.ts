@@ -73,6 +73,22 @@ describe('hostile-input table', () => {
     expect(totalCalls(stack)).toBe(0);
   });
 
+  it('11 directives: refused, zero upstream calls', async () => {
+    stack.resetStats();
+    const q = `{ product(id: "1") { id ${Array.from({ length: 11 }, () => '@include(if: true)').join(' ')} } }`;
+    const r = await stack.gql(q, {}, WEB);
+    expect(r.status).toBe(400);
+    expect(r.body.errors[0].message).toMatch(/directives limit of 10/i);
+    expect(totalCalls(stack)).toBe(0);
+  });
+
+  it('the GraphiQL introspection query passes every limit in development', async () => {
+    const { getIntrospectionQuery } = await import('graphql');
+    const r = await stack.gql(getIntrospectionQuery(), {}, WEB);
+    expect(r.body.errors).toBeUndefined();
+    expect(r.body.data.__schema.types.length).toBeGreaterThan(10);
+  });
+
   it('50 operations in one batch: refused whole, zero upstream calls', async () => {
     stack.resetStats();
     const batch = Array.from({ length: 50 }, (_, i) => ({ query: `{ product(id: "${i + 1}") { id } }` }));

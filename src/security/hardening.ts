@@ -17,8 +17,6 @@ import {
   isInterfaceType,
   Kind,
   NoSchemaIntrospectionCustomRule,
-  SchemaMetaFieldDef,
-  TypeMetaFieldDef,
   type DocumentNode,
   type GraphQLError,
   type ValidationContext,
@@ -51,7 +49,8 @@ function argNumber(value: ValueNode, variables: Readonly<Record<string, unknown>
 /**
  * The cost of an operation: every field costs 1, multiplied by the sizes of the lists it is inside.
  * A list's size is its `first`/`last`/`limit`/`size` argument, or that of the connection field just
- * above it (`products(first: 20) { nodes { ... } }`), else `defaultListSize`. `__typename` is free.
+ * above it (`products(first: 20) { nodes { ... } }`), else `defaultListSize`. `__typename` and
+ * introspection fields are free (introspection has its own switch).
  *
  * @example
  * operationCost(schema, parse('{ category(slug: "x") { products(first: 20) { nodes { id } } } }'), null, {}, 10) // 1 + 1 + 20 + 20
@@ -89,11 +88,10 @@ export function operationCost(
         continue;
       }
       const name = sel.name.value;
-      if (name === '__typename') continue;
+      // Introspection is not priced: it is governed by its own switch (off in production).
+      if (name.startsWith('__')) continue;
       let def: GraphQLField<unknown, unknown> | undefined;
-      if (name === '__schema' && parent === root) def = SchemaMetaFieldDef;
-      else if (name === '__type' && parent === root) def = TypeMetaFieldDef;
-      else if (isObjectType(parent) || isInterfaceType(parent)) def = parent.getFields()[name];
+      if (isObjectType(parent) || isInterfaceType(parent)) def = parent.getFields()[name];
       if (!def) continue; // validation reports unknown fields
       let size: number | undefined;
       for (const a of sel.arguments ?? []) {
