@@ -74,8 +74,11 @@ export async function derivePerimeterMap(opts: { env?: NodeJS.ProcessEnv; client
       user: { id: '1' },
       inputs: { country: 'US', postcode: '10001' },
       operations,
-      // The configured API clients (CLIENTS / CLIENTS_FILE): names and permissions, never keys.
-      clients: opts.clients ?? describeClients(opts.env ?? process.env),
+      // The configured API clients (CLIENTS / CLIENTS_FILE): names and permissions, never keys. With
+      // PERSISTED_OPERATIONS=only every client is limited to the persisted operations.
+      clients: (opts.clients ?? describeClients(opts.env ?? process.env)).map((c) =>
+        (opts.env ?? process.env).PERSISTED_OPERATIONS?.toLowerCase() === 'only' ? { ...c, persistedOnly: true } : c,
+      ),
     });
   } finally {
     await sandbox.close();

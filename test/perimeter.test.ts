@@ -115,6 +115,15 @@ describe('@pii fields and clients', () => {
     expect(f('Query.apiVersion').clients).toEqual(['partner', 'web']);
     expect(describeClients({ CLIENTS }).map((c) => c.name)).toEqual(withClients.clients.map((c) => c.name));
   });
+
+  it('PERSISTED_OPERATIONS=only limits every client to the fields of persisted operations', async () => {
+    const only = await derivePerimeterMap({ env: { CLIENTS, PERSISTED_OPERATIONS: 'only' } });
+    expect(only.clients.every((c) => c.persistedOnly)).toBe(true);
+    const g = (c: string) => only.fields.find((x) => x.coordinate === c)!;
+    expect(g('Query.apiVersion').clients).toEqual([]);
+    expect(g('Product.price').clients).toEqual(['mobile', 'partner', 'web']);
+    expect(g('Viewer.email').clients).toEqual(['mobile', 'web']);
+  });
 });
 
 describe('npm run perimeter', () => {
