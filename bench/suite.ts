@@ -53,10 +53,18 @@ const CATEGORY_BODIES = ['groceries', 'kitchen-accessories'].map((slug) => JSON.
 const PRODUCT_BODIES = [1, 6, 16, 78, 101, 150].map((id) => JSON.stringify({ query: PRODUCT_PAGE, variables: { id: String(id), country: 'US', postcode: '10001' } }));
 
 /**
- * Tributary with every feature on: validation of upstream answers (enforce), traces collected,
- * metrics, logging at info, resilience policies (hedging, breakers), the security layer.
+ * Tributary with every feature on, as deployed (NODE_ENV=production): validation of upstream answers
+ * (enforce), traces collected, metrics, logging at info, resilience policies (hedging, breakers), the
+ * security layer (armor limits, client identification).
  */
-const TRIBUTARY_FEATURES: Record<string, string> = { LOG_LEVEL: 'info', HEDGING: 'on', BREAKERS: 'on' };
+const TRIBUTARY_FEATURES: Record<string, string> = {
+  NODE_ENV: 'production',
+  JWT_SECRET: 'bench-only-secret-of-at-least-32-characters!',
+  LOG_LEVEL: 'info',
+  TRACES: 'on',
+  HEDGING: 'on',
+  BREAKERS: 'on',
+};
 
 interface Subject {
   readonly name: string;

@@ -1,6 +1,7 @@
 import type { Resolvers } from '../generated/resolvers-types.js';
 import { BadUserInputError } from '../src/errors.js';
-import type { CatalogProduct } from '../upstreams/catalog.js';
+import { projectSelection } from '../src/projection.js';
+import { PRODUCT_PROJECTION, type CatalogProduct } from '../upstreams/catalog.js';
 import { intInRange } from './args.js';
 
 /** A page of a category, fetched once however many of its fields are asked for. */
@@ -29,17 +30,20 @@ export const catalogResolvers: Resolvers = {
     },
   },
   Category: {
-    products: (category, { first, after }, ctx) => {
+    products: (category, { first, after }, ctx, info) => {
       intInRange('first', first, 0, 100);
       const offset = after == null ? 0 : decodeCursor(after) + 1;
       // The catalog reads limit=0 as "everything"; ask for one and show none instead.
-      const page = ctx.upstreams.catalog.productsByCategory
-        .load({ slug: category.slug, limit: Math.max(first, 1), skip: offset })
+      const key = { slug: category.slug, limit: Math.max(first, 1), skip: offset };
+      // Select pushdown: fetch only the product fields the operation's nodes need (undefined: all).
+      const select = projectSelection(info, ['nodes'], PRODUCT_PROJECTION);
+      const page = (select ? ctx.upstreams.catalog.productsByCategorySelected.load({ ...key, select }) : ctx.upstreams.catalog.productsByCategory.load(key))
         .then((p) => {
           if (!p) return { total: 0, products: [] };
           const products = p.products.slice(0, first);
-          // Later fields that load these products by id (a checkout line, a recommendation) reuse them.
-          for (const product of products) ctx.upstreams.catalog.productById.prime(product.id, product);
+          // Later fields that load these products by id (a checkout line, a recommendation) reuse
+          // them; a projected product is partial, so it is never primed.
+          if (!select) for (const product of products) ctx.upstreams.catalog.productById.prime(product.id, product);
           return { total: p.total, products };
         });
       return { offset, first, page };

@@ -29,6 +29,10 @@ export interface GatewayConfig {
   readonly maxBodyBytes: number;
   /** Execution traces: kept in memory (`/traces`), and whether debug traces hold response bodies. */
   readonly traces: { readonly enabled: boolean; readonly storeSize: number; readonly bodies: boolean };
+  /** Execute operations compiled by graphql-jit (GRAPHQL_JIT), instead of the reference executor. */
+  readonly jit: boolean;
+  /** Processes serving the port (WORKERS, node:cluster); 1 = this process alone. */
+  readonly workers: number;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -111,5 +115,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
       storeSize: int(env, 'TRACE_STORE_SIZE', CONFIG_DEFAULTS.traceStoreSize, 1),
       bodies: onOff(env, 'TRACE_BODIES', /^(debug|trace)$/i.test(env.LOG_LEVEL ?? '')),
     },
+    jit: onOff(env, 'GRAPHQL_JIT', true),
+    workers: int(env, 'WORKERS', 1, 1),
   };
 }

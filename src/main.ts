@@ -16,6 +16,8 @@ import { composeSchema, loadSchemaModules } from './schema.js';
 import { derivePerimeter, perimeterRoutes, type PerimeterClient, type PerimeterMap } from './perimeter/index.js';
 import { describeClients } from './security/clients.js';
 import { createGatewayServer, type GatewayServer } from './server.js';
+import { isClusterWorker, reportListening, runPrimary, workersArgument } from './cluster.js';
+import { ConfigurationError } from './errors.js';
 import { createObservability, type Observability } from './observability/index.js';
 import { createSecurity } from './security/index.js';
 
@@ -177,8 +179,24 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
 }
 
 async function run(): Promise<void> {
-  const t = await startTributary();
-  t.logger.info({ url: `${t.url}/graphql`, mode: t.config.mode, sandbox: Boolean(t.sandbox), cache: t.config.cache.enabled ? (t.config.redisUrl ? 'redis' : 'memory') : 'off' }, 'tributary listening');
+  // --workers N (or WORKERS=N): a primary forks N gateway processes sharing the port (src/cluster.ts).
+  const workersArg = workersArgument(process.argv.slice(2));
+  const env = workersArg !== undefined ? { ...process.env, WORKERS: workersArg } : process.env;
+  const config = loadConfig(env);
+  if (config.workers > 1 && !isClusterWorker()) {
+    if (config.sandbox) throw new ConfigurationError('WORKERS > 1 needs UPSTREAM_<NAME>_URL set: the in-process sandbox cannot be shared by workers.');
+    const logger = createLogger({ level: config.logLevel });
+    const url = await runPrimary(config.workers, logger);
+    logger.info({ url: `${url}/graphql`, mode: config.mode, workers: config.workers, cache: config.cache.enabled ? (config.redisUrl ? 'redis' : 'memory') : 'off' }, 'tributary listening');
+    return;
+  }
+  const t = await startTributary({ env });
+  if (isClusterWorker()) {
+    t.logger.info({ url: `${t.url}/graphql`, pid: process.pid }, 'worker listening');
+    reportListening(t.url);
+  } else {
+    t.logger.info({ url: `${t.url}/graphql`, mode: t.config.mode, sandbox: Boolean(t.sandbox), cache: t.config.cache.enabled ? (t.config.redisUrl ? 'redis' : 'memory') : 'off' }, 'tributary listening');
+  }
   if (t.config.sandbox) {
     const token = await signUserToken(t.config.jwtSecret, '1');
     // Printed for humans trying the sandbox; never in production (loadConfig refuses sandbox mode there).

@@ -6,8 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { GraphQLError, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode, type DocumentNode } from 'graphql';
+import { GraphQLError, Kind, Source, type ASTNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode, type DocumentNode } from 'graphql';
 import { createGraphQLError, createYoga, type Plugin } from 'graphql-yoga';
+import { useGraphQlJit } from '@envelop/graphql-jit';
 import type { GatewayConfig } from './config.js';
 import type { Connector, RequestScope } from './connector/index.js';
 import { isTributaryError } from './errors.js';
@@ -86,6 +87,19 @@ function headerValue(v: string | string[] | undefined): string | undefined {
 }
 
 /**
+ * The AST nodes of an error, for a copy of it to keep its `locations`. graphql-jit's errors carry
+ * locations without nodes; nodes pointing at those line/column positions stand in for them.
+ */
+function nodesOf(error: GraphQLError): readonly ASTNode[] | undefined {
+  if (error.nodes || !error.locations?.length) return error.nodes;
+  return error.locations.map(({ line, column }) => {
+    const start = line - 1 + column - 1;
+    const source = new Source(`${'\n'.repeat(line - 1)}${' '.repeat(column - 1)}`);
+    return { kind: Kind.NAME, value: '', loc: { start, end: start, source } } as unknown as ASTNode;
+  });
+}
+
+/**
  * Turn any error into what a client may see: our errors keep their message, `code`, and safe
  * extensions; GraphQL's own (syntax, validation) pass through; anything else is "Unexpected error."
  * No stack, URL or upstream body is ever shown.
@@ -95,19 +109,19 @@ export function maskError(error: unknown): Error {
     const original = error.originalError;
     if (!original || isGraphQLError(original)) {
       if (original && isGraphQLError(original) && error.path && !original.path) {
-        return createGraphQLError(original.message, { nodes: error.nodes, path: error.path, extensions: original.extensions });
+        return createGraphQLError(original.message, { nodes: nodesOf(error), path: error.path, extensions: original.extensions });
       }
       return error;
     }
     if (isTributaryError(original)) {
       return createGraphQLError(original.message, {
-        nodes: error.nodes,
+        nodes: nodesOf(error),
         path: error.path,
         extensions: { ...original.extensions, code: original.code },
       });
     }
     return createGraphQLError('Unexpected error.', {
-      nodes: error.nodes,
+      nodes: nodesOf(error),
       path: error.path,
       extensions: { code: 'INTERNAL_SERVER_ERROR' },
     });
@@ -125,13 +139,16 @@ function useResultPolicy(): Plugin<ServerContext> {
       const r = result as ExecutionResult;
       if (!r.errors?.length) return;
       let specError = false;
+      // No `data` at all: a request error (e.g. variables graphql-jit refused before executing).
+      const requestError = !('data' in r);
       const errors = r.errors.map((e) => {
         const http = e.extensions?.http as { spec?: boolean } | undefined;
-        if (http?.spec) specError = true;
-        const code = (e.extensions?.code as string | undefined) ?? (http?.spec ? 'GRAPHQL_VALIDATION_FAILED' : 'INTERNAL_SERVER_ERROR');
+        const spec = http?.spec === true || requestError;
+        if (spec) specError = true;
+        const code = (e.extensions?.code as string | undefined) ?? (spec ? 'GRAPHQL_VALIDATION_FAILED' : 'INTERNAL_SERVER_ERROR');
         state.errorCodes.push(code);
         return new GraphQLError(e.message, {
-          nodes: e.nodes,
+          nodes: nodesOf(e),
           source: e.source,
           positions: e.positions,
           path: e.path,
@@ -199,7 +216,9 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       state.scope = scope;
       return { requestId: state.requestId, user, scope, state, ...opts.extendContext(scope) };
     },
-    plugins: [useOperationInfo(), useResultPolicy(), ...(opts.plugins ?? [])],
+    // graphql-jit (GRAPHQL_JIT, on by default): each validated document is compiled once into a
+    // function, held per document object (yoga's parse/validate cache keeps the documents).
+    plugins: [useOperationInfo(), useResultPolicy(), ...(opts.plugins ?? []), ...(config.jit ? [useGraphQlJit()] : [])],
   });
 
   function deadlineFor(req: IncomingMessage): number {
@@ -247,7 +266,40 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       logRequest(state, res.statusCode, aborted);
       opts.onRequestEnd?.(state, res.statusCode, aborted);
     });
-    void yoga(req, res, { req, res, state });
+    const type = headerValue(req.headers['content-type']);
+    if (req.method !== 'POST' || !type || !type.includes('json')) {
+      void yoga(req, res, { req, res, state });
+      return;
+    }
+    // A JSON POST: read and parse the body here, under the size limit, and hand yoga the parsed
+    // value (its Node adapter then skips the stream pipeline and its second parse).
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      if (size > config.maxBodyBytes) return;
+      size += chunk.length;
+      if (size > config.maxBodyBytes) {
+        res.setHeader('connection', 'close');
+        sendJson(res, 413, { errors: [{ message: `Request body larger than ${config.maxBodyBytes} bytes.`, extensions: { code: 'PAYLOAD_TOO_LARGE', requestId } }] });
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', () => res.destroy());
+    req.on('end', () => {
+      if (size > config.maxBodyBytes || res.destroyed) return;
+      const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, size).toString('utf8');
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined; // yoga answers malformed JSON with its own error
+      }
+      // An object with keys is used as parsed; anything else goes to yoga as text, to be refused there.
+      const usable = parsed !== null && typeof parsed === 'object' && Object.keys(parsed).length > 0;
+      if (usable || text) (req as IncomingMessage & { body?: unknown }).body = usable ? parsed : text;
+      void yoga(req, res, { req, res, state });
+    });
   }
 
   function logRequest(state: RequestState, status: number, aborted: boolean): void {

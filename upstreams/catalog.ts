@@ -4,6 +4,7 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 import { defineUpstream, singleEndpoint } from '../src/connector/index.js';
+import type { Projection } from '../src/projection.js';
 
 const ProductSchema = Type.Object({
   id: Type.Integer(),
@@ -45,6 +46,49 @@ export const toProduct = (p: UpstreamProduct): CatalogProduct => ({
   rating: p.rating ?? null,
 });
 
+/**
+ * Select pushdown: the catalog's `select=` answers `id` plus the listed fields. Which upstream fields
+ * each GraphQL Product field needs; the fields other modules key on (id, sku) are always fetched.
+ */
+export const PRODUCT_PROJECTION: Projection = {
+  always: ['id', 'sku'],
+  fields: {
+    id: ['id'],
+    sku: ['sku'],
+    title: ['title'],
+    description: ['description'],
+    brand: ['brand'],
+    category: ['category'],
+    images: ['images'],
+    thumbnail: ['thumbnail'],
+    rating: ['rating'],
+    price: ['sku'],
+    availability: ['sku'],
+    shippingEstimate: ['sku'],
+    reviews: ['id'],
+    recommendations: ['id'],
+  },
+};
+
+/** A product reduced by `select`: `id` and `sku` (always asked for) plus whatever was selected. */
+const ProjectedProductSchema = Type.Composite([Type.Pick(ProductSchema, ['id', 'sku']), Type.Partial(Type.Omit(ProductSchema, ['id', 'sku']))]);
+
+/**
+ * A projected product in our shape. Fields the upstream did not send were not selected by the
+ * operation, so no resolver reads them; they are filled with empty values only to keep the type.
+ */
+const toProjectedProduct = (p: Static<typeof ProjectedProductSchema>): CatalogProduct => ({
+  id: String(p.id),
+  sku: p.sku,
+  title: p.title ?? '',
+  description: p.description ?? null,
+  brand: p.brand ?? null,
+  category: p.category ?? '',
+  images: p.images ?? [],
+  thumbnail: p.thumbnail ?? null,
+  rating: p.rating ?? null,
+});
+
 const ProductPageSchema = Type.Object({
   products: Type.Array(ProductSchema),
   total: Type.Integer({ minimum: 0 }),
@@ -56,6 +100,11 @@ export interface CategoryPageKey {
   readonly slug: string;
   readonly limit: number;
   readonly skip: number;
+}
+
+/** A page of a category with only these upstream fields (`select`, from PRODUCT_PROJECTION). */
+export interface ProjectedCategoryPageKey extends CategoryPageKey {
+  readonly select: readonly string[];
 }
 
 export interface CatalogCategory {
@@ -89,6 +138,23 @@ export default defineUpstream({
       }),
       response: ProductPageSchema,
       map: (page) => ({ total: page.total, products: page.products.map(toProduct) }),
+      cache: { ttlMs: 60_000, scope: 'public' },
+    }),
+    productsByCategorySelected: singleEndpoint({
+      description: 'One page of a category, each product reduced to the selected fields (select pushdown).',
+      method: 'GET',
+      request: (k: ProjectedCategoryPageKey) => ({
+        path: '/products/category/:slug',
+        params: { slug: k.slug },
+        query: { limit: k.limit, skip: k.skip, select: k.select.join(',') },
+      }),
+      response: Type.Object({
+        products: Type.Array(ProjectedProductSchema),
+        total: Type.Integer({ minimum: 0 }),
+        skip: Type.Integer({ minimum: 0 }),
+        limit: Type.Integer({ minimum: 0 }),
+      }),
+      map: (page) => ({ total: page.total, products: page.products.map(toProjectedProduct) }),
       cache: { ttlMs: 60_000, scope: 'public' },
     }),
     categories: singleEndpoint({

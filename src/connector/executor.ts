@@ -247,13 +247,18 @@ export class Executor {
         const ac = new AbortController();
         controllers.push(ac);
         pending++;
+        // A settled attempt leaves the list: only attempts still in flight are aborted (an abort
+        // builds a DOMException, which is not free on every call).
+        const done = () => controllers.splice(controllers.indexOf(ac), 1);
         this.guarded(o, attempt, hedge, ac.signal).then(
           (v) => {
+            done();
             if (settled) return;
             finish();
             resolve(v);
           },
           (e: unknown) => {
+            done();
             pending--;
             if (settled) return;
             if (firstError === undefined || firstError instanceof CancelledError) firstError = e;
