@@ -6,6 +6,28 @@ import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
+/**
+ * Standard output, written in batches of up to 4 KB (one write per many lines instead of one per
+ * line), at least every 250 ms, and at once on `flushLogs()` and at exit.
+ */
+function bufferedStdout(): DestinationStream {
+  const dest = pino.destination({ dest: 1, minLength: 4096, sync: false });
+  setInterval(() => dest.flush(), 250).unref();
+  process.once('exit', () => {
+    try {
+      dest.flushSync();
+    } catch {
+      /* not ready yet, or closed: nothing buffered to lose */
+    }
+  });
+  return dest;
+}
+
+/** Write what the logger buffered now (a start-up line others wait for). */
+export function flushLogs(logger: Logger): void {
+  logger.flush();
+}
+
 export function createLogger(opts: { level: string; destination?: DestinationStream }): Logger {
   return pino(
     {
@@ -16,6 +38,6 @@ export function createLogger(opts: { level: string; destination?: DestinationStr
         censor: '[redacted]',
       },
     },
-    opts.destination,
+    opts.destination ?? bufferedStdout(),
   );
 }

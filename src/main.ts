@@ -11,7 +11,7 @@ import { loadConfig, type GatewayConfig } from './config.js';
 import { Connector, MemoryStore, RedisStore, Telemetry, TieredStore, withPolicy, type CacheStore, type UpstreamDef, type UpstreamPolicyInput } from './connector/index.js';
 import { cacheAdminRoutes } from './cache-admin.js';
 import { createAuthenticator, signUserToken } from './identity.js';
-import { createLogger, type Logger } from './logging.js';
+import { createLogger, flushLogs, type Logger } from './logging.js';
 import { composeSchema, loadSchemaModules } from './schema.js';
 import { derivePerimeter, perimeterRoutes, type PerimeterClient, type PerimeterMap } from './perimeter/index.js';
 import { describeClients } from './security/clients.js';
@@ -188,6 +188,7 @@ async function run(): Promise<void> {
     const logger = createLogger({ level: config.logLevel });
     const url = await runPrimary(config.workers, logger);
     logger.info({ url: `${url}/graphql`, mode: config.mode, workers: config.workers, cache: config.cache.enabled ? (config.redisUrl ? 'redis' : 'memory') : 'off' }, 'tributary listening');
+    flushLogs(logger);
     return;
   }
   const t = await startTributary({ env });
@@ -197,6 +198,7 @@ async function run(): Promise<void> {
   } else {
     t.logger.info({ url: `${t.url}/graphql`, mode: t.config.mode, sandbox: Boolean(t.sandbox), cache: t.config.cache.enabled ? (t.config.redisUrl ? 'redis' : 'memory') : 'off' }, 'tributary listening');
   }
+  flushLogs(t.logger);
   if (t.config.sandbox) {
     const token = await signUserToken(t.config.jwtSecret, '1');
     // Printed for humans trying the sandbox; never in production (loadConfig refuses sandbox mode there).

@@ -116,16 +116,25 @@ export class Transport {
       res.body.destroy();
       throw new ResponseTooLargeError(this.maxResponseBytes);
     }
+    // Read with 'data' events rather than an async iterator: the same limit, less per-call machinery.
+    const max = this.maxResponseBytes;
+    const stream = res.body;
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of res.body) {
-      size += (chunk as Buffer).length;
-      if (size > this.maxResponseBytes) {
-        res.body.destroy();
-        throw new ResponseTooLargeError(this.maxResponseBytes);
-      }
-      chunks.push(chunk as Buffer);
-    }
+    await new Promise<void>((resolve, reject) => {
+      stream.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > max) {
+          stream.destroy();
+          reject(new ResponseTooLargeError(max));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      stream.once('end', resolve);
+      stream.once('error', reject);
+      stream.once('close', () => reject(new Error('response body closed before its end')));
+    });
     return {
       status: res.statusCode,
       headers: res.headers,
