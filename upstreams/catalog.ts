@@ -117,6 +117,8 @@ export default defineUpstream({
   description: 'Products and categories (DummyJSON products API).',
   baseUrlEnv: 'UPSTREAM_CATALOG_URL',
   auth: { scheme: 'none' },
+  // Product bodies embed their reviews, with the reviewer's email: masked in debug-level traces.
+  sensitiveFields: ['reviewerEmail'],
   policy: { timeoutMs: 1_000, maxConcurrency: 32 },
   endpoints: {
     productById: singleEndpoint({
