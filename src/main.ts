@@ -124,7 +124,9 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
   telemetry.on('contractViolation', (e) => {
     if (e.mode === 'report') logger.warn({ upstream: e.upstream, endpoint: e.endpoint, path: e.path, mode: e.mode }, 'upstream contract violation');
   });
-  telemetry.on('upstreamFailure', (e) => logger.warn({ upstream: e.upstream, endpoint: e.endpoint, code: e.code, status: e.status || undefined }, 'upstream call failed'));
+  telemetry.on('upstreamFailure', (e) =>
+    logger.warn({ requestId: e.requestId, upstream: e.upstream, endpoint: e.endpoint, attempt: e.attempt, code: e.code, status: e.status || undefined }, 'upstream call failed'),
+  );
   const connector = new Connector({
     upstreams: (Object.values(upstreams) as UpstreamDef[])
       .map((def) => opts.upstreamOverrides?.[def.name] ?? def)

@@ -102,6 +102,9 @@ describe('pricing drift, enforce mode (the default)', () => {
       const failed = stack.logs.filter((l) => l.msg === 'upstream call failed' && l.code === 'UPSTREAM_CONTRACT_VIOLATION');
       expect(failed.length).toBeGreaterThanOrEqual(2);
       expect(failed.every((l) => l.upstream === 'pricing' && l.endpoint === 'pricesBySku')).toBe(true);
+      // Each failure line names the GraphQL request it served (the response's x-request-id).
+      const requestId = r.headers.get('x-request-id');
+      expect(failed.filter((l) => l.requestId === requestId).length).toBe(2);
       // The request's log line (its trace summary) shows the failed pricing attempts.
       const line = stack.logs.filter((l) => l.msg === 'graphql request').at(-1) as any;
       expect(line.upstream['pricing.pricesBySku']).toBeDefined();

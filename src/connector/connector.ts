@@ -67,6 +67,8 @@ type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 /** What one upstream call needs from its request (or from a background refresh). */
 interface FetchContext {
+  /** The GraphQL request the call serves (for a background refresh, the request that started it). */
+  readonly requestId: string | undefined;
   readonly user: { readonly id: string } | null;
   readonly deadline: number;
   readonly signal: AbortSignal | undefined;
@@ -381,6 +383,7 @@ export class Connector {
     for (const i of mine) this.inflight.set(ckeys[i]!, new Promise<Settled>((r) => resolvers.set(i, r)));
     const policy = ep.def.cache!;
     const ctx: FetchContext = {
+      requestId: scope.requestId,
       user: scope.user,
       deadline: performance.now() + ep.timeoutMs * ep.upstream.def.resolvedPolicy.retry.attempts,
       signal: undefined,
@@ -485,6 +488,7 @@ export class Connector {
       validator: ep.validator,
       headers: ctx.propagate,
       onAttempt: ctx.onAttempt,
+      requestId: ctx.requestId,
       method: ep.def.method,
     };
     if (ep.def.kind === 'batch') {

@@ -40,7 +40,7 @@ export interface EngineEvents {
   bulkheadRejected: { upstream: string; endpoint: string };
   cache: { upstream: string; endpoint: string; status: CacheStatus; keys: number; store: string; at?: number };
   contractViolation: { upstream: string; endpoint: string; path: string; mode: 'enforce' | 'report' };
-  upstreamFailure: { upstream: string; endpoint: string; code: string; status: number; message: string };
+  upstreamFailure: { upstream: string; endpoint: string; code: string; status: number; message: string; attempt: number; requestId: string | undefined };
 }
 
 type Listener<T> = (event: T) => void;

@@ -69,6 +69,8 @@ export interface CallOptions {
   /** Extra headers for this call (trace context). Never credentials: those are added here. */
   readonly headers?: Record<string, string> | undefined;
   readonly onAttempt?: ((e: AttemptEvent) => void) | undefined;
+  /** The GraphQL request this call serves, for the failure log line. */
+  readonly requestId?: string | undefined;
 }
 
 export interface ExecutorOptions {
@@ -425,7 +427,7 @@ export class Executor {
     o.onAttempt?.(e);
     this.telemetry.emit('attempt', e);
     if (error && error !== 'CANCELLED') {
-      this.telemetry.emit('upstreamFailure', { upstream: this.upstream, endpoint: o.endpoint, code: error, status, message: `attempt ${attempt} failed` });
+      this.telemetry.emit('upstreamFailure', { upstream: this.upstream, endpoint: o.endpoint, code: error, status, message: `attempt ${attempt} failed`, attempt, requestId: o.requestId });
     }
   }
 }
