@@ -178,6 +178,22 @@ export async function sandboxCalls(urls: Readonly<Record<string, string>>): Prom
   return out;
 }
 
+/**
+ * Hedged requests (header `x-tributary-hedge: 1`) each upstream received since the last reset,
+ * estimated from the sandbox's ring of its 1,000 most recent requests (exact below 1,000 requests).
+ */
+export async function sandboxHedged(urls: Readonly<Record<string, string>>): Promise<number> {
+  let hedged = 0;
+  await Promise.all(
+    Object.values(urls).map(async (u) => {
+      const s = (await (await fetch(`${u}/__stats`)).json()) as { total: number; requests: { headers: Record<string, string> }[] };
+      const inRing = s.requests.filter((r) => r.headers['x-tributary-hedge'] === '1').length;
+      hedged += s.requests.length ? (inRing * s.total) / s.requests.length : 0;
+    }),
+  );
+  return hedged;
+}
+
 /** Child pids of a process (Linux), recursively: cluster workers are counted with their primary. */
 export function processTree(pid: number): number[] {
   const out = [pid];
@@ -303,6 +319,8 @@ export interface RoundResult extends LoadResult {
   readonly peakRssMb: number;
   /** Upstream requests per query (sandbox counters), when `sandboxUrls` were given. */
   readonly upstreamCallsPerQuery: number;
+  /** Of those, hedged requests per query (a second copy of a slow call), estimated. */
+  readonly hedgedCallsPerQuery: number;
 }
 
 /**
@@ -319,11 +337,13 @@ export async function round(opts: { gatewayPid: number; url: string; bodies: rea
   const cpu = treeCpuMs(pids) - cpu0;
   const peakRssMb = rss.stop();
   let calls = NaN;
+  let hedged = NaN;
   if (opts.sandboxUrls) {
     const byName = await sandboxCalls(opts.sandboxUrls);
     calls = Object.values(byName).reduce((a, b) => a + b, 0) / Math.max(1, r.requests);
+    hedged = (await sandboxHedged(opts.sandboxUrls)) / Math.max(1, r.requests);
   }
-  return { ...r, cpuMsPerRequest: cpu / Math.max(1, r.requests), peakRssMb, upstreamCallsPerQuery: calls };
+  return { ...r, cpuMsPerRequest: cpu / Math.max(1, r.requests), peakRssMb, upstreamCallsPerQuery: calls, hedgedCallsPerQuery: hedged };
 }
 
 /** Medians over rounds of every numeric figure (errors, non2xx and wrong are summed instead). */
@@ -342,6 +362,7 @@ export function medianRound(rounds: readonly RoundResult[]): RoundResult {
     cpuMsPerRequest: m('cpuMsPerRequest'),
     peakRssMb: Math.max(...rounds.map((r) => r.peakRssMb)),
     upstreamCallsPerQuery: m('upstreamCallsPerQuery'),
+    hedgedCallsPerQuery: m('hedgedCallsPerQuery'),
   };
 }
 
