@@ -38,7 +38,10 @@ import {
   type GraphQLObjectType,
   type GraphQLSchema,
 } from 'graphql';
-import { Connector, Telemetry, type UpstreamDef } from '../connector/index.js';
+import { Connector, Telemetry, withPolicy, type UpstreamDef } from '../connector/index.js';
+
+/** Per-attempt timeout of the probe's upstream calls (a loaded machine must not change the map). */
+const PROBE_TIMEOUT_MS = 10_000;
 import { credentialOf, endpointRoute, type CredentialInfo } from './route.js';
 
 /** A client of the gateway, as the perimeter needs to know it. */
@@ -220,7 +223,16 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
 
   // The connector the probe runs on: the given upstreams, cache off, attempts counted.
   const telemetry = new Telemetry();
-  const connector = new Connector({ upstreams: [...opts.upstreams], env: opts.env ?? {}, baseUrls: opts.baseUrls, sandboxMode: true, cache: null, telemetry });
+  // Generous timeouts and no breakers or hedges: the probe is about which calls happen, not how fast.
+  const connector = new Connector({
+    upstreams: opts.upstreams.map((def) => withPolicy(def, { timeoutMs: PROBE_TIMEOUT_MS })),
+    env: opts.env ?? {},
+    baseUrls: opts.baseUrls,
+    sandboxMode: true,
+    cache: null,
+    telemetry,
+    switches: { hedging: false, breakers: false },
+  });
   const attempted = new Map<string, number>();
   telemetry.on('attempt', (e) => attempted.set(`${e.upstream}.${e.endpoint}`, (attempted.get(`${e.upstream}.${e.endpoint}`) ?? 0) + 1));
 
@@ -403,10 +415,15 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
       const fieldType = (schema.getType(typeName) as GraphQLObjectType).getFields()[fieldName]!.type;
       const last = isLeafType(getNamedType(fieldType)) ? path.at(-1)! : `${path.at(-1)} { __typename }`;
       const text = path.slice(0, -1).reduceRight((inner, step) => `${step} { __typename ${inner} }`, last);
-      isolating = { coordinate, loads: new Set() };
-      await run(`query PerimeterIsolated { ${text} }`);
-      for (const l of isolating.loads) rec.isolated.add(l);
-      isolating = undefined;
+      // An upstream failure can cut a resolver short before it loads what it needs: run again (twice at most).
+      for (let attempt = 0; attempt < 3; attempt++) {
+        isolating = { coordinate, loads: new Set() };
+        const result = await run(`query PerimeterIsolated { ${text} }`);
+        for (const l of isolating.loads) rec.isolated.add(l);
+        isolating = undefined;
+        const upstreamFailed = result.errors?.some((e) => String((e.originalError as { code?: unknown } | undefined)?.code ?? e.extensions?.code ?? '').startsWith('UPSTREAM_'));
+        if (!upstreamFailed) break;
+      }
     }
   } finally {
     await connector.close();
