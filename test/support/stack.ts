@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import { startSandbox, type Sandbox, type SandboxOptions } from '../../sandbox/index.js';
+import { DEFAULT_SANDBOX_CREDENTIALS, startSandbox, type Sandbox, type SandboxCredentials, type SandboxOptions } from '../../sandbox/index.js';
 import { startTributary, type StartOptions, type Tributary } from '../../src/main.js';
 
 export const OPERATIONS = {
@@ -89,7 +89,46 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     },
     async close() {
       await gateway.close();
+      // Every stack of the suite checks, before it goes, that no upstream received another's credential
+      // and that no credential reached the logs.
+      const leaks = credentialLeaks(sandbox, { ...DEFAULT_SANDBOX_CREDENTIALS, ...opts.sandbox?.credentials }, lines.join('\n'));
       await sandbox.close();
+      if (leaks.length) throw new Error(`credential isolation broken:\n${leaks.join('\n')}`);
     },
   };
+}
+
+/** The credential values each upstream owns, in the forms they travel in (raw, and Basic-encoded). */
+function credentialsByUpstream(c: SandboxCredentials): Record<string, string[]> {
+  const basic = (user: string, pass: string) => Buffer.from(`${user}:${pass}`).toString('base64');
+  return {
+    pricing: [c.pricingToken],
+    inventory: [c.inventoryApiKey],
+    reviews: [c.reviewsToken],
+    recommendations: [c.recommendationsApiKey],
+    shipping: [c.shippingClientId, c.shippingClientSecret, basic(c.shippingClientId, c.shippingClientSecret)],
+    tax: [c.taxPassword, basic(c.taxUsername, c.taxPassword)],
+    accounts: [c.accountsToken],
+  };
+}
+
+/**
+ * What went where it must not: a header an upstream received that carries another upstream's credential
+ * (from the sandbox's recorded requests), or a credential in the gateway's logs.
+ */
+export function credentialLeaks(sandbox: Sandbox, creds: SandboxCredentials, logText: string): string[] {
+  const owned = credentialsByUpstream(creds);
+  const leaks: string[] = [];
+  for (const [name, upstream] of Object.entries(sandbox.upstreams)) {
+    const foreign = Object.entries(owned).filter(([owner]) => owner !== name);
+    for (const req of upstream.stats().requests) {
+      for (const [header, value] of Object.entries(req.headers)) {
+        for (const [owner, secrets] of foreign) {
+          if (secrets.some((secret) => value.includes(secret))) leaks.push(`${name} received ${owner}'s credential in ${header} (${req.route})`);
+        }
+      }
+    }
+  }
+  for (const [owner, secrets] of Object.entries(owned)) if (secrets.some((secret) => logText.includes(secret))) leaks.push(`the logs hold ${owner}'s credential`);
+  return leaks;
 }
