@@ -389,6 +389,6 @@ export function machineInfo(): { node: string; os: string; cpu: string; cores: n
     /* not Linux */
   }
   const os = spawnSync('uname', ['-srm']).stdout?.toString().trim() ?? process.platform;
-  const cores = Number(spawnSync('nproc').stdout?.toString().trim() || 0);
+  const cores = Number(spawnSync('nproc', ['--all']).stdout?.toString().trim() || 0); // --all: this script is pinned to one core
   return { node: process.version, os, cpu, cores, taskset: HAS_TASKSET };
 }
