@@ -1,0 +1,38 @@
+/**
+ * A/B of Tributary configurations (what a feature costs): `node --import tsx bench/ab.ts
+ * '{"all on":{},"TRACES=off":{"TRACES":"off"}}' [--rounds 3] [--duration 5]`. Each variant is a
+ * gateway process (env added to NODE_ENV=production, CACHE=off) on core 0, driven in turn with
+ * CategoryPage at 50 connections, rounds interleaved; prints the median CPU ms per request. Every
+ * variant must still log its "tributary listening" line at info (do not set LOG_LEVEL above info).
+ */
+import { readFileSync } from 'node:fs';
+import { argValue, median, pinSelf, round, startSandbox, startTributary } from './lib.js';
+
+pinSelf(1);
+const argv = process.argv.slice(2);
+const rounds = Number(argValue(argv, '--rounds') ?? 3);
+const durationS = Number(argValue(argv, '--duration') ?? 5);
+const q = readFileSync(new URL('../operations/CategoryPage.graphql', import.meta.url), 'utf8');
+const bodies = ['groceries', 'kitchen-accessories'].map((slug) => JSON.stringify({ query: q, variables: { slug, first: 20 } }));
+const variants = JSON.parse(argv[0] ?? '{"all on":{}}') as Record<string, Record<string, string>>;
+const sb = await startSandbox({ latencyMs: 5 });
+const base = { NODE_ENV: 'production', JWT_SECRET: 'bench-only-secret-of-at-least-32-characters!', CACHE: 'off' };
+const gws = [];
+for (const [name, env] of Object.entries(variants)) gws.push({ name, gw: await startTributary({ upstreams: sb.urls, env: { ...base, ...env } }) });
+const cpu: Record<string, number[]> = {};
+const rps: Record<string, number[]> = {};
+try {
+  for (let r = 0; r < rounds; r++) {
+    for (const { name, gw } of gws) {
+      const x = await round({ gatewayPid: gw.pid, url: `${gw.url}/graphql`, bodies, connections: 50, durationS, warmupS: 2 });
+      (cpu[name] ??= []).push(x.cpuMsPerRequest);
+      (rps[name] ??= []).push(x.rps);
+    }
+  }
+  for (const name of Object.keys(cpu)) {
+    process.stdout.write(`${name.padEnd(28)} CPU ms/req ${median(cpu[name]!).toFixed(3)} (${cpu[name]!.map((x) => x.toFixed(3)).join(' ')})  req/s ${median(rps[name]!).toFixed(0)}\n`);
+  }
+} finally {
+  for (const { gw } of gws) await gw.stop();
+  await sb.stop();
+}
