@@ -12,7 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { argValue, cpuMs, median, resetSandboxStats, runLoad, sandboxCalls, startSandbox, startTributary } from './lib.js';
+import { argValue, cpuMs, median, resetSandboxStats, runLoad, sandboxCalls, startSandbox, startTributary, TRIBUTARY_FEATURES } from './lib.js';
 import { CATEGORY_BODIES } from './kit.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
@@ -52,7 +52,7 @@ export async function run(argv: string[]): Promise<void> {
     for (const s of SCENARIOS) {
       const perRound: { rps: number; p50: number; p99: number; calls: Record<string, number>; requests: number; cpu: number; non2xx: number; errors: number; wrong: number }[] = [];
       for (let r = 0; r < rounds; r++) {
-        const gw = await startTributary({ upstreams: sandbox.urls, env: s.env() });
+        const gw = await startTributary({ upstreams: sandbox.urls, env: { ...TRIBUTARY_FEATURES, ...s.env() } });
         try {
           await runLoad({ url: `${gw.url}/graphql`, bodies: CATEGORY_BODIES, connections, durationS: warmup });
           await resetSandboxStats(sandbox.urls);

@@ -147,6 +147,19 @@ export interface GatewayProcess {
 }
 
 /**
+ * The gateway as deployed, every feature on: production mode, logging at info, traces collected,
+ * hedging and breakers on. Every benchmark starts Tributary with these (plus its own CACHE etc.).
+ */
+export const TRIBUTARY_FEATURES: Readonly<Record<string, string>> = {
+  NODE_ENV: 'production',
+  JWT_SECRET: 'bench-only-secret-of-at-least-32-characters!',
+  LOG_LEVEL: 'info',
+  TRACES: 'on',
+  HEDGING: 'on',
+  BREAKERS: 'on',
+};
+
+/**
  * A Tributary process (`src/main.ts`) on `core` (default 0) wired to the sandbox URLs, logging at info,
  * production-like (`NODE_ENV=development` only so the sandbox credentials' defaults apply). `env`
  * adds or overrides variables (CACHE=off, WORKERS=2...); `nodeArgs` go before the script (--cpu-prof...).

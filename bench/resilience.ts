@@ -11,7 +11,7 @@
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { argValue, median, resetSandboxStats, runLoad, sandboxCalls, startSandbox, startTributary, type LoadResult } from './lib.js';
+import { argValue, median, resetSandboxStats, runLoad, sandboxCalls, startSandbox, startTributary, TRIBUTARY_FEATURES, type LoadResult } from './lib.js';
 import { CATEGORY_BODIES, setFaults } from './kit.js';
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
@@ -63,7 +63,7 @@ export async function run(argv: string[]): Promise<void> {
       const perRound: (LoadResult & { inventory: number; complete: number })[] = [];
       for (let r = 0; r < rounds; r++) {
         // A fresh gateway per round: breaker, latency window and retry budget start empty.
-        const gw = await startTributary({ upstreams: sandbox.urls, env: { CACHE: 'off', ...s.env } });
+        const gw = await startTributary({ upstreams: sandbox.urls, env: { ...TRIBUTARY_FEATURES, CACHE: 'off', ...s.env } });
         try {
           await setFaults(sandbox.urls.inventory!, s.faults);
           await runLoad({ url: `${gw.url}/graphql`, bodies: CATEGORY_BODIES, connections, durationS: warmup });

@@ -20,6 +20,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import {
+  TRIBUTARY_FEATURES,
   argValue,
   machineInfo,
   markdownTable,
@@ -57,14 +58,6 @@ const PRODUCT_BODIES = [1, 6, 16, 78, 101, 150].map((id) => JSON.stringify({ que
  * (enforce), traces collected, metrics, logging at info, resilience policies (hedging, breakers), the
  * security layer (armor limits, client identification).
  */
-const TRIBUTARY_FEATURES: Record<string, string> = {
-  NODE_ENV: 'production',
-  JWT_SECRET: 'bench-only-secret-of-at-least-32-characters!',
-  LOG_LEVEL: 'info',
-  TRACES: 'on',
-  HEDGING: 'on',
-  BREAKERS: 'on',
-};
 
 interface Subject {
   readonly name: string;

@@ -147,8 +147,9 @@ describe('--workers N', () => {
     try {
       const url = await new Promise<string>((resolve, reject) => {
         const t = setInterval(() => {
+          // Each worker writes its own line; they can reach the pipe after the primary's, so wait for all.
           const m = /"url":"(http:\/\/[^"]+)\/graphql"[^\n]*"msg":"tributary listening"/.exec(out);
-          if (m) {
+          if (m && [...out.matchAll(/"msg":"worker listening"/g)].length >= 2) {
             clearInterval(t);
             resolve(m[1]!);
           }
