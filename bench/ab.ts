@@ -4,6 +4,8 @@
  * gateway process (env added to NODE_ENV=production, CACHE=off) on core 0, driven in turn with
  * CategoryPage at 50 connections, rounds interleaved; prints the median CPU ms per request. Every
  * variant must still log its "tributary listening" line at info (do not set LOG_LEVEL above info).
+ * A variant's `CHECKOUT` runs another checkout of the project (e.g. a `git worktree` of the base
+ * commit, with its own node_modules) to compare two builds side by side.
  */
 import { readFileSync } from 'node:fs';
 import { argValue, median, pinSelf, round, startSandbox, startTributary } from './lib.js';
@@ -18,7 +20,9 @@ const variants = JSON.parse(argv[0] ?? '{"all on":{}}') as Record<string, Record
 const sb = await startSandbox({ latencyMs: 5 });
 const base = { NODE_ENV: 'production', JWT_SECRET: 'bench-only-secret-of-at-least-32-characters!', CACHE: 'off' };
 const gws = [];
-for (const [name, env] of Object.entries(variants)) gws.push({ name, gw: await startTributary({ upstreams: sb.urls, env: { ...base, ...env } }) });
+for (const [name, { CHECKOUT, ...env }] of Object.entries(variants)) {
+  gws.push({ name, gw: await startTributary({ upstreams: sb.urls, env: { ...base, ...env }, ...(CHECKOUT ? { cwd: CHECKOUT } : {}) }) });
+}
 const cpu: Record<string, number[]> = {};
 const rps: Record<string, number[]> = {};
 try {

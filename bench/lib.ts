@@ -164,12 +164,13 @@ export const TRIBUTARY_FEATURES: Readonly<Record<string, string>> = {
  * production-like (`NODE_ENV=development` only so the sandbox credentials' defaults apply). `env`
  * adds or overrides variables (CACHE=off, WORKERS=2...); `nodeArgs` go before the script (--cpu-prof...).
  */
-export async function startTributary(opts: { upstreams: Readonly<Record<string, string>>; env?: Record<string, string>; core?: number | string; nodeArgs?: readonly string[] }): Promise<GatewayProcess> {
+export async function startTributary(opts: { upstreams: Readonly<Record<string, string>>; env?: Record<string, string>; core?: number | string; nodeArgs?: readonly string[]; cwd?: string }): Promise<GatewayProcess> {
   const env: Record<string, string> = { NODE_ENV: 'development', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...upstreamEnv(opts.upstreams), ...opts.env };
   const p = await startPinned({
     core: opts.core ?? 0,
     args: [...(opts.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts'],
     env,
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
     ready: /"url":"(http:\/\/[^"]+)\/graphql"[^\n]*"msg":"tributary listening"/,
   });
   return { url: p.match[1]!, pid: p.pid, stop: p.stop };

@@ -230,7 +230,7 @@ export class Executor {
    */
   private hedged(o: CallOptions, attempt: number): Promise<CallResult | typeof NOT_FOUND> {
     const delay = this.hedgeDelay(o);
-    if (delay === undefined) return this.guarded(o, attempt, false, o.signal);
+    if (delay === undefined) return this.guarded(o, attempt, false, undefined);
     return new Promise((resolve, reject) => {
       const controllers: AbortController[] = [];
       let pending = 0;
@@ -252,7 +252,7 @@ export class Executor {
         // A settled attempt leaves the list: only attempts still in flight are aborted (an abort
         // builds a DOMException, which is not free on every call).
         const done = () => controllers.splice(controllers.indexOf(ac), 1);
-        this.guarded(o, attempt, hedge, ac.signal).then(
+        this.guarded(o, attempt, hedge, ac).then(
           (v) => {
             done();
             if (settled) return;
@@ -293,8 +293,12 @@ export class Executor {
     });
   }
 
-  private guarded(o: CallOptions, attempt: number, hedge: boolean, signal: AbortSignal | undefined): Promise<CallResult | typeof NOT_FOUND> {
-    const run = () => this.bulkhead.execute(() => this.attempt(o, attempt, hedge, signal, false));
+  /**
+   * `owner`: the controller of a hedged attempt (the hedge aborts it when the other wins or the client
+   * goes away); without one, the attempt makes its own and follows the client's signal.
+   */
+  private guarded(o: CallOptions, attempt: number, hedge: boolean, owner: AbortController | undefined): Promise<CallResult | typeof NOT_FOUND> {
+    const run = () => this.bulkhead.execute(() => this.attempt(o, attempt, hedge, owner, false));
     return this.breaker ? this.breaker.execute(run) : run();
   }
 
@@ -312,21 +316,25 @@ export class Executor {
     return new UpstreamUnavailableError({ ...where, status: 0 }, 'is unavailable');
   }
 
-  /** One HTTP attempt under its own timeout. A 401 refreshes the credential and tries once more. */
-  private async attempt(o: CallOptions, attempt: number, hedge: boolean, signal: AbortSignal | undefined, refreshed: boolean): Promise<CallResult | typeof NOT_FOUND> {
+  /**
+   * One HTTP attempt under its own timeout, on one AbortController: the owner's (hedged attempts) or
+   * its own, which follows the client's signal. A 401 refreshes the credential and tries once more.
+   */
+  private async attempt(o: CallOptions, attempt: number, hedge: boolean, owner: AbortController | undefined, refreshed: boolean): Promise<CallResult | typeof NOT_FOUND> {
     const where = { upstream: this.upstream, endpoint: o.endpoint };
-    if (signal?.aborted) throw new CancelledError();
+    const client = o.signal;
+    if (owner?.signal.aborted || client?.aborted) throw new CancelledError();
     const remaining = o.deadline - performance.now();
     if (remaining <= 0) throw new UpstreamTimeoutError(where);
     const budgetMs = Math.min(o.timeoutMs, remaining);
-    const ac = new AbortController();
+    const ac = owner ?? new AbortController();
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       ac.abort();
     }, budgetMs);
-    const onAbort = () => ac.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const onAbort = owner ? undefined : () => ac.abort();
+    if (onAbort) client?.addEventListener('abort', onAbort, { once: true });
     const start = performance.now();
     let status = 0;
     let bytes = 0;
@@ -354,8 +362,8 @@ export class Executor {
           this.report(o, attempt, hedge, start, status, bytes, 'UPSTREAM_UNAUTHORIZED', undefined);
           reported = true;
           clearTimeout(timer);
-          signal?.removeEventListener('abort', onAbort);
-          return await this.attempt(o, attempt, hedge, signal, true);
+          // The same controller carries on (still following the client); this attempt's finally unlinks it.
+          return await this.attempt(o, attempt, hedge, ac, true);
         }
         throw new UpstreamUnauthorizedError({ ...where, status });
       }
@@ -391,7 +399,7 @@ export class Executor {
           err = new UpstreamHttpError({ ...where, status }, 'answered with a body larger than its limit');
         } else if (timedOut) {
           err = new UpstreamTimeoutError(where);
-        } else if (signal?.aborted) {
+        } else if (ac.signal.aborted || client?.aborted) {
           err = new CancelledError();
         } else {
           err = new UpstreamUnavailableError({ ...where, status: 0 }, 'is unavailable');
@@ -401,7 +409,7 @@ export class Executor {
       throw err;
     } finally {
       clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      if (onAbort) client?.removeEventListener('abort', onAbort);
       if (!reported) this.report(o, attempt, hedge, start, status, bytes, errorCode, captured, contractViolation);
     }
   }

@@ -3,7 +3,7 @@
  * redirects followed), request paths built from templates with every parameter one encoded segment,
  * and response bodies read under a size limit.
  */
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import { ConfigurationError } from '../errors.js';
 import type { HttpMethod, RequestSpec } from './types.js';
 
@@ -54,6 +54,86 @@ export class UnsafeRequestError extends Error {
   }
 }
 
+/** The request was aborted by its caller (timeout, hedge lost, client gone). */
+export class RequestAbortedError extends Error {
+  constructor() {
+    super('request aborted');
+    this.name = 'RequestAbortedError';
+  }
+}
+
+const UNSAFE = /[\r\n\0]/;
+
+/**
+ * Collects one response into a Buffer under a size limit (the declared Content-Length is checked
+ * first), and settles its promise exactly once: on the end of the body, an error, or the caller's abort.
+ */
+class BodyCollector implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private pendingAbort: Error | undefined;
+  private status = 0;
+  private headers: Record<string, string | string[] | undefined> = {};
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private settled = false;
+  private readonly onAbort: () => void;
+
+  constructor(
+    private readonly max: number,
+    private readonly signal: AbortSignal,
+    private readonly resolve: (r: TransportResponse) => void,
+    private readonly reject: (e: Error) => void,
+  ) {
+    this.onAbort = () => this.fail(new RequestAbortedError());
+    signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.pendingAbort) controller.abort(this.pendingAbort);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    this.status = statusCode;
+    this.headers = headers;
+    this.chunks = [];
+    this.size = 0;
+    if (Number(headers['content-length']) > this.max) this.fail(new ResponseTooLargeError(this.max));
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.settled) return;
+    this.size += chunk.length;
+    if (this.size > this.max) this.fail(new ResponseTooLargeError(this.max));
+    else this.chunks.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.signal.removeEventListener('abort', this.onAbort);
+    const c = this.chunks;
+    this.resolve({ status: this.status, headers: this.headers, body: c.length === 1 ? c[0]! : Buffer.concat(c, this.size) });
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.fail(error);
+  }
+
+  /** Settle with an error (once) and stop the request, now or as soon as it starts. */
+  private fail(error: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.signal.removeEventListener('abort', this.onAbort);
+    this.reject(error);
+    if (this.controller) {
+      if (!this.controller.aborted) this.controller.abort(error);
+    } else {
+      this.pendingAbort = error;
+    }
+  }
+}
+
 export interface TransportOptions {
   readonly baseUrl: string;
   readonly connections: number;
@@ -94,9 +174,10 @@ export class Transport {
 
   /**
    * Send one request. Redirects are never followed (undici's Pool does not), so a credential can
-   * never be carried to another origin.
+   * never be carried to another origin. The body is collected by a dispatch handler (no stream per
+   * call); an abort of `signal` ends the request at once, queued or in flight.
    */
-  async send(
+  send(
     method: HttpMethod,
     path: string,
     headers: Record<string, string>,
@@ -104,42 +185,14 @@ export class Transport {
     signal: AbortSignal,
   ): Promise<TransportResponse> {
     // A CR, LF or NUL in a header value or the path would split the request: refuse before sending.
-    if (/[\r\n\0]/.test(path)) throw new UnsafeRequestError('path');
+    if (UNSAFE.test(path)) return Promise.reject(new UnsafeRequestError('path'));
     for (const k in headers) {
-      if (/[\r\n\0]/.test(headers[k]!)) throw new UnsafeRequestError(`header ${k}`);
+      if (UNSAFE.test(headers[k]!)) return Promise.reject(new UnsafeRequestError(`header ${k}`));
     }
-    const res = await this.pool.request({ method, path, headers, body, signal });
-    // A body destroyed below (too large) must not surface as an unhandled stream error; reads still fail.
-    res.body.on('error', () => {});
-    const declared = Number(res.headers['content-length']);
-    if (declared > this.maxResponseBytes) {
-      res.body.destroy();
-      throw new ResponseTooLargeError(this.maxResponseBytes);
-    }
-    // Read with 'data' events rather than an async iterator: the same limit, less per-call machinery.
-    const max = this.maxResponseBytes;
-    const stream = res.body;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    await new Promise<void>((resolve, reject) => {
-      stream.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > max) {
-          stream.destroy();
-          reject(new ResponseTooLargeError(max));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      stream.once('end', resolve);
-      stream.once('error', reject);
-      stream.once('close', () => reject(new Error('response body closed before its end')));
+    if (signal.aborted) return Promise.reject(new RequestAbortedError());
+    return new Promise((resolve, reject) => {
+      this.pool.dispatch({ method, path, headers, body }, new BodyCollector(this.maxResponseBytes, signal, resolve, reject));
     });
-    return {
-      status: res.statusCode,
-      headers: res.headers,
-      body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size),
-    };
   }
 
   close(): Promise<void> {
