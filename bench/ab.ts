@@ -1,14 +1,14 @@
 /**
  * A/B of Tributary configurations (what a feature costs): `node --import tsx bench/ab.ts
  * '{"all on":{},"TRACES=off":{"TRACES":"off"}}' [--rounds 3] [--duration 5]`. Each variant is a
- * gateway process (env added to NODE_ENV=production, CACHE=off) on core 0, driven in turn with
+ * gateway process (env added to the bench's TRIBUTARY_FEATURES and CACHE=off) on core 0, driven in turn with
  * CategoryPage at 50 connections, rounds interleaved; prints the median CPU ms per request. Every
  * variant must still log its "tributary listening" line at info (do not set LOG_LEVEL above info).
  * A variant's `CHECKOUT` runs another checkout of the project (e.g. a `git worktree` of the base
  * commit, with its own node_modules) to compare two builds side by side.
  */
 import { readFileSync } from 'node:fs';
-import { argValue, median, pinSelf, round, startSandbox, startTributary } from './lib.js';
+import { argValue, median, pinSelf, round, startSandbox, startTributary, TRIBUTARY_FEATURES } from './lib.js';
 
 pinSelf(1);
 const argv = process.argv.slice(2);
@@ -18,7 +18,7 @@ const q = readFileSync(new URL('../operations/CategoryPage.graphql', import.meta
 const bodies = ['groceries', 'kitchen-accessories'].map((slug) => JSON.stringify({ query: q, variables: { slug, first: 20 } }));
 const variants = JSON.parse(argv[0] ?? '{"all on":{}}') as Record<string, Record<string, string>>;
 const sb = await startSandbox({ latencyMs: 5 });
-const base = { NODE_ENV: 'production', JWT_SECRET: 'bench-only-secret-of-at-least-32-characters!', CACHE: 'off' };
+const base = { ...TRIBUTARY_FEATURES, CACHE: 'off' };
 const gws = [];
 for (const [name, { CHECKOUT, ...env }] of Object.entries(variants)) {
   gws.push({ name, gw: await startTributary({ upstreams: sb.urls, env: { ...base, ...env }, ...(CHECKOUT ? { cwd: CHECKOUT } : {}) }) });

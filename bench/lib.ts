@@ -146,6 +146,13 @@ export interface GatewayProcess {
   stop(): Promise<void>;
 }
 
+/** The V8 flags `npm start` gives node (everything before `--import` in package.json's start script). */
+export const START_FLAGS: readonly string[] = (() => {
+  const start = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { scripts: { start: string } }).scripts.start.split(/\s+/).slice(1);
+  const end = start.indexOf('--import');
+  return end < 0 ? [] : start.slice(0, end);
+})();
+
 /**
  * The gateway as deployed, every feature on: production mode, logging at info, traces collected,
  * hedging and breakers on. Every benchmark starts Tributary with these (plus its own CACHE etc.).
@@ -168,7 +175,7 @@ export async function startTributary(opts: { upstreams: Readonly<Record<string, 
   const env: Record<string, string> = { NODE_ENV: 'development', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...upstreamEnv(opts.upstreams), ...opts.env };
   const p = await startPinned({
     core: opts.core ?? 0,
-    args: [...(opts.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts'],
+    args: [...START_FLAGS, ...(opts.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts'],
     env,
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
     ready: /"url":"(http:\/\/[^"]+)\/graphql"[^\n]*"msg":"tributary listening"/,

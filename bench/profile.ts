@@ -6,7 +6,7 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { argValue, pinSelf, runLoad, startSandbox, startTributary } from './lib.js';
+import { argValue, pinSelf, runLoad, startSandbox, startTributary, TRIBUTARY_FEATURES } from './lib.js';
 
 interface ProfileNode {
   id: number;
@@ -60,7 +60,7 @@ async function main(argv: string[]): Promise<void> {
       : ['1', '16', '78'].map((id) => JSON.stringify({ query, variables: { id, country: 'US', postcode: '10001' } }));
   const sandbox = await startSandbox({ latencyMs: 5 });
   const started = Date.now();
-  const gw = await startTributary({ upstreams: sandbox.urls, env: { CACHE: cache, NODE_ENV: 'production', JWT_SECRET: 'bench-only-secret-of-at-least-32-characters!', ...(process.env.WORKERS ? { WORKERS: process.env.WORKERS } : {}) }, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${DIR}`] });
+  const gw = await startTributary({ upstreams: sandbox.urls, env: { ...TRIBUTARY_FEATURES, CACHE: cache, ...(process.env.WORKERS ? { WORKERS: process.env.WORKERS } : {}) }, nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${DIR}`] });
   try {
     await runLoad({ url: `${gw.url}/graphql`, bodies, connections: 50, durationS: 3 });
     const r = await runLoad({ url: `${gw.url}/graphql`, bodies, connections: 50, durationS });
