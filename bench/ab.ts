@@ -5,7 +5,7 @@
  * CategoryPage at 50 connections, rounds interleaved; prints the median CPU ms per request. Every
  * variant must still log its "tributary listening" line at info (do not set LOG_LEVEL above info).
  * A variant's `CHECKOUT` runs another checkout of the project (e.g. a `git worktree` of the base
- * commit, with its own node_modules) to compare two builds side by side.
+ * commit, with its own node_modules) to compare two builds side by side; `NODE_ARGS` adds node flags.
  */
 import { readFileSync } from 'node:fs';
 import { argValue, median, pinSelf, round, startSandbox, startTributary, TRIBUTARY_FEATURES } from './lib.js';
@@ -20,8 +20,9 @@ const variants = JSON.parse(argv[0] ?? '{"all on":{}}') as Record<string, Record
 const sb = await startSandbox({ latencyMs: 5 });
 const base = { ...TRIBUTARY_FEATURES, CACHE: 'off' };
 const gws = [];
-for (const [name, { CHECKOUT, ...env }] of Object.entries(variants)) {
-  gws.push({ name, gw: await startTributary({ upstreams: sb.urls, env: { ...base, ...env }, ...(CHECKOUT ? { cwd: CHECKOUT } : {}) }) });
+for (const [name, { CHECKOUT, NODE_ARGS, ...env }] of Object.entries(variants)) {
+  const nodeArgs = NODE_ARGS ? NODE_ARGS.split(' ') : [];
+  gws.push({ name, gw: await startTributary({ upstreams: sb.urls, env: { ...base, ...env }, nodeArgs, ...(CHECKOUT ? { cwd: CHECKOUT } : {}) }) });
 }
 const cpu: Record<string, number[]> = {};
 const rps: Record<string, number[]> = {};
