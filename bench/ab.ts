@@ -26,16 +26,18 @@ for (const [name, { CHECKOUT, NODE_ARGS, ...env }] of Object.entries(variants)) 
 }
 const cpu: Record<string, number[]> = {};
 const rps: Record<string, number[]> = {};
+const tail: Record<string, number[]> = {};
 try {
   for (let r = 0; r < rounds; r++) {
     for (const { name, gw } of gws) {
       const x = await round({ gatewayPid: gw.pid, url: `${gw.url}/graphql`, bodies, connections: 50, durationS, warmupS: 2 });
       (cpu[name] ??= []).push(x.cpuMsPerRequest);
       (rps[name] ??= []).push(x.rps);
+      (tail[name] ??= []).push(x.p99 / Math.max(1, x.p50));
     }
   }
   for (const name of Object.keys(cpu)) {
-    process.stdout.write(`${name.padEnd(28)} CPU ms/req ${median(cpu[name]!).toFixed(3)} (${cpu[name]!.map((x) => x.toFixed(3)).join(' ')})  req/s ${median(rps[name]!).toFixed(0)}\n`);
+    process.stdout.write(`${name.padEnd(28)} CPU ms/req ${median(cpu[name]!).toFixed(3)} (${cpu[name]!.map((x) => x.toFixed(3)).join(' ')})  req/s ${median(rps[name]!).toFixed(0)}  p99/p50 ${median(tail[name]!).toFixed(2)}\n`);
   }
 } finally {
   for (const { gw } of gws) await gw.stop();

@@ -394,6 +394,23 @@ export function markdownTable(headers: readonly string[], rows: readonly (readon
 }
 
 /** POST a GraphQL body and return the parsed JSON answer (throws on a non-200). */
+/**
+ * Upstream calls per query, exactly: `bodies` sent one after another (nothing in flight when the
+ * counters are read), hedged copies left aside. The gateway must be warm (tokens fetched).
+ */
+export async function exactCallsPerQuery(url: string, bodies: readonly string[], sandboxUrls: Readonly<Record<string, string>>, times = 5): Promise<number> {
+  await resetSandboxStats(sandboxUrls);
+  let n = 0;
+  for (let i = 0; i < times; i++) {
+    for (const b of bodies) {
+      await postGraphQL(url, b);
+      n++;
+    }
+  }
+  const calls = Object.values(await sandboxCalls(sandboxUrls)).reduce((a, b) => a + b, 0);
+  return (calls - (await sandboxHedged(sandboxUrls))) / n;
+}
+
 export async function postGraphQL(url: string, body: string, headers: Record<string, string> = {}): Promise<unknown> {
   const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
   const text = await res.text();
