@@ -396,7 +396,8 @@ export function markdownTable(headers: readonly string[], rows: readonly (readon
 /** POST a GraphQL body and return the parsed JSON answer (throws on a non-200). */
 /**
  * Upstream calls per query, exactly: `bodies` sent one after another (nothing in flight when the
- * counters are read), hedged copies left aside. The gateway must be warm (tokens fetched).
+ * counters are read), hedged copies and OAuth2 token fetches (one per token lifetime, not per
+ * query) left aside. The gateway must be warm.
  */
 export async function exactCallsPerQuery(url: string, bodies: readonly string[], sandboxUrls: Readonly<Record<string, string>>, times = 5): Promise<number> {
   await resetSandboxStats(sandboxUrls);
@@ -407,8 +408,14 @@ export async function exactCallsPerQuery(url: string, bodies: readonly string[],
       n++;
     }
   }
-  const calls = Object.values(await sandboxCalls(sandboxUrls)).reduce((a, b) => a + b, 0);
-  return (calls - (await sandboxHedged(sandboxUrls))) / n;
+  let calls = 0;
+  for (const u of Object.values(sandboxUrls)) {
+    const s = (await (await fetch(`${u}/__stats`)).json()) as { counts: Record<string, number>; requests: { path: string; headers: Record<string, string> }[] };
+    for (const r of s.requests) {
+      if (r.headers['x-tributary-hedge'] !== '1' && !r.path.includes('/oauth/token')) calls++;
+    }
+  }
+  return calls / n;
 }
 
 export async function postGraphQL(url: string, body: string, headers: Record<string, string> = {}): Promise<unknown> {

@@ -8,7 +8,7 @@ import type { DestinationStream } from 'pino';
 import { resolvers } from '../resolvers/index.js';
 import { upstreams, type Upstreams } from '../upstreams/index.js';
 import { loadConfig, type GatewayConfig } from './config.js';
-import { Connector, MemoryStore, RedisStore, Telemetry, TieredStore, withPolicy, type CacheStore, type UpstreamDef, type UpstreamPolicyInput } from './connector/index.js';
+import { Connector, MemoryStore, Telemetry, TieredStore, withPolicy, type CacheStore, type UpstreamDef, type UpstreamPolicyInput } from './connector/index.js';
 import { cacheAdminRoutes } from './cache-admin.js';
 import { createAuthenticator, signUserToken } from './identity.js';
 import { createLogger, flushLogs, type Logger } from './logging.js';
@@ -113,8 +113,9 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
   let cache: CacheStore | null = null;
   if (config.cache.enabled) {
     const memory = new MemoryStore({ maxEntries: config.cache.maxEntries });
+    // The Redis client is loaded only when Redis is configured (it is ~10 MB of memory otherwise unused).
     const redis = config.redisUrl
-      ? new RedisStore({ url: config.redisUrl, namespace: `${config.cache.namespace}:v${config.cache.version}`, timeoutMs: config.cache.redisTimeoutMs })
+      ? new (await import('./connector/redis-store.js')).RedisStore({ url: config.redisUrl, namespace: `${config.cache.namespace}:v${config.cache.version}`, timeoutMs: config.cache.redisTimeoutMs })
       : undefined;
     // With Redis, a memory layer in front of it by default; without the layer every read goes to Redis.
     cache = redis ? (config.cache.memoryLayer ? await TieredStore.create({ memory, redis }) : redis) : memory;

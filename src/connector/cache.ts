@@ -1,17 +1,16 @@
 /**
  * Cache stores for upstream values, cached per key (not per batch):
  * - `MemoryStore`: an lru-cache bounded by entry count (never a Map that grows forever);
- * - `RedisStore`: keyv over @keyv/redis, shared by every gateway process, under a prefix that carries
- *   a version, so a deploy that changes a value's shape never reads old entries;
+ * - `RedisStore` (`redis-store.ts`, loaded only when Redis is configured): keyv over @keyv/redis,
+ *   shared by every gateway process, under a prefix that carries a version, so a deploy that changes
+ *   a value's shape never reads old entries;
  * - `TieredStore`: memory in front of Redis, with invalidations broadcast to every replica's memory
  *   layer over Redis pub/sub.
  * A slow or broken Redis is a miss, never an error: every operation is bounded by `timeoutMs`, and the
  * client reconnects by itself.
  */
-import { createClient } from '@redis/client';
-import KeyvRedis from '@keyv/redis';
-import Keyv from 'keyv';
 import { LRUCache } from 'lru-cache';
+import type { RedisStore } from './redis-store.js';
 
 /** What is stored: the value (null means "the upstream said it does not exist") and until when it is fresh. */
 export interface CacheEntry {
@@ -35,7 +34,7 @@ export interface CacheStore {
   close(): Promise<void>;
 }
 
-const isEntry = (e: unknown): e is CacheEntry =>
+export const isEntry = (e: unknown): e is CacheEntry =>
   typeof e === 'object' && e !== null && 'v' in e && typeof (e as { f?: unknown }).f === 'number';
 
 /**
@@ -89,142 +88,6 @@ export class MemoryStore implements CacheStore {
 
   async close(): Promise<void> {
     this.lru.clear();
-  }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
-  return new Promise<T>((resolve) => {
-    const t = setTimeout(() => resolve(fallback), ms);
-    p.then(
-      (v) => {
-        clearTimeout(t);
-        resolve(v);
-      },
-      () => {
-        clearTimeout(t);
-        resolve(fallback);
-      },
-    );
-  });
-}
-
-function redisClient(url: string) {
-  const client = createClient({
-    url,
-    // Fail fast while disconnected instead of queueing commands until Redis returns.
-    disableOfflineQueue: true,
-    socket: {
-      connectTimeout: 1_000, // ms
-      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 1_000), // ms between attempts, forever
-    },
-  });
-  // A broken connection is handled by treating operations as misses; never crash on it.
-  client.on('error', () => {});
-  client.connect().catch(() => {});
-  return client;
-}
-
-type RedisClient = ReturnType<typeof redisClient>;
-
-/**
- * Redis store shared by gateway processes. Keys are `<namespace>:<key>`; the namespace carries the
- * cache version (e.g. `tributary:v1`).
- *
- * @example
- * const store = new RedisStore({ url: 'redis://127.0.0.1:6379', namespace: 'tributary:v1', timeoutMs: 50 });
- */
-export class RedisStore implements CacheStore {
-  readonly name = 'redis' as const;
-  readonly namespace: string;
-  private readonly keyv: Keyv;
-  private readonly client: RedisClient;
-  private readonly timeoutMs: number;
-  private readonly url: string;
-  private subscriber: RedisClient | undefined;
-
-  constructor(opts: { url: string; namespace: string; timeoutMs: number }) {
-    this.url = opts.url;
-    this.timeoutMs = opts.timeoutMs;
-    this.namespace = opts.namespace;
-    this.client = redisClient(opts.url);
-    const store = new KeyvRedis(this.client as never, { throwOnConnectError: false, throwOnErrors: false });
-    store.on?.('error', () => {});
-    // Our own prefix, not keyv's, so that invalidation by prefix can SCAN for exactly these keys.
-    this.keyv = new Keyv({ store, namespace: undefined, useKeyPrefix: false, throwOnErrors: false, emitErrors: false });
-    // keyv hands the adapter a default namespace ("keyv::"); drop it so keys are exactly ours.
-    store.namespace = undefined;
-    this.keyv.on('error', () => {});
-  }
-
-  get connected(): boolean {
-    return this.client.isReady;
-  }
-
-  private k(key: string): string {
-    return `${this.namespace}:${key}`;
-  }
-
-  async getMany(keys: readonly string[]): Promise<(CacheRead | undefined)[]> {
-    const miss = keys.map(() => undefined) as unknown[];
-    if (!this.client.isReady) return miss as undefined[];
-    const got = await withTimeout(this.keyv.getMany<unknown>(keys.map((k) => this.k(k))), this.timeoutMs, miss);
-    return got.map((e) => (isEntry(e) ? { v: e.v, f: e.f, store: 'redis' as const } : undefined));
-  }
-
-  async set(key: string, entry: CacheEntry, ttlMs: number): Promise<void> {
-    if (!this.client.isReady) return;
-    await withTimeout(
-      this.keyv.set(this.k(key), { v: entry.v, f: entry.f }, ttlMs).then(() => undefined),
-      this.timeoutMs,
-      undefined,
-    );
-  }
-
-  async invalidate(what: Invalidation): Promise<number> {
-    if (!this.client.isReady) return 0;
-    const run = async (): Promise<number> => {
-      if ('keys' in what) {
-        if (what.keys.length === 0) return 0;
-        return Number(await this.client.del(what.keys.map((k) => this.k(k))));
-      }
-      let removed = 0;
-      // SCAN, not KEYS: never block Redis for the other replicas.
-      for await (const batch of this.client.scanIterator({ MATCH: `${this.k(what.prefix)}*`, COUNT: 500 })) {
-        const keys = Array.isArray(batch) ? batch : [batch];
-        if (keys.length) removed += Number(await this.client.del(keys as string[]));
-      }
-      return removed;
-    };
-    // Invalidation is an admin action: allow it more time than a read.
-    return withTimeout(run(), Math.max(this.timeoutMs, 2_000), 0);
-  }
-
-  /** Broadcast a message to every replica (pub/sub). */
-  async publish(channel: string, message: string): Promise<void> {
-    if (!this.client.isReady) return;
-    await withTimeout(this.client.publish(`${this.namespace}:${channel}`, message).then(() => undefined), this.timeoutMs, undefined);
-  }
-
-  /** Listen on a channel; the subscriber reconnects and resubscribes by itself. */
-  async subscribe(channel: string, onMessage: (message: string) => void): Promise<void> {
-    this.subscriber ??= redisClient(this.url);
-    const sub = this.subscriber;
-    await withTimeout(sub.subscribe(`${this.namespace}:${channel}`, onMessage).then(() => undefined), 2_000, undefined);
-  }
-
-  async close(): Promise<void> {
-    for (const c of [this.client, this.subscriber]) {
-      if (!c) continue;
-      // Stop reconnecting either way; quit politely when connected, else just drop the socket.
-      if (c.isReady) await withTimeout(c.quit().then(() => undefined), 1_000, undefined);
-      if (c.isOpen) {
-        try {
-          c.destroy();
-        } catch {
-          // already closed
-        }
-      }
-    }
   }
 }
 

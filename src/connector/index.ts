@@ -4,7 +4,9 @@ export type { UpstreamDef, ResolvedPolicy } from './define.js';
 export type * from './types.js';
 export { Connector, RequestScope, stableStringify } from './connector.js';
 export type { UpstreamClients, EndpointClient, ScopeInit, ConnectorOptions } from './connector.js';
-export { MemoryStore, RedisStore, TieredStore } from './cache.js';
+export { MemoryStore, TieredStore } from './cache.js';
+// RedisStore lives in './redis-store.js', imported on demand (only when Redis is configured).
+export type { RedisStore } from './redis-store.js';
 export type { CacheStore, CacheEntry, CacheRead, Invalidation } from './cache.js';
 export { effectiveTtl } from './connector.js';
 export { Telemetry } from './events.js';
