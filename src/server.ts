@@ -30,6 +30,8 @@ export interface RequestState {
   errorCodes: string[];
   /** Headers sent with every upstream call of this request (W3C trace context), set by the observability plugin. */
   propagate?: Record<string, string> | undefined;
+  /** The W3C trace id of this request (the client's, or a new one), set by the observability plugin. */
+  traceId?: string | undefined;
 }
 
 /** A named API client and what it may do. Filled in by the security layer (`src/security/`). */
@@ -130,34 +132,45 @@ export function maskError(error: unknown): Error {
   return createGraphQLError('Unexpected error.', { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
 }
 
-/** Adds the request id to every error, and answers syntax and validation errors with 400 whatever the Accept header. */
+/**
+ * Adds the request id to every error, and answers syntax and validation errors with 400 whatever the
+ * Accept header. A batched request (an array of results) gets the same treatment per result.
+ */
 function useResultPolicy(): Plugin<ServerContext> {
+  function policed(r: ExecutionResult, state: RequestState): ExecutionResult {
+    if (!r || typeof r !== 'object' || !r.errors?.length) return r;
+    let specError = false;
+    // No `data` at all: a request error (e.g. variables graphql-jit refused before executing).
+    const requestError = !('data' in r);
+    const errors = r.errors.map((e) => {
+      const http = e.extensions?.http as { spec?: boolean } | undefined;
+      const spec = http?.spec === true || requestError;
+      if (spec) specError = true;
+      const code = (e.extensions?.code as string | undefined) ?? (spec ? 'GRAPHQL_VALIDATION_FAILED' : 'INTERNAL_SERVER_ERROR');
+      state.errorCodes.push(code);
+      return new GraphQLError(e.message, {
+        nodes: nodesOf(e),
+        source: e.source,
+        positions: e.positions,
+        path: e.path,
+        originalError: e.originalError,
+        extensions: { ...e.extensions, code, requestId: state.requestId },
+      });
+    });
+    const extensions = specError && !('data' in r && r.data) ? { ...r.extensions, http: { status: 400 } } : r.extensions;
+    return { ...r, errors, ...(extensions ? { extensions } : {}) };
+  }
   return {
     onResultProcess({ result, setResult, serverContext }) {
       const state = (serverContext as Partial<ServerContext>).state;
-      if (!state || Array.isArray(result) || !result || typeof result !== 'object' || !('errors' in result)) return;
+      if (!state || !result || typeof result !== 'object') return;
+      if (Array.isArray(result)) {
+        if (result.some((r) => (r as ExecutionResult)?.errors?.length)) setResult(result.map((r) => policed(r as ExecutionResult, state)) as typeof result);
+        return;
+      }
+      if (!('errors' in result)) return;
       const r = result as ExecutionResult;
-      if (!r.errors?.length) return;
-      let specError = false;
-      // No `data` at all: a request error (e.g. variables graphql-jit refused before executing).
-      const requestError = !('data' in r);
-      const errors = r.errors.map((e) => {
-        const http = e.extensions?.http as { spec?: boolean } | undefined;
-        const spec = http?.spec === true || requestError;
-        if (spec) specError = true;
-        const code = (e.extensions?.code as string | undefined) ?? (spec ? 'GRAPHQL_VALIDATION_FAILED' : 'INTERNAL_SERVER_ERROR');
-        state.errorCodes.push(code);
-        return new GraphQLError(e.message, {
-          nodes: nodesOf(e),
-          source: e.source,
-          positions: e.positions,
-          path: e.path,
-          originalError: e.originalError,
-          extensions: { ...e.extensions, code, requestId: state.requestId },
-        });
-      });
-      const extensions = specError && !('data' in r && r.data) ? { ...r.extensions, http: { status: 400 } } : r.extensions;
-      setResult({ ...r, errors, ...(extensions ? { extensions } : {}) });
+      if (r.errors?.length) setResult(policed(r, state));
     },
   };
 }
@@ -206,7 +219,8 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     context: async ({ request, state }) => {
       const user = await opts.authenticate(request.headers.get('authorization'));
       state.user = user;
-      const scope = connector.scope({
+      // The operations of a batched request share one scope: one request, one set of loaders, one trace.
+      const scope = state.scope ?? connector.scope({
         requestId: state.requestId,
         user,
         deadline: state.startedAt + state.deadlineMs,
@@ -314,6 +328,7 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     logger.info(
       {
         requestId: state.requestId,
+        traceId: state.traceId,
         operation: state.operationName,
         type: state.operationType,
         user: state.user?.id,

@@ -83,6 +83,38 @@ describe('a ProductPage trace', () => {
       expect(m![2]).not.toBe('00f067aa0ba902b7'); // our request span is the parent, not the client's
       expect(q.headers.tracestate).toBe('vendor=abc');
     }
+    // The request's log line carries the same trace id, so logs and traces join on it.
+    const line = s.logs.filter((l) => l.msg === 'graphql request' && l.requestId === r.headers.get('x-request-id')).at(-1);
+    expect(line?.traceId).toBe(TRACE_ID);
+  });
+
+  it('gives every result of a batched request the request id in its errors and, when asked, the one trace', async () => {
+    s.resetStats();
+    const batch = [
+      { query: OPERATIONS.ProductPage, variables: { ...VARS, id: '4' } },
+      { query: '{ product(id: "150") { id title } }' },
+    ];
+    const res = await fetch(`${s.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-tributary-trace': '1', 'x-request-id': 'batch-trace-1' },
+      body: JSON.stringify(batch),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { data?: any; errors?: any[]; extensions?: { trace?: Trace } }[];
+    expect(body).toHaveLength(2);
+    expect(body[0]!.data.product.id).toBe('4');
+    expect(body[1]!.data.product).toEqual({ id: '150', title: expect.any(String) });
+    // reviews answers 503 in this stack: the first operation's errors name this request
+    expect(body[0]!.errors!.length).toBeGreaterThan(0);
+    expect(body[0]!.errors!.every((e) => e.extensions.requestId === 'batch-trace-1')).toBe(true);
+    for (const r of body) expect(r.extensions?.trace?.requestId).toBe('batch-trace-1');
+    // one request, one trace: both operations' upstream calls, exactly as the sandbox saw them
+    const trace = body[0]!.extensions!.trace!;
+    expect(body[1]!.extensions!.trace).toEqual(trace);
+    expect(multiset(trace.calls.map((c) => `${c.upstream} ${c.method} ${c.path}`))).toEqual(multiset(seen(s.sandbox).map((q) => `${q.upstream} ${q.method} ${q.path}`)));
+    // both operations' calls are in it (ids no earlier test of this stack fetched, so not cached)
+    expect(trace.calls.some((c) => c.path === '/recommendations?productId=4&limit=4')).toBe(true);
+    expect(trace.calls.some((c) => c.path === '/products/150')).toBe(true);
   });
 
   it('starts a new trace when the client sends none or an invalid one, and never forwards a bad header', async () => {

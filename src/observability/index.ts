@@ -181,6 +181,7 @@ export function createObservability(opts: ObservabilityOptions): Observability {
       }
       // Every upstream call carries our request span as its parent, in the client's trace.
       state.propagate = { traceparent: formatTraceparent(traceId, spanId, flags) };
+      state.traceId = traceId;
       const tracestate = given ? request.headers.get('tracestate') : null;
       if (tracestate && tracestate.length <= 512 && !/[\r\n\0]/.test(tracestate)) state.propagate.tracestate = tracestate;
       live.set(state, { traceId, span, errors: undefined, query: undefined, operationName: undefined });
@@ -194,11 +195,14 @@ export function createObservability(opts: ObservabilityOptions): Observability {
     },
     onResultProcess({ request, result, setResult, serverContext }) {
       const state = (serverContext as { state?: RequestState } | undefined)?.state;
-      if (!state || Array.isArray(result) || !result || typeof result !== 'object') return;
+      if (!state || !result || typeof result !== 'object') return;
       const l = live.get(state);
-      const r = result as ExecutionResult;
-      if (l && r.errors?.length) {
-        l.errors = r.errors.map((e) => ({
+      // A batched HTTP request (an array of operations) shares one request, so one trace: its errors
+      // are all of the operations', and every result carries the same trace when asked for.
+      const results = (Array.isArray(result) ? result : [result]) as ExecutionResult[];
+      const errors = results.flatMap((r) => r.errors ?? []);
+      if (l && errors.length) {
+        l.errors = errors.map((e) => ({
           message: e.message,
           code: typeof e.extensions?.code === 'string' ? e.extensions.code : undefined,
           path: e.path,
@@ -206,9 +210,10 @@ export function createObservability(opts: ObservabilityOptions): Observability {
       }
       if (request.headers.get(TRACE_HEADER) !== '1' || !allowed(state)) return;
       const now = performance.now();
-      const status = (r.extensions?.http as { status?: number } | undefined)?.status ?? 200;
+      const status = (results[0]?.extensions?.http as { status?: number } | undefined)?.status ?? 200;
       const trace = materialise(recordOf(state, l, now - state.startedAt, status, false), masker, origin + state.startedAt);
-      setResult({ ...r, extensions: { ...r.extensions, trace } });
+      const traced = results.map((r) => ({ ...r, extensions: { ...r.extensions, trace } }));
+      setResult(Array.isArray(result) ? traced : traced[0]!);
     },
   };
 
