@@ -141,7 +141,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     telemetry,
     captureBodies: config.traces.bodies,
   });
-  const observability = createObservability({ config, connector, telemetry, adminToken: env.ADMIN_TOKEN || undefined });
+  const observability = createObservability({ config, connector, telemetry, adminToken: env.ADMIN_TOKEN || undefined, metricsToken: env.METRICS_TOKEN || undefined });
   const security = createSecurity({ env, mode: config.mode, maxBodyBytes: config.maxBodyBytes, connector, logger });
   const gateway = createGatewayServer({
     schema: security.guard(composeGatewaySchema()),

@@ -1,6 +1,7 @@
 /**
  * Who may see traces in production: `extensions.trace` only for a client with the `trace`
- * permission, `/traces` only with the admin token; `/metrics` is served to scrapers. In production
+ * permission, `/traces` only with the admin token; `/metrics` is served to scrapers (behind
+ * `METRICS_TOKEN` when it is set). In production
  * nothing is given to a client without the permission, whatever it sends.
  */
 import { createHash } from 'node:crypto';
@@ -64,5 +65,36 @@ describe('observability in production', () => {
     const metrics = await fetch(`${gw.url}/metrics`);
     expect(metrics.status).toBe(200);
     expect(await metrics.text()).toContain('tributary_graphql_requests_total{operation="ProductPage",type="query",outcome="ok"} 2');
+  });
+});
+
+describe('/metrics with METRICS_TOKEN', () => {
+  let sandbox: Sandbox;
+  let gw: Tributary;
+  const TOKEN = 'metrics-token-for-tests-0123456789';
+  beforeAll(async () => {
+    sandbox = await startSandbox({ portBase: 0, seed: 1 });
+    const env: Record<string, string> = { NODE_ENV: 'production', JWT_SECRET: 'production-test-secret-0123456789abcdef', METRICS_TOKEN: TOKEN, LOG_LEVEL: 'warn' };
+    for (const [name, url] of Object.entries(sandbox.urls)) env[`UPSTREAM_${name.toUpperCase()}_URL`] = url;
+    for (const [k, v] of Object.entries(CREDENTIAL_ENV)) env[v] = DEFAULT_SANDBOX_CREDENTIALS[k as keyof typeof DEFAULT_SANDBOX_CREDENTIALS];
+    gw = await startTributary({ env, port: 0, host: '127.0.0.1', logDestination: new Writable({ write: (_c, _e, cb) => cb() }) });
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await sandbox?.close();
+  });
+
+  it('answers 401 without the token or with a wrong one, and the Prometheus text with it', async () => {
+    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: TOKEN }]) {
+      const res = await fetch(`${gw.url}/metrics`, { headers });
+      expect(res.status, JSON.stringify(headers)).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe('Bearer');
+      const body = (await res.json()) as { errors: { extensions: { code: string } }[] };
+      expect(body.errors[0]!.extensions.code).toBe('UNAUTHENTICATED');
+    }
+    const ok = await fetch(`${gw.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('content-type')).toContain('text/plain');
+    expect(await ok.text()).toContain('# TYPE tributary_upstream_calls_total counter');
   });
 });

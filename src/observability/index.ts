@@ -42,6 +42,8 @@ export interface ObservabilityOptions {
   readonly telemetry: Telemetry;
   /** Bearer token of the trace routes in production (`ADMIN_TOKEN`); without it they answer 404 there. */
   readonly adminToken?: string | undefined;
+  /** Bearer token `/metrics` requires (`METRICS_TOKEN`); unset, it is open (keep it on an internal network). */
+  readonly metricsToken?: string | undefined;
 }
 
 export interface Observability {
@@ -247,7 +249,11 @@ export function createObservability(opts: ObservabilityOptions): Observability {
     {
       method: 'GET',
       path: '/metrics',
-      async handle(_req, res) {
+      async handle(req, res, requestId) {
+        if (opts.metricsToken !== undefined && !isAdmin(req, opts.metricsToken)) {
+          const body = JSON.stringify(errorBody('/metrics needs Authorization: Bearer <METRICS_TOKEN>.', 'UNAUTHENTICATED', requestId));
+          return send(res, 401, 'application/json; charset=utf-8', body, { 'www-authenticate': 'Bearer' });
+        }
         send(res, 200, metrics.contentType, await metrics.text());
       },
     },
