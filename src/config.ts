@@ -33,6 +33,8 @@ export interface GatewayConfig {
   readonly jit: boolean;
   /** Processes serving the port (WORKERS, node:cluster); 1 = this process alone. */
   readonly workers: number;
+  /** Browser origins allowed to call /graphql cross-origin: a list, any (`*`), or none (null). */
+  readonly corsOrigins: readonly string[] | '*' | null;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -76,6 +78,30 @@ function int(env: NodeJS.ProcessEnv, name: string, dflt: number, min = 0): numbe
   return n;
 }
 
+/**
+ * `CORS_ORIGINS`: comma-separated origins (`https://shop.example`), `*` for any, `off` for none.
+ * Unset: any origin in development, none in production (a browser app on another origin must be named).
+ */
+function corsOrigins(env: NodeJS.ProcessEnv, mode: Mode): readonly string[] | '*' | null {
+  const raw = (env.CORS_ORIGINS ?? '').trim();
+  if (raw === '') return mode === 'production' ? null : '*';
+  if (raw === '*') return '*';
+  if (raw.toLowerCase() === 'off') return null;
+  return raw.split(',').map((o) => {
+    const origin = o.trim();
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') || parsed.origin !== origin) {
+      throw new ConfigurationError(`CORS_ORIGINS must list origins such as https://shop.example (scheme, host and port only), but has ${JSON.stringify(origin)}.`);
+    }
+    return origin;
+  });
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   const mode: Mode = env.NODE_ENV === 'production' ? 'production' : 'development';
   const sandbox = UPSTREAM_URL_VARIABLES.every((v) => !env[v]);
@@ -117,5 +143,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     },
     jit: onOff(env, 'GRAPHQL_JIT', true),
     workers: int(env, 'WORKERS', 1, 1),
+    corsOrigins: corsOrigins(env, mode),
   };
 }

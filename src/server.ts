@@ -210,6 +210,12 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     landingPage: false,
     maskedErrors: { maskError: (e) => maskError(e) },
     batching: { limit: 10 },
+    // CORS for browser apps on other origins (CORS_ORIGINS). Bearer tokens and API keys travel in
+    // headers, never cookies: credentials are not allowed; the request id is readable by the app.
+    cors:
+      config.corsOrigins === null
+        ? false
+        : { origin: config.corsOrigins === '*' ? '*' : [...config.corsOrigins], credentials: false, exposedHeaders: ['x-request-id'], maxAge: 600 },
     logging: {
       debug: () => {},
       info: () => {},

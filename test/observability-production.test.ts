@@ -85,7 +85,8 @@ describe('/metrics with METRICS_TOKEN', () => {
   });
 
   it('answers 401 without the token or with a wrong one, and the Prometheus text with it', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: TOKEN }]) {
+    const refused: Record<string, string>[] = [{}, { authorization: 'Bearer wrong' }, { authorization: TOKEN }];
+    for (const headers of refused) {
       const res = await fetch(`${gw.url}/metrics`, { headers });
       expect(res.status, JSON.stringify(headers)).toBe(401);
       expect(res.headers.get('www-authenticate')).toBe('Bearer');
