@@ -143,6 +143,15 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
   });
   const observability = createObservability({ config, connector, telemetry, adminToken: env.ADMIN_TOKEN || undefined, metricsToken: env.METRICS_TOKEN || undefined });
   const security = createSecurity({ env, mode: config.mode, maxBodyBytes: config.maxBodyBytes, connector, logger });
+  // With Redis, client rate limits are counted across every process (loaded only when needed).
+  let sharedLimits: { close(): Promise<void> } | undefined;
+  if (config.redisUrl && security.clients.hasRateLimits) {
+    const { SharedRateLimiter } = await import('./security/shared-rate-limit.js');
+    const shared = new SharedRateLimiter({ url: config.redisUrl, namespace: config.cache.namespace, timeoutMs: config.cache.redisTimeoutMs, local: security.clients.localLimiter });
+    await shared.ready();
+    security.clients.shareLimits(shared);
+    sharedLimits = shared;
+  }
   const gateway = createGatewayServer({
     schema: security.guard(composeGatewaySchema()),
     identifyClient: (req) => security.identifyClient(req),
@@ -173,6 +182,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     async close() {
       await gateway.close();
       security.close();
+      await sharedLimits?.close();
       observability.close();
       await connector.close();
       await cache?.close();

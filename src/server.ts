@@ -71,8 +71,11 @@ export interface GatewayServerOptions {
    * Identifies the API client of a request (the security layer): the client, null (not identified),
    * or a refusal answered before GraphQL runs (401 unknown key, 429 over its rate limit).
    */
-  readonly identifyClient?: (req: IncomingMessage) => ClientIdentity | null | { readonly status: number; readonly code: string; readonly message: string; readonly retryAfterSeconds?: number };
+  readonly identifyClient?: (req: IncomingMessage) => Identified | Promise<Identified>;
 }
+
+/** A request's client, none (not identified), or a refusal answered before GraphQL runs. */
+export type Identified = ClientIdentity | null | { readonly status: number; readonly code: string; readonly message: string; readonly retryAfterSeconds?: number };
 
 export interface GatewayServer {
   readonly server: Server;
@@ -261,6 +264,19 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       return;
     }
     const who = opts.identifyClient ? opts.identifyClient(req) : null;
+    if (who instanceof Promise) {
+      // A limit counted across processes (Redis): the body waits, unread, until the answer.
+      who.then(
+        (w) => serveGraphQL(req, res, requestId, w),
+        () => serveGraphQL(req, res, requestId, { status: 503, code: 'UNAVAILABLE', message: 'The client could not be identified; retry later.', retryAfterSeconds: 1 }),
+      );
+      return;
+    }
+    serveGraphQL(req, res, requestId, who);
+  }
+
+  function serveGraphQL(req: IncomingMessage, res: ServerResponse, requestId: string, who: Identified): void {
+    if (res.destroyed) return;
     if (who && 'status' in who) {
       if (who.retryAfterSeconds) res.setHeader('retry-after', String(who.retryAfterSeconds));
       sendJson(res, who.status, { errors: [{ message: who.message, extensions: { code: who.code, requestId } }] });

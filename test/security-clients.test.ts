@@ -3,6 +3,7 @@
  * access by `@pii`: a client without the `pii` permission gets null + FORBIDDEN and the upstream is not
  * called for those fields; a client with it gets the signed-in user's own profile.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -111,5 +112,41 @@ describe('clients at the gateway', () => {
     expect(p.body.errors).toBeUndefined();
     expect(p.body.data.product.price).not.toBeNull();
     expect(stack.sandbox.upstreams.accounts.stats().total).toBe(0);
+  });
+});
+
+describe('rate limits shared through Redis', () => {
+  const SHARED = JSON.stringify([{ name: 'limited', keySha256: hashApiKey(KEYS.limited), permissions: [], rateLimit: { requests: 10, perSeconds: 3600 } }]);
+  const stacks: Stack[] = [];
+  afterAll(async () => {
+    for (const s of stacks) await s.close();
+  });
+  const ask = (s: Stack) => s.gql('{ product(id: "1") { id } }', {}, { 'x-api-key': KEYS.limited });
+
+  it('two gateways on one Redis admit the client its limit once, not once each', async () => {
+    const namespace = `rl-test-${randomUUID()}`;
+    const env = { CLIENTS: SHARED, REDIS_URL: 'redis://127.0.0.1:6379', CACHE_NAMESPACE: namespace };
+    const a = await startStack({ env });
+    const b = await startStack({ env });
+    stacks.push(a, b);
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await ask(a)).status);
+    for (let i = 0; i < 6; i++) statuses.push((await ask(b)).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 429, 429]);
+    const refused = await ask(a);
+    expect(refused.status).toBe(429);
+    expect(refused.body.errors[0].extensions.code).toBe('RATE_LIMITED');
+    // Retry-After: what is left of the window, from Redis
+    const retry = Number(refused.headers.get('retry-after'));
+    expect(retry).toBeGreaterThan(3500);
+    expect(retry).toBeLessThanOrEqual(3600);
+  });
+
+  it('with Redis unreachable, each gateway still enforces the limit itself, and keeps answering', async () => {
+    const s = await startStack({ env: { CLIENTS: SHARED, REDIS_URL: 'redis://127.0.0.1:1', CACHE: 'off' } });
+    stacks.push(s);
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) statuses.push((await ask(s)).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 200, 200, 200, 200, 200, 429, 429]);
   });
 });

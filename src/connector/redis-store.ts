@@ -3,9 +3,9 @@
  * client (the composition root imports it on demand). A slow or broken Redis is a miss, never an
  * error: every operation is bounded by `timeoutMs`, and the client reconnects by itself.
  */
-import { createClient } from '@redis/client';
 import KeyvRedis from '@keyv/redis';
 import Keyv from 'keyv';
+import { redisClient, type RedisClient } from '../redis.js';
 import { isEntry, type CacheEntry, type CacheRead, type CacheStore, type Invalidation } from './cache.js';
 
 function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
@@ -24,23 +24,7 @@ function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
   });
 }
 
-function redisClient(url: string) {
-  const client = createClient({
-    url,
-    // Fail fast while disconnected instead of queueing commands until Redis returns.
-    disableOfflineQueue: true,
-    socket: {
-      connectTimeout: 1_000, // ms
-      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 1_000), // ms between attempts, forever
-    },
-  });
-  // A broken connection is handled by treating operations as misses; never crash on it.
-  client.on('error', () => {});
-  client.connect().catch(() => {});
-  return client;
-}
 
-type RedisClient = ReturnType<typeof redisClient>;
 
 /**
  * Redis store shared by gateway processes. Keys are `<namespace>:<key>`; the namespace carries the
@@ -62,7 +46,7 @@ export class RedisStore implements CacheStore {
     this.url = opts.url;
     this.timeoutMs = opts.timeoutMs;
     this.namespace = opts.namespace;
-    this.client = redisClient(opts.url);
+    this.client = redisClient(opts.url).client;
     const store = new KeyvRedis(this.client as never, { throwOnConnectError: false, throwOnErrors: false });
     store.on?.('error', () => {});
     // Our own prefix, not keyv's, so that invalidation by prefix can SCAN for exactly these keys.
@@ -123,7 +107,7 @@ export class RedisStore implements CacheStore {
 
   /** Listen on a channel; the subscriber reconnects and resubscribes by itself. */
   async subscribe(channel: string, onMessage: (message: string) => void): Promise<void> {
-    this.subscriber ??= redisClient(this.url);
+    this.subscriber ??= redisClient(this.url).client;
     const sub = this.subscriber;
     await withTimeout(sub.subscribe(`${this.namespace}:${channel}`, onMessage).then(() => undefined), 2_000, undefined);
   }

@@ -163,14 +163,40 @@ class RateLimiter {
   }
 }
 
+/** Where rate limits are counted across processes (`shared-rate-limit.ts`, through Redis). */
+export interface SharedLimiter {
+  take(name: string, limit: RateLimit): Promise<number>;
+  close(): Promise<void>;
+}
+
+function limited(client: ClientDefinition, wait: number): ClientRefusal {
+  return { status: 429, code: 'RATE_LIMITED', message: `Rate limit of client ${client.name} exceeded; retry later.`, retryAfterSeconds: wait };
+}
+
 /** The configured clients, with identification by API key and rate limiting. */
 export class ClientRegistry {
   private readonly entries: readonly Entry[];
   private readonly limiter: RateLimiter;
+  private shared: SharedLimiter | undefined;
 
   constructor(entries: readonly Entry[], now: () => number = Date.now) {
     this.entries = entries;
     this.limiter = new RateLimiter(now);
+  }
+
+  /** This process's own limiter (the shared one falls back to it when Redis is unavailable). */
+  get localLimiter(): { take(name: string, limit: RateLimit): number } {
+    return this.limiter;
+  }
+
+  /** Count rate limits through `shared` (every process), instead of in this process alone. */
+  shareLimits(shared: SharedLimiter): void {
+    this.shared = shared;
+  }
+
+  /** Whether any client has a rate limit (a shared limiter is worth connecting). */
+  get hasRateLimits(): boolean {
+    return this.entries.some((e) => e.def.rateLimit !== null);
   }
 
   /** Whether any client is configured (when none is, requests are not identified and nothing is refused). */
@@ -198,16 +224,18 @@ export class ClientRegistry {
 
   /**
    * Identify a request from its `x-api-key` header. No clients configured: null (open). Otherwise a
-   * missing or unknown key is refused with 401, and a client over its rate limit with 429.
+   * missing or unknown key is refused with 401, and a client over its rate limit with 429. With a
+   * shared limiter, a rate-limited client's answer is a promise (the count lives in Redis).
    */
-  identify(apiKey: string | null | undefined): ClientDefinition | null | ClientRefusal {
+  identify(apiKey: string | null | undefined): ClientDefinition | null | ClientRefusal | Promise<ClientDefinition | ClientRefusal> {
     if (!this.enabled) return null;
     if (!apiKey) return { status: 401, code: 'UNAUTHENTICATED', message: 'An API key is required (x-api-key header).' };
     const client = this.match(apiKey);
     if (!client) return { status: 401, code: 'UNAUTHENTICATED', message: 'The API key is not valid.' };
     if (client.rateLimit) {
+      if (this.shared) return this.shared.take(client.name, client.rateLimit).then((wait) => (wait > 0 ? limited(client, wait) : client));
       const wait = this.limiter.take(client.name, client.rateLimit);
-      if (wait > 0) return { status: 429, code: 'RATE_LIMITED', message: `Rate limit of client ${client.name} exceeded; retry later.`, retryAfterSeconds: wait };
+      if (wait > 0) return limited(client, wait);
     }
     return client;
   }
@@ -222,7 +250,7 @@ export function loadClients(env: NodeJS.ProcessEnv = process.env, now?: () => nu
 }
 
 /** True when the value is a refusal rather than a client. */
-export function isRefusal(v: ClientDefinition | ClientRefusal | null): v is ClientRefusal {
+export function isRefusal(v: ClientDefinition | ClientRefusal | null | Promise<unknown>): v is ClientRefusal {
   return v !== null && 'status' in v;
 }
 

@@ -1,0 +1,78 @@
+/**
+ * Client rate limits shared by every gateway process through Redis (when `REDIS_URL` is set), so N
+ * replicas admit a client's limit once, not N times. Loaded on demand by the security layer.
+ *
+ * Each client has one counter key; its window starts at the first request (as the in-process
+ * limiter's does): `INCR` then `PEXPIRE … NX` in one transaction, and the key's remaining time is the
+ * `Retry-After`. When Redis is down or slower than `timeoutMs`, the process's own limiter decides:
+ * the limit still holds per process, and requests keep flowing.
+ *
+ * @example
+ * const shared = new SharedRateLimiter({ url: 'redis://127.0.0.1:6379', namespace: 'tributary', timeoutMs: 50, local });
+ * const wait = await shared.take('mobile', { requests: 600, perSeconds: 60 }); // 0, or seconds to wait
+ */
+import { redisClient, type RedisClient } from '../redis.js';
+import type { RateLimit } from './clients.js';
+
+export interface LocalLimiter {
+  /** Seconds to wait when over the limit, else 0 (and the request is counted). */
+  take(name: string, limit: RateLimit): number;
+}
+
+export class SharedRateLimiter {
+  private readonly client: RedisClient;
+  private readonly namespace: string;
+  private readonly timeoutMs: number;
+  private readonly local: LocalLimiter;
+
+  constructor(opts: { url: string; namespace: string; timeoutMs: number; local: LocalLimiter }) {
+    this.namespace = opts.namespace;
+    this.timeoutMs = opts.timeoutMs;
+    this.local = opts.local;
+    const { client, connected } = redisClient(opts.url);
+    this.client = client;
+    this.connecting = connected;
+  }
+
+  private readonly connecting: Promise<void>;
+
+  /** Resolves once connected, or after `withinMs` (Redis down: the local limiter decides meanwhile). */
+  async ready(withinMs = 1_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.connecting, new Promise<void>((resolve) => (timer = setTimeout(resolve, withinMs)))]);
+    clearTimeout(timer);
+  }
+
+  /** Seconds to wait when the client is over its limit across every process, else 0 (counted). */
+  async take(name: string, limit: RateLimit): Promise<number> {
+    if (!this.client.isReady) return this.local.take(name, limit);
+    const key = `${this.namespace}:ratelimit:${name}`;
+    const windowMs = Math.ceil(limit.perSeconds * 1000);
+    const shared = this.client
+      .multi()
+      .incr(key)
+      .pExpire(key, windowMs, 'NX')
+      .pTTL(key)
+      .exec()
+      .then((r) => ({ count: Number(r[0]), ttlMs: Number(r[2]) }));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), this.timeoutMs);
+    });
+    const got = await Promise.race([shared.catch(() => undefined), timeout]);
+    clearTimeout(timer);
+    if (!got) return this.local.take(name, limit);
+    if (got.count <= limit.requests) return 0;
+    return Math.max(1, Math.ceil((got.ttlMs > 0 ? got.ttlMs : windowMs) / 1000));
+  }
+
+  /** Quit politely when connected; otherwise stop reconnecting at once. */
+  async close(): Promise<void> {
+    try {
+      if (this.client.isReady) await this.client.quit();
+      else if (this.client.isOpen) await this.client.disconnect();
+    } catch {
+      /* already closed */
+    }
+  }
+}
