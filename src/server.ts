@@ -87,6 +87,11 @@ const isGraphQLError = (e: unknown): e is GraphQLError => e instanceof GraphQLEr
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** Response headers a browser app may read. */
+const CORS_EXPOSED = ['x-request-id', 'retry-after'];
+/** CORS for an allowed origin: echoed (`*` makes yoga echo the request's Origin, with Vary). */
+const CORS_ALLOWED = { origin: '*', credentials: false, exposedHeaders: CORS_EXPOSED, maxAge: 600 };
+
 function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
@@ -206,6 +211,14 @@ function useOperationInfo(): Plugin<ServerContext> {
  */
 export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
   const { config, logger, connector } = opts;
+
+  /** The request's Origin when CORS_ORIGINS allows it (any, with `*`), else undefined. */
+  function allowedOrigin(origin: string | null | undefined): string | undefined {
+    if (!origin || config.corsOrigins === null) return undefined;
+    if (config.corsOrigins === '*') return origin;
+    return config.corsOrigins.includes(origin) ? origin : undefined;
+  }
+
   const yoga = createYoga<ServerContext>({
     schema: opts.schema,
     graphqlEndpoint: '/graphql',
@@ -213,12 +226,11 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     landingPage: false,
     maskedErrors: { maskError: (e) => maskError(e) },
     batching: { limit: 10 },
-    // CORS for browser apps on other origins (CORS_ORIGINS). Bearer tokens and API keys travel in
-    // headers, never cookies: credentials are not allowed; the request id is readable by the app.
-    cors:
-      config.corsOrigins === null
-        ? false
-        : { origin: config.corsOrigins === '*' ? '*' : [...config.corsOrigins], credentials: false, exposedHeaders: ['x-request-id'], maxAge: 600 },
+    // CORS for browser apps on other origins (CORS_ORIGINS): an allowed origin is echoed (with Vary:
+    // Origin); any other, `null` included, gets no CORS headers at all. Bearer tokens and API keys
+    // travel in headers, never cookies: credentials are not allowed. The app may read the request id
+    // and Retry-After.
+    cors: config.corsOrigins === null ? false : (request: Request) => (allowedOrigin(request.headers.get('origin')) ? CORS_ALLOWED : false),
     logging: {
       debug: () => {},
       info: () => {},
@@ -250,20 +262,27 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     return Number.isFinite(asked) && asked > 0 ? Math.min(asked, config.requestTimeoutMs) : config.requestTimeoutMs;
   }
 
-  function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  function sendJson(res: ServerResponse, status: number, body: unknown, req?: IncomingMessage): void {
     const payload = JSON.stringify(body);
-    res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload) });
+    const origin = req ? allowedOrigin(headerValue(req.headers.origin)) : undefined;
+    res.writeHead(status, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(payload),
+      // A refusal before GraphQL (401, 413, 429) is readable by an allowed browser app, as yoga's answers are.
+      ...(origin ? { 'access-control-allow-origin': origin, vary: 'Origin', 'access-control-expose-headers': CORS_EXPOSED.join(', ') } : {}),
+    });
     res.end(payload);
   }
 
   function handleGraphQL(req: IncomingMessage, res: ServerResponse, requestId: string): void {
     const declared = Number(req.headers['content-length']);
     if (declared > config.maxBodyBytes) {
-      sendJson(res, 413, { errors: [{ message: `Request body larger than ${config.maxBodyBytes} bytes.`, extensions: { code: 'PAYLOAD_TOO_LARGE', requestId } }] });
+      sendJson(res, 413, { errors: [{ message: `Request body larger than ${config.maxBodyBytes} bytes.`, extensions: { code: 'PAYLOAD_TOO_LARGE', requestId } }] }, req);
       req.resume();
       return;
     }
-    const who = opts.identifyClient ? opts.identifyClient(req) : null;
+    // A CORS preflight carries no credentials: it is answered by yoga, never identified or counted.
+    const who = opts.identifyClient && req.method !== 'OPTIONS' ? opts.identifyClient(req) : null;
     if (who instanceof Promise) {
       // A limit counted across processes (Redis): the body waits, unread, until the answer.
       who.then(
@@ -279,7 +298,7 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     if (res.destroyed) return;
     if (who && 'status' in who) {
       if (who.retryAfterSeconds) res.setHeader('retry-after', String(who.retryAfterSeconds));
-      sendJson(res, who.status, { errors: [{ message: who.message, extensions: { code: who.code, requestId } }] });
+      sendJson(res, who.status, { errors: [{ message: who.message, extensions: { code: who.code, requestId } }] }, req);
       req.resume();
       return;
     }
@@ -316,7 +335,7 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       size += chunk.length;
       if (size > config.maxBodyBytes) {
         res.setHeader('connection', 'close');
-        sendJson(res, 413, { errors: [{ message: `Request body larger than ${config.maxBodyBytes} bytes.`, extensions: { code: 'PAYLOAD_TOO_LARGE', requestId } }] });
+        sendJson(res, 413, { errors: [{ message: `Request body larger than ${config.maxBodyBytes} bytes.`, extensions: { code: 'PAYLOAD_TOO_LARGE', requestId } }] }, req);
         return;
       }
       chunks.push(chunk);

@@ -1,6 +1,7 @@
 /**
  * CORS for browser apps on other origins (CORS_ORIGINS), through real HTTP: a listed origin's
- * preflight and POST are allowed (no credentials, the request id exposed), an unlisted one is not,
+ * preflight (never identified or rate-counted) and POST are allowed, refusals included (no
+ * credentials, the request id and Retry-After exposed); an unlisted one, `null` included, is not;
  * production answers no CORS headers until origins are named, and a malformed list fails start-up.
  */
 import { Writable } from 'node:stream';
@@ -8,10 +9,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CREDENTIAL_ENV, DEFAULT_SANDBOX_CREDENTIALS, startSandbox, type Sandbox } from '../sandbox/index.js';
 import { startTributary, type Tributary } from '../src/main.js';
 import { loadConfig } from '../src/config.js';
+import { hashApiKey } from '../src/security/index.js';
 
 const SHOP = 'https://shop.example';
 const MOBILE_WEB = 'https://m.shop.example';
 const QUERY = JSON.stringify({ query: '{ product(id: "1") { id } }' });
+const KEY = 'web-key-for-cors-tests-0123456789';
+const CLIENTS = JSON.stringify([{ name: 'web', keySha256: hashApiKey(KEY), permissions: [], operations: 'any', rateLimit: { requests: 2, perSeconds: 3600 } }]);
 
 describe('CORS', () => {
   let sandbox: Sandbox;
@@ -39,7 +43,8 @@ describe('CORS', () => {
   });
 
   it('allows the listed origins, without credentials, and lets the app read the request id', async () => {
-    const gw = await gateway({ CORS_ORIGINS: `${SHOP}, ${MOBILE_WEB}` });
+    // API clients configured: a preflight carries no key, and must still be answered (never identified).
+    const gw = await gateway({ CORS_ORIGINS: `${SHOP}, ${MOBILE_WEB}`, CLIENTS });
     const pre = await preflight(gw.url, MOBILE_WEB);
     expect(pre.status).toBeLessThan(300);
     expect(pre.headers.get('access-control-allow-origin')).toBe(MOBILE_WEB);
@@ -48,14 +53,30 @@ describe('CORS', () => {
     expect(pre.headers.get('access-control-allow-credentials')).toBeNull();
     expect(pre.headers.get('vary')).toContain('Origin');
 
-    const res = await fetch(`${gw.url}/graphql`, { method: 'POST', headers: { origin: SHOP, 'content-type': 'application/json' }, body: QUERY });
+    const post = (origin: string, key?: string) =>
+      fetch(`${gw.url}/graphql`, { method: 'POST', headers: { origin, 'content-type': 'application/json', ...(key ? { 'x-api-key': key } : {}) }, body: QUERY });
+    const res = await post(SHOP, KEY);
     expect(res.status).toBe(200);
     expect(((await res.json()) as { data: { product: { id: string } } }).data.product.id).toBe('1');
     expect(res.headers.get('access-control-allow-origin')).toBe(SHOP);
     expect(res.headers.get('access-control-expose-headers')).toContain('x-request-id');
 
-    const evil = await preflight(gw.url, 'https://evil.example');
-    expect(evil.headers.get('access-control-allow-origin')).toBe('null');
+    // Refusals before GraphQL are readable by the app too: 401 without a key, 429 with Retry-After.
+    const unauthenticated = await post(SHOP);
+    expect(unauthenticated.status).toBe(401);
+    expect(unauthenticated.headers.get('access-control-allow-origin')).toBe(SHOP);
+    expect((await post(SHOP, KEY)).status).toBe(200); // the 2nd of 2 allowed
+    const limited = await post(MOBILE_WEB, KEY);
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get('access-control-allow-origin')).toBe(MOBILE_WEB);
+    expect(limited.headers.get('access-control-expose-headers')).toContain('retry-after');
+
+    // Any other origin, the opaque `null` of sandboxed frames and data: pages included, gets no CORS headers.
+    for (const origin of ['https://evil.example', 'null']) {
+      const other = await preflight(gw.url, origin);
+      expect(other.headers.get('access-control-allow-origin'), origin).toBeNull();
+      expect((await post(origin)).headers.get('access-control-allow-origin'), origin).toBeNull();
+    }
   });
 
   it('answers no CORS headers in production until origins are named', async () => {

@@ -3,8 +3,8 @@
  * replicas admit a client's limit once, not N times. Loaded on demand by the security layer.
  *
  * Each client has one counter key; its window starts at the first request (as the in-process
- * limiter's does): `INCR` then `PEXPIRE … NX` in one transaction, and the key's remaining time is the
- * `Retry-After`. When Redis is down or slower than `timeoutMs`, the process's own limiter decides:
+ * limiter's does): `SET … PX NX` then `INCR` in one transaction, and the key's remaining time is
+ * the `Retry-After`. When Redis is down or slower than `timeoutMs`, the process's own limiter decides:
  * the limit still holds per process, and requests keep flowing.
  *
  * @example
@@ -48,13 +48,15 @@ export class SharedRateLimiter {
     if (!this.client.isReady) return this.local.take(name, limit);
     const key = `${this.namespace}:ratelimit:${name}`;
     const windowMs = Math.ceil(limit.perSeconds * 1000);
+    // SET … PX NX starts the window (with its expiry) only when the key is absent; INCR keeps the TTL.
+    // Works on every Redis from 2.6.12 (PEXPIRE's NX option would need 7.0).
     const shared = this.client
       .multi()
+      .set(key, '0', { condition: 'NX', expiration: { type: 'PX', value: windowMs } })
       .incr(key)
-      .pExpire(key, windowMs, 'NX')
       .pTTL(key)
       .exec()
-      .then((r) => ({ count: Number(r[0]), ttlMs: Number(r[2]) }));
+      .then((r) => ({ count: Number(r[1]), ttlMs: Number(r[2]) }));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<undefined>((resolve) => {
       timer = setTimeout(() => resolve(undefined), this.timeoutMs);
