@@ -146,12 +146,24 @@ export interface GatewayProcess {
   stop(): Promise<void>;
 }
 
-/** The V8 flags `npm start` gives node (everything before `--import` in package.json's start script). */
-export const START_FLAGS: readonly string[] = (() => {
-  const start = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { scripts: { start: string } }).scripts.start.split(/\s+/).slice(1);
-  const end = start.indexOf('--import');
-  return end < 0 ? [] : start.slice(0, end);
-})();
+/**
+ * How `npm start` runs the gateway: package.json's start script is `node <V8 flags> <entry>`, the
+ * entry being the compiled `dist/src/main.js` (built by `npm run build`, which `prestart` runs).
+ */
+const START_ARGS: readonly string[] = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { scripts: { start: string } }).scripts.start.split(/\s+/).slice(1);
+/** The V8 flags `npm start` gives node (everything before the entry script). */
+export const START_FLAGS: readonly string[] = START_ARGS.slice(0, -1);
+/** The script `npm start` runs. */
+export const START_ENTRY: string = START_ARGS[START_ARGS.length - 1]!;
+
+const built = new Set<string>();
+/** Compile the gateway in `cwd` as `npm start` does (`npm run build`), once per checkout and benchmark process. */
+export function buildGateway(cwd = ROOT): void {
+  if (built.has(cwd)) return;
+  const r = spawnSync('npm', ['run', 'build', '--silent'], { cwd, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`npm run build failed in ${cwd}`);
+  built.add(cwd);
+}
 
 /**
  * The gateway as deployed, every feature on: production mode, logging at info, traces collected,
@@ -167,15 +179,16 @@ export const TRIBUTARY_FEATURES: Readonly<Record<string, string>> = {
 };
 
 /**
- * A Tributary process (`src/main.ts`) on `core` (default 0) wired to the sandbox URLs, logging at info,
+ * A Tributary process (as `npm start` runs it: compiled, `dist/src/main.js`) on `core` (default 0) wired to the sandbox URLs, logging at info,
  * production-like (`NODE_ENV=development` only so the sandbox credentials' defaults apply). `env`
  * adds or overrides variables (CACHE=off, WORKERS=2...); `nodeArgs` go before the script (--cpu-prof...).
  */
 export async function startTributary(opts: { upstreams: Readonly<Record<string, string>>; env?: Record<string, string>; core?: number | string; nodeArgs?: readonly string[]; cwd?: string }): Promise<GatewayProcess> {
   const env: Record<string, string> = { NODE_ENV: 'development', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...upstreamEnv(opts.upstreams), ...opts.env };
+  buildGateway(opts.cwd ?? ROOT);
   const p = await startPinned({
     core: opts.core ?? 0,
-    args: [...START_FLAGS, ...(opts.nodeArgs ?? []), '--import', 'tsx', 'src/main.ts'],
+    args: [...START_FLAGS, ...(opts.nodeArgs ?? []), START_ENTRY],
     env,
     ...(opts.cwd ? { cwd: opts.cwd } : {}),
     ready: /"url":"(http:\/\/[^"]+)\/graphql"[^\n]*"msg":"tributary listening"/,

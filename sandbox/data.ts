@@ -6,6 +6,7 @@
  * Everything is loaded and indexed once, when this module is first imported.
  */
 import { readFileSync } from 'node:fs';
+import { PROJECT_ROOT } from '../src/paths.js';
 
 // ---------------------------------------------------------------------------------------------
 // Types of the data set
@@ -85,7 +86,7 @@ export interface Cart {
 // ---------------------------------------------------------------------------------------------
 
 /** Directory holding products.json, users.json, carts.json and LICENSE. */
-export const DATA_DIR = new URL('../data/dummyjson/', import.meta.url);
+export const DATA_DIR = new URL('data/dummyjson/', PROJECT_ROOT);
 
 function loadArray<T>(file: string, key: string): T[] {
   const parsed: unknown = JSON.parse(readFileSync(new URL(file, DATA_DIR), 'utf8'));

@@ -3,11 +3,12 @@
  * of `schema/`, the resolvers of `resolvers/` and the upstream definitions of `upstreams/` into the
  * engine, and (when no UPSTREAM_*_URL is set) starts the sandbox shop in-process.
  */
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 import type { DestinationStream } from 'pino';
 import { resolvers } from '../resolvers/index.js';
 import { upstreams, type Upstreams } from '../upstreams/index.js';
 import { loadConfig, type GatewayConfig } from './config.js';
+import { PROJECT_ROOT, projectPath } from './paths.js';
 import { Connector, MemoryStore, Telemetry, TieredStore, withPolicy, type CacheStore, type UpstreamDef, type UpstreamPolicyInput } from './connector/index.js';
 import { cacheAdminRoutes } from './cache-admin.js';
 import { createAuthenticator, signUserToken } from './identity.js';
@@ -21,7 +22,7 @@ import { ConfigurationError } from './errors.js';
 import { createObservability, type Observability } from './observability/index.js';
 import { createSecurity } from './security/index.js';
 
-export const SCHEMA_DIR = fileURLToPath(new URL('../schema/', import.meta.url));
+export const SCHEMA_DIR = projectPath('schema/');
 
 export interface StartOptions {
   readonly env?: NodeJS.ProcessEnv;
@@ -64,7 +65,7 @@ export function composeGatewaySchema() {
 export async function derivePerimeterMap(opts: { env?: NodeJS.ProcessEnv; clients?: readonly PerimeterClient[] } = {}): Promise<PerimeterMap> {
   const { readdirSync, readFileSync } = await import('node:fs');
   const { startSandbox } = await import('../sandbox/index.js');
-  const dir = new URL('../operations/', import.meta.url);
+  const dir = new URL('operations/', PROJECT_ROOT);
   const operations = new Map(readdirSync(dir).filter((f) => f.endsWith('.graphql')).sort().map((f) => [f.replace(/\.graphql$/, ''), readFileSync(new URL(f, dir), 'utf8')] as [string, string]));
   const defs = Object.values(upstreams) as UpstreamDef[];
   const sandbox = await startSandbox({ portBase: 0, latencyMs: Object.fromEntries(defs.map((d) => [d.name, 0])) });

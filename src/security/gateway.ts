@@ -3,11 +3,11 @@
  * persisted documents and credential rotation, from the environment.
  */
 import type { IncomingMessage } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import type { GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Connector } from '../connector/index.js';
 import type { Logger } from '../logging.js';
+import { projectPath } from '../paths.js';
 import { loadClients, type ClientRegistry } from './clients.js';
 import { loadSecurityConfig, type SecurityConfig } from './config.js';
 import { guardFieldAccess } from './field-access.js';
@@ -16,7 +16,7 @@ import { PersistedDocuments } from './persisted.js';
 import { watchSecretFiles, type RotationWatcher } from './rotation.js';
 
 /** Where `npm run persisted` writes the manifest (overridable with `PERSISTED_OPERATIONS_FILE`). */
-export const DEFAULT_MANIFEST = fileURLToPath(new URL('../../generated/persisted-operations.json', import.meta.url));
+export const DEFAULT_MANIFEST = projectPath('generated/persisted-operations.json');
 
 export interface Security {
   readonly config: SecurityConfig;
