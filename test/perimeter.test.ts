@@ -7,8 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { isInputObjectType, isInterfaceType, isObjectType } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { composeGatewaySchema, derivePerimeterMap } from '../src/main.js';
-import type { PerimeterMap } from '../src/perimeter/index.js';
-import { DEFAULT_SANDBOX_CREDENTIALS } from '../sandbox/index.js';
+import type { UpstreamDef } from '../src/connector/index.js';
+import { derivePerimeter, type PerimeterMap } from '../src/perimeter/index.js';
+import { DEFAULT_SANDBOX_CREDENTIALS, startSandbox } from '../sandbox/index.js';
+import { upstreams } from '../upstreams/index.js';
 import { describeClients, hashApiKey } from '../src/security/clients.js';
 import { fieldsWithDirective } from '../src/security/field-access.js';
 import { startStack, type Stack } from './support/stack.js';
@@ -27,7 +29,47 @@ function schemaFields(): string[] {
   return out.sort();
 }
 
-const field = (c: string) => map.fields.find((f) => f.coordinate === c)!;
+const field = (c: string) => {
+  const f = map.fields.find((x) => x.coordinate === c);
+  if (!f) throw new Error(`${c} is not on the map`);
+  return f;
+};
+
+/** A field's routes as an auditor reads them: endpoint, then the credential's scheme and variables. */
+const routesOf = (c: string) =>
+  field(c).endpoints.map((id) => {
+    const e = map.endpoints.find((x) => x.id === id)!;
+    return `${id} ${e.method} ${e.path} ${e.credential.scheme}${e.credential.env.length ? `:${e.credential.env.join('+')}` : ''}`;
+  });
+
+/** Every endpoint the upstream definitions declare. */
+const DECLARED = [
+  'accounts.userById',
+  'catalog.categories',
+  'catalog.productById',
+  'catalog.productsByCategory',
+  'catalog.productsByCategorySelected',
+  'inventory.stockBySku',
+  'pricing.pricesBySku',
+  'recommendations.forProduct',
+  'reviews.reviewsByProductId',
+  'shipping.quote',
+  'tax.quote',
+];
+
+/** The fields marked `@pii` in schema/ (Viewer and Address are the signed-in user's own profile). */
+const PII = [
+  'Address.city',
+  'Address.country',
+  'Address.line1',
+  'Address.postalCode',
+  'Address.state',
+  'Query.viewer',
+  'Viewer.email',
+  'Viewer.firstName',
+  'Viewer.lastName',
+  'Viewer.shippingAddress',
+];
 
 beforeAll(async () => {
   map = await derivePerimeterMap();
@@ -45,12 +87,23 @@ describe('perimeter map', () => {
     expect(map.fields.filter((f) => !f.probed).map((f) => f.coordinate)).toEqual([]);
     expect(map.summary.upstreamCalls).toBeGreaterThan(0);
     expect(map.summary.unattributed).toBe(0);
-    // Every upstream is reached by some field; endpoints the probe's selections did not take are listed.
-    const reached = new Set(map.fields.flatMap((f) => f.endpoints));
-    expect(map.summary.unreachedEndpoints).toEqual(map.endpoints.filter((e) => !reached.has(e.id)).map((e) => e.id));
-    expect(new Set([...reached].map((id) => id.split('.')[0]))).toEqual(new Set(map.endpoints.map((e) => e.upstream)));
-    // The shipping upstream's OAuth2 token request is credential traffic, not a field's endpoint.
-    expect(map.summary.credentialCalls).toBeGreaterThanOrEqual(0);
+    // Every declared endpoint is on the map, reached by at least one field; none is left unreached.
+    expect(map.endpoints.map((e) => e.id).sort()).toEqual(DECLARED);
+    expect([...new Set(map.fields.flatMap((f) => f.endpoints))].sort()).toEqual(DECLARED);
+    expect(map.summary.unreachedEndpoints).toEqual([]);
+    // Credential traffic is the shipping upstream's OAuth2 token: one request, reused by every quote.
+    expect(map.summary.credentialCalls).toBe(1);
+  });
+
+  it('maps the catalog fallback Category.products takes when select pushdown does not apply', () => {
+    // resolvers/catalog.ts loads productsByCategorySelected when every selected node field has a
+    // projection, and productsByCategory (the full products) otherwise: both are routes of the field.
+    expect(field('Category.products')).toMatchObject({ endpoints: ['catalog.productsByCategory', 'catalog.productsByCategorySelected'], via: 'resolver' });
+    // ...and of everything under it, through the objects it produced.
+    for (const c of ['ProductConnection.nodes', 'ProductConnection.totalCount', 'PageInfo.endCursor']) {
+      expect(field(c)).toMatchObject({ endpoints: ['catalog.productsByCategory', 'catalog.productsByCategorySelected'], via: 'parent' });
+    }
+    expect(routesOf('Category.products')).toEqual(['catalog.productsByCategory GET /products/category/{slug} none', 'catalog.productsByCategorySelected GET /products/category/{slug} none']);
   });
 
   it('maps fields to the endpoints their resolvers load, or their parent came from', () => {
@@ -63,9 +116,31 @@ describe('perimeter map', () => {
     // Work shared between fields (memoised) is attributed to each field that needs it.
     expect(field('CheckoutQuote.total')).toMatchObject({ endpoints: ['pricing.pricesBySku', 'shipping.quote', 'tax.quote'], via: 'resolver' });
     expect(field('Query.apiVersion')).toMatchObject({ endpoints: [], via: 'none' });
-    expect(field('Product.title').endpoints).toEqual(expect.arrayContaining(['catalog.productById', 'recommendations.forProduct']));
-    expect(field('Category.products').endpoints.every((e) => e.startsWith('catalog.productsByCategory'))).toBe(true);
+    // A product comes from the catalog by id, from a category page (either form), or as a recommendation.
+    expect(field('Product.title')).toMatchObject({
+      endpoints: ['catalog.productById', 'catalog.productsByCategory', 'catalog.productsByCategorySelected', 'recommendations.forProduct'],
+      via: 'parent',
+    });
+    expect(field('Product.recommendations')).toMatchObject({ endpoints: ['catalog.productById', 'recommendations.forProduct'], via: 'resolver' });
+    // Priming the request's loader with a page's products is not a call: it reaches nothing.
+    expect(field('Category.products').endpoints).not.toContain('catalog.productById');
     expect(field('Product.price').operations).toEqual(['CategoryPage', 'ProductPage']);
+    expect(field('Query.checkoutQuote').operations).toEqual(['CheckoutQuote']);
+  });
+
+  it('gives each field its endpoints with the credential each one uses', () => {
+    expect(routesOf('Product.price')).toEqual(['pricing.pricesBySku GET /v1/prices bearer:PRICING_TOKEN']);
+    expect(routesOf('Product.availability')).toEqual(['inventory.stockBySku POST /stock/lookup apiKey:INVENTORY_API_KEY']);
+    expect(routesOf('Product.reviews')).toEqual(['reviews.reviewsByProductId GET /reviews bearer:REVIEWS_TOKEN']);
+    expect(routesOf('Product.recommendations')).toEqual([
+      'catalog.productById GET /products/{id} none',
+      'recommendations.forProduct GET /recommendations apiKey:RECOMMENDATIONS_API_KEY',
+    ]);
+    expect(routesOf('Product.shippingEstimate')).toEqual(['shipping.quote POST /quotes oauth2ClientCredentials:SHIPPING_CLIENT_ID+SHIPPING_CLIENT_SECRET']);
+    expect(routesOf('CheckoutQuote.tax')).toEqual(['pricing.pricesBySku GET /v1/prices bearer:PRICING_TOKEN', 'tax.quote POST /v1/tax/quote basic:TAX_USERNAME+TAX_PASSWORD']);
+    expect(routesOf('Query.viewer')).toEqual(['accounts.userById GET /users/{id} bearer:ACCOUNTS_TOKEN']);
+    expect(routesOf('Query.categories')).toEqual(['catalog.categories GET /products/categories none']);
+    expect(routesOf('Query.apiVersion')).toEqual([]);
   });
 
   it('names each credential by scheme and variable, never by value', () => {
@@ -77,6 +152,29 @@ describe('perimeter map', () => {
     expect(byId.get('catalog.productById')!.credential).toEqual({ scheme: 'none', env: [] });
     const text = JSON.stringify(map);
     for (const secret of Object.values(DEFAULT_SANDBOX_CREDENTIALS)) expect(text).not.toContain(secret);
+  });
+});
+
+describe('the probe, counted by the upstreams it ran against', () => {
+  it('made exactly the upstream calls its summary reports, the credential calls being the OAuth2 token requests', async () => {
+    const defs = Object.values(upstreams) as UpstreamDef[];
+    const sandbox = await startSandbox({ portBase: 0, latencyMs: Object.fromEntries(defs.map((d) => [d.name, 0])) });
+    try {
+      const probed = await derivePerimeter({ schema: composeGatewaySchema(), upstreams: defs, baseUrls: sandbox.urls, user: { id: '1' }, inputs: { country: 'US', postcode: '10001' } });
+      const received = Object.values(sandbox.upstreams).reduce((n, u) => n + u.stats().total, 0);
+      expect(probed.summary.upstreamCalls).toBe(received);
+      expect(probed.summary.credentialCalls).toBe(sandbox.upstreams.shipping.stats().counts['POST /oauth/token']);
+      expect(probed.summary.credentialCalls).toBe(1);
+      expect(probed.summary.unattributed).toBe(0);
+      // Both forms of a category page were requested: with `select=` (pushdown) and without (fallback).
+      const catalog = sandbox.upstreams.catalog.stats();
+      expect(catalog.requests).toHaveLength(catalog.total); // all of them (the sandbox keeps the last 1,000)
+      const pages = catalog.requests.filter((r) => r.route === 'GET /products/category/:slug').map((r) => r.path.includes('select='));
+      expect(new Set(pages)).toEqual(new Set([true, false]));
+      expect(probed.fields.map((f) => [f.coordinate, f.endpoints])).toEqual(map.fields.map((f) => [f.coordinate, f.endpoints]));
+    } finally {
+      await sandbox.close();
+    }
   });
 });
 
@@ -93,10 +191,14 @@ describe('@pii fields and clients', () => {
   const f = (c: string) => withClients.fields.find((x) => x.coordinate === c)!;
 
   it('marks exactly the fields the field-access guard protects as @pii', () => {
-    const pii = map.fields.filter((x) => x.pii && x.kind === 'output').map((x) => x.coordinate).sort();
-    expect(pii).toEqual(fieldsWithDirective(composeGatewaySchema()));
-    expect(pii).toEqual(expect.arrayContaining(['Query.viewer', 'Viewer.email', 'Address.line1']));
-    expect(map.summary.pii).toBe(pii.length);
+    const pii = map.fields.filter((x) => x.pii).map((x) => x.coordinate).sort();
+    expect(pii).toEqual(PII);
+    expect(fieldsWithDirective(composeGatewaySchema())).toEqual(PII);
+    expect(map.summary.pii).toBe(PII.length);
+    // Personal data comes from one place: the accounts upstream, with its own token.
+    for (const c of PII) expect(routesOf(c)).toEqual(['accounts.userById GET /users/{id} bearer:ACCOUNTS_TOKEN']);
+    // ...and no other field reaches it.
+    expect(map.fields.filter((x) => x.endpoints.includes('accounts.userById')).map((x) => x.coordinate).sort()).toEqual([...PII, 'Viewer.id'].sort());
   });
 
   it('lists the configured clients (names and permissions, never keys) and who reaches each field', () => {
@@ -139,6 +241,9 @@ describe('npm run perimeter', () => {
     const rows = section.split('\n').filter((l) => /^\| `\w+\.\w+`/.test(l)).map((l) => /^\| `([^`]+)`/.exec(l)![1]);
     expect(rows.sort()).toEqual(schemaFields());
     expect(md.stdout).toContain('| `pricing.pricesBySku` | `GET /v1/prices` | bearer: `PRICING_TOKEN` |');
+    expect(md.stdout).toContain('| `catalog.productsByCategory` | `GET /products/category/{slug}` | none | ');
+    expect(md.stdout).toContain('| `Category.products` | `ProductConnection!` |  | `catalog.productsByCategory`, `catalog.productsByCategorySelected` | resolver | none |');
+    expect(md.stdout).not.toContain('Not reached by the probe');
     expect(json.code).toBe(0);
     const parsed = JSON.parse(json.stdout) as PerimeterMap;
     expect(parsed.fields.map((f) => [f.coordinate, f.endpoints])).toEqual(map.fields.map((f) => [f.coordinate, f.endpoints]));

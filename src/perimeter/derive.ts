@@ -4,7 +4,10 @@
  * which endpoint each field's resolver loads. A query selecting every field (built from the schema,
  * with argument values harvested from earlier answers or given as probe inputs) is executed against
  * the given upstreams (the sandbox). A field whose resolver loads nothing (a default resolver, or one
- * that only reshapes its parent) reaches what produced its parent object.
+ * that only reshapes its parent) reaches what produced its parent object. The probe is then run once
+ * more with a field no resolver can know added to every selection, so a resolver that reads its
+ * selection to optimise (select pushdown) also takes the path it falls back to, and that path is
+ * mapped too.
  *
  * The engine knows no domain: schema, resolvers, upstream definitions and inputs are given.
  */
@@ -14,6 +17,7 @@ import {
   astFromValue,
   defaultFieldResolver,
   execute,
+  Kind,
   getNamedType,
   getNullableType,
   isAbstractType,
@@ -31,12 +35,17 @@ import {
   typeFromAST,
   visit,
   visitWithTypeInfo,
+  type ASTNode,
+  type FieldNode,
+  type FragmentDefinitionNode,
   type GraphQLArgument,
   type GraphQLField,
   type GraphQLInputType,
   type GraphQLNamedType,
   type GraphQLObjectType,
+  type GraphQLResolveInfo,
   type GraphQLSchema,
+  type SelectionSetNode,
 } from 'graphql';
 import { Connector, Telemetry, withPolicy, type UpstreamDef } from '../connector/index.js';
 
@@ -142,6 +151,32 @@ function hasDirective(node: { directives?: readonly { name: { value: string } }[
   return Boolean(node?.directives?.some((d) => d.name.value === name));
 }
 
+/** A field no schema can define (names starting with `__` are reserved for introspection). */
+const UNKNOWN_FIELD: FieldNode = { kind: Kind.FIELD, name: { kind: Kind.NAME, value: '__perimeterUnknownField' } };
+
+/** The same node with {@link UNKNOWN_FIELD} added to every selection set in it. */
+function withUnknownField<T extends ASTNode>(node: T): T {
+  return visit(node, {
+    SelectionSet: { leave: (set: SelectionSetNode): SelectionSetNode => ({ ...set, selections: [...set.selections, UNKNOWN_FIELD] }) },
+  }) as T;
+}
+
+/**
+ * A resolver's `info` whose selections (and fragments) each hold a field no resolver can know: a
+ * resolver that optimises for its selection (select pushdown) then takes its general path. Only what
+ * the resolver is given changes; execution still follows the real document. Memoised per field group.
+ */
+function unfamiliarInfo(info: GraphQLResolveInfo, memo: WeakMap<object, Pick<GraphQLResolveInfo, 'fieldNodes' | 'fragments'>>): GraphQLResolveInfo {
+  let changed = memo.get(info.fieldNodes);
+  if (!changed) {
+    const fragments: Record<string, FragmentDefinitionNode> = {};
+    for (const [name, f] of Object.entries(info.fragments)) fragments[name] = withUnknownField(f);
+    changed = { fieldNodes: info.fieldNodes.map(withUnknownField), fragments };
+    memo.set(info.fieldNodes, changed);
+  }
+  return { ...info, ...changed };
+}
+
 /** Output and input object types of a schema, without introspection types. */
 function userTypes(schema: GraphQLSchema): GraphQLNamedType[] {
   return Object.values(schema.getTypeMap()).filter((t) => !t.name.startsWith('__'));
@@ -176,6 +211,8 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
   const records = new Map<string, FieldRecord>();
   const producers = new WeakMap<object, Set<string>>();
   let isolating: (Store & { readonly coordinate: string }) | undefined;
+  /** While set, resolvers are given selections they cannot optimise for (see {@link unfamiliarInfo}). */
+  let generalPaths: WeakMap<object, Pick<GraphQLResolveInfo, 'fieldNodes' | 'fragments'>> | undefined;
 
   /** Remembers which field produced an object (and the objects of a list), for its children. */
   const tag = (value: unknown, coordinate: string, depth = 0): void => {
@@ -211,7 +248,8 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
           tag(value, coordinate);
           return value;
         };
-        const result = als.run(store, () => original(parent, args, ctx, info));
+        const given = generalPaths ? unfamiliarInfo(info, generalPaths) : info;
+        const result = als.run(store, () => original(parent, args, ctx, given));
         if (isThenable(result)) return Promise.resolve(result).then(finish);
         if (Array.isArray(result) && result.some(isThenable)) {
           return result.map((r) => (isThenable(r) ? Promise.resolve(r).then(finish) : r));
@@ -236,7 +274,10 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
   const attempted = new Map<string, number>();
   telemetry.on('attempt', (e) => attempted.set(`${e.upstream}.${e.endpoint}`, (attempted.get(`${e.upstream}.${e.endpoint}`) ?? 0) + 1));
 
-  /** The typed clients, recording each endpoint a resolver touches. */
+  /**
+   * The typed clients, recording each endpoint a resolver loads from. Only `load` and `loadMany` can
+   * reach the upstream; `prime` and `clear` touch the request's loader alone and are not recorded.
+   */
   const recordingClients = (clients: Record<string, object>): Record<string, object> =>
     new Proxy(clients, {
       get(target, upstream: string) {
@@ -244,9 +285,19 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
         if (!client || typeof upstream !== 'string') return client;
         return new Proxy(client, {
           get(c, endpoint) {
-            const v = Reflect.get(c, endpoint, c) as unknown;
-            if (typeof endpoint === 'string' && v && typeof v === 'object') als.getStore()?.loads.add(`${upstream}.${endpoint}`);
-            return v;
+            const loader = Reflect.get(c, endpoint, c) as unknown;
+            if (typeof endpoint !== 'string' || !loader || typeof loader !== 'object') return loader;
+            const id = `${upstream}.${endpoint}`;
+            return new Proxy(loader, {
+              get(l, method) {
+                const v = Reflect.get(l, method, l) as unknown;
+                if (typeof v !== 'function') return v;
+                return (...args: unknown[]) => {
+                  if (method === 'load' || method === 'loadMany') als.getStore()?.loads.add(id);
+                  return (v as (...a: unknown[]) => unknown).apply(l, args);
+                };
+              },
+            });
           },
         });
       },
@@ -380,10 +431,13 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
 
   const query = schema.getQueryType();
   let rounds = 0;
+  /** Each round's probe query, run again for general paths. */
+  const bodies: string[] = [];
   try {
     for (let round = 0; query && round < (opts.maxRounds ?? 4); round++) {
       const before = [...records.values()].filter((r) => r.probed).length;
       const body = selection(query, new Set([query.name]));
+      bodies.push(body);
       const result = await run(`query PerimeterProbe { ${body} }`);
       rounds++;
       harvest(result.data);
@@ -405,6 +459,15 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
         },
       });
       if (complete) harvest((await run(text, vars)).data);
+    }
+    // General paths: every probe query once more, each resolver given a selection it cannot optimise
+    // for, so a fallback that only an unmapped field triggers today (a full fetch instead of select
+    // pushdown) is a route on the map, as it is at runtime.
+    generalPaths = new WeakMap();
+    try {
+      for (const body of bodies) await run(`query PerimeterGeneralPaths { ${body} }`);
+    } finally {
+      generalPaths = undefined;
     }
     // Isolated runs: each field alone on its path (its ancestors select only __typename), so loads it
     // shares with sibling fields (memoised work, DataLoader hits) are attributed to it as well.
