@@ -39,7 +39,9 @@ describe('absorbing an upstream rename in upstreams/pricing.ts alone', () => {
   let after: Stack;
 
   beforeAll(async () => {
-    // Same depth as upstreams/, so the file's own relative imports resolve unchanged.
+    // Inside the repo, not the OS temp dir: at the same depth as upstreams/ its relative import
+    // (../src/connector) resolves unchanged, and its package import (@sinclair/typebox) finds the
+    // repo's node_modules. `.insulation-*/` is in .gitignore in case a run dies before afterAll.
     dir = mkdtempSync(join(ROOT, '.insulation-'));
     const file = join(dir, 'pricing.ts');
     writeFileSync(file, absorbRename(ORIGINAL));
