@@ -4,7 +4,7 @@
  * request scope on the connector, and writes one log line when the response is done.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GraphQLError, Kind, Source, type ASTNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode, type DocumentNode } from 'graphql';
 import { createGraphQLError, createYoga, type Plugin } from 'graphql-yoga';
@@ -18,6 +18,8 @@ import type { Logger } from './logging.js';
 /** What the gateway tracks for one HTTP request, shared by the context, plugins and the log line. */
 export interface RequestState {
   readonly requestId: string;
+  /** The request's headers, for hooks that run when GraphQL never did (a refusal's trace context). */
+  readonly headers: IncomingHttpHeaders;
   readonly startedAt: number;
   readonly abort: AbortController;
   readonly deadlineMs: number;
@@ -28,6 +30,11 @@ export interface RequestState {
   /** The identified API client (web, mobile, partner...), set by the security layer; null when anonymous. */
   client: ClientIdentity | null;
   errorCodes: string[];
+  /**
+   * Answered before GraphQL ran: identification (401, 429, 503), the body size (413) or CSRF
+   * prevention (403). Logged, traced and counted like any request, with the outcome `refused`.
+   */
+  refused: boolean;
   /** Headers sent with every upstream call of this request (W3C trace context), set by the observability plugin. */
   propagate?: Record<string, string> | undefined;
   /** The W3C trace id of this request (the client's, or a new one), set by the observability plugin. */
@@ -75,7 +82,16 @@ export interface GatewayServerOptions {
 }
 
 /** A request's client, none (not identified), or a refusal answered before GraphQL runs. */
-export type Identified = ClientIdentity | null | { readonly status: number; readonly code: string; readonly message: string; readonly retryAfterSeconds?: number };
+export type Identified = ClientIdentity | null | Refusal;
+
+/** A request answered before GraphQL runs; `client` names the identified client (a 429), never its key. */
+export interface Refusal {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+  readonly retryAfterSeconds?: number;
+  readonly client?: string;
+}
 
 export interface GatewayServer {
   readonly server: Server;
@@ -85,7 +101,10 @@ export interface GatewayServer {
 
 const isGraphQLError = (e: unknown): e is GraphQLError => e instanceof GraphQLError;
 
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/** A client's `x-request-id` is used when it matches this (no spaces, no CR/LF, at most 128 characters); else one is generated. */
+export const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+const NO_PERMISSIONS: ReadonlySet<string> = new Set();
 
 /** Response headers a browser app may read. */
 const CORS_EXPOSED = ['x-request-id', 'retry-after'];
@@ -274,36 +293,10 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     res.end(payload);
   }
 
-  function handleGraphQL(req: IncomingMessage, res: ServerResponse, requestId: string): void {
-    const declared = Number(req.headers['content-length']);
-    if (declared > config.maxBodyBytes) {
-      sendJson(res, 413, { errors: [{ message: `Request body larger than ${config.maxBodyBytes} bytes.`, extensions: { code: 'PAYLOAD_TOO_LARGE', requestId } }] }, req);
-      req.resume();
-      return;
-    }
-    // A CORS preflight carries no credentials: it is answered by yoga, never identified or counted.
-    const who = opts.identifyClient && req.method !== 'OPTIONS' ? opts.identifyClient(req) : null;
-    if (who instanceof Promise) {
-      // A limit counted across processes (Redis): the body waits, unread, until the answer.
-      who.then(
-        (w) => serveGraphQL(req, res, requestId, w),
-        () => serveGraphQL(req, res, requestId, { status: 503, code: 'UNAVAILABLE', message: 'The client could not be identified; retry later.', retryAfterSeconds: 1 }),
-      );
-      return;
-    }
-    serveGraphQL(req, res, requestId, who);
-  }
-
-  function serveGraphQL(req: IncomingMessage, res: ServerResponse, requestId: string, who: Identified): void {
-    if (res.destroyed) return;
-    if (who && 'status' in who) {
-      if (who.retryAfterSeconds) res.setHeader('retry-after', String(who.retryAfterSeconds));
-      sendJson(res, who.status, { errors: [{ message: who.message, extensions: { code: who.code, requestId } }] }, req);
-      req.resume();
-      return;
-    }
-    const state: RequestState = {
+  function newState(req: IncomingMessage, requestId: string): RequestState {
+    return {
       requestId,
+      headers: req.headers,
       startedAt: performance.now(),
       abort: new AbortController(),
       deadlineMs: deadlineFor(req),
@@ -311,16 +304,54 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       operationType: null,
       scope: null,
       user: null,
-      client: who,
+      client: null,
       errorCodes: [],
+      refused: false,
     };
+  }
+
+  /** Answer a refusal before GraphQL runs: the error (with the request id), then the same log line, trace and metrics as any request. */
+  function refuse(req: IncomingMessage, res: ServerResponse, state: RequestState, refusal: Refusal): void {
+    state.refused = true;
+    state.errorCodes.push(refusal.code);
+    if (refusal.client) state.client = { name: refusal.client, permissions: NO_PERMISSIONS };
+    if (refusal.retryAfterSeconds) res.setHeader('retry-after', String(refusal.retryAfterSeconds));
+    sendJson(res, refusal.status, { errors: [{ message: refusal.message, extensions: { code: refusal.code, requestId: state.requestId } }] }, req);
+    req.resume();
+  }
+
+  const tooLarge = (): Refusal => ({ status: 413, code: 'PAYLOAD_TOO_LARGE', message: `Request body larger than ${config.maxBodyBytes} bytes.` });
+
+  function handleGraphQL(req: IncomingMessage, res: ServerResponse, requestId: string): void {
+    // From here on every request, refused or not, ends with one log line, one trace and its metrics.
+    const state = newState(req, requestId);
     res.on('close', () => {
       // The client went away before we answered: abort its in-flight upstream calls.
-      if (!res.writableFinished) state.abort.abort();
       const aborted = !res.writableFinished;
-      logRequest(state, res.statusCode, aborted);
+      if (aborted) state.abort.abort();
+      // Observability first: it gives a request refused before GraphQL its trace id, for the log line.
       opts.onRequestEnd?.(state, res.statusCode, aborted);
+      logRequest(state, res.statusCode, aborted);
     });
+    const declared = Number(req.headers['content-length']);
+    if (declared > config.maxBodyBytes) return refuse(req, res, state, tooLarge());
+    // A CORS preflight carries no credentials: it is answered by yoga, never identified or counted.
+    const who = opts.identifyClient && req.method !== 'OPTIONS' ? opts.identifyClient(req) : null;
+    if (who instanceof Promise) {
+      // A limit counted across processes (Redis): the body waits, unread, until the answer.
+      who.then(
+        (w) => serveGraphQL(req, res, state, w),
+        () => serveGraphQL(req, res, state, { status: 503, code: 'UNAVAILABLE', message: 'The client could not be identified; retry later.', retryAfterSeconds: 1 }),
+      );
+      return;
+    }
+    serveGraphQL(req, res, state, who);
+  }
+
+  function serveGraphQL(req: IncomingMessage, res: ServerResponse, state: RequestState, who: Identified): void {
+    if (res.destroyed) return;
+    if (who && 'status' in who) return refuse(req, res, state, who);
+    state.client = who;
     const type = headerValue(req.headers['content-type']);
     if (req.method !== 'POST' || !type || !type.includes('json')) {
       void yoga(req, res, { req, res, state });
@@ -335,7 +366,7 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       size += chunk.length;
       if (size > config.maxBodyBytes) {
         res.setHeader('connection', 'close');
-        sendJson(res, 413, { errors: [{ message: `Request body larger than ${config.maxBodyBytes} bytes.`, extensions: { code: 'PAYLOAD_TOO_LARGE', requestId } }] }, req);
+        refuse(req, res, state, tooLarge());
         return;
       }
       chunks.push(chunk);
@@ -372,6 +403,7 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
         traceId: state.traceId,
         operation: state.operationName,
         type: state.operationType,
+        client: state.client?.name,
         user: state.user?.id,
         status,
         aborted: aborted || undefined,

@@ -162,31 +162,38 @@ export function createObservability(opts: ObservabilityOptions): Observability {
     };
   }
 
+  /** Start the request's span in the client's trace (its `traceparent`, else a new trace) and keep it until the request ends. */
+  function begin(state: RequestState, traceparent: string | null | undefined, tracestate: string | null | undefined): Live {
+    const given = parseTraceparent(traceparent ?? null);
+    const span = startRequestSpan(tracer, parentContext(given), origin + state.startedAt);
+    let traceId: string;
+    let spanId: string;
+    let flags: string;
+    if (span.isRecording()) {
+      const sc = span.spanContext();
+      traceId = sc.traceId;
+      spanId = sc.spanId;
+      flags = sc.traceFlags & 1 ? '01' : '00';
+    } else {
+      traceId = given?.traceId ?? newTraceId();
+      spanId = newSpanId();
+      flags = given?.flags ?? '01';
+    }
+    // Every upstream call carries our request span as its parent, in the client's trace.
+    state.propagate = { traceparent: formatTraceparent(traceId, spanId, flags) };
+    state.traceId = traceId;
+    const passed = given ? tracestate : null;
+    if (passed && passed.length <= 512 && !/[\r\n\0]/.test(passed)) state.propagate.tracestate = passed;
+    const l: Live = { traceId, span, errors: undefined, query: undefined, operationName: undefined };
+    live.set(state, l);
+    return l;
+  }
+
   const plugin: Plugin<{ state?: RequestState }> = {
     onRequest({ request, serverContext }) {
       const state = (serverContext as { state?: RequestState } | undefined)?.state;
       if (!state) return;
-      const given = parseTraceparent(request.headers.get('traceparent'));
-      const span = startRequestSpan(tracer, parentContext(given), origin + state.startedAt);
-      let traceId: string;
-      let spanId: string;
-      let flags: string;
-      if (span.isRecording()) {
-        const sc = span.spanContext();
-        traceId = sc.traceId;
-        spanId = sc.spanId;
-        flags = sc.traceFlags & 1 ? '01' : '00';
-      } else {
-        traceId = given?.traceId ?? newTraceId();
-        spanId = newSpanId();
-        flags = given?.flags ?? '01';
-      }
-      // Every upstream call carries our request span as its parent, in the client's trace.
-      state.propagate = { traceparent: formatTraceparent(traceId, spanId, flags) };
-      state.traceId = traceId;
-      const tracestate = given ? request.headers.get('tracestate') : null;
-      if (tracestate && tracestate.length <= 512 && !/[\r\n\0]/.test(tracestate)) state.propagate.tracestate = tracestate;
-      live.set(state, { traceId, span, errors: undefined, query: undefined, operationName: undefined });
+      begin(state, request.headers.get('traceparent'), request.headers.get('tracestate'));
     },
     onParams({ params, context }) {
       const state = (context as { state?: RequestState } | undefined)?.state;
@@ -222,10 +229,12 @@ export function createObservability(opts: ObservabilityOptions): Observability {
   function onRequestEnd(state: RequestState, status: number, aborted: boolean): void {
     const end = performance.now();
     const durationMs = Math.round((end - state.startedAt) * 100) / 100; // as shown, so filters agree with the list
-    const l = live.get(state);
+    // A request answered before yoga ran (a refusal) gets its span and trace id here, in the client's trace.
+    const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
+    const l = live.get(state) ?? begin(state, first(state.headers.traceparent), first(state.headers.tracestate));
     const record = recordOf(state, l, durationMs, status, aborted);
     if (config.traces.enabled) store.add(record);
-    metrics.request(record.operationName, state.operationType, durationMs, outcomeOf(record), state.errorCodes);
+    metrics.request(record.operationName, state.operationType, durationMs, state.refused ? 'refused' : outcomeOf(record), state.errorCodes);
     if (l) {
       endRequestSpan(
         tracer,

@@ -10,6 +10,9 @@ import type { Connector, Telemetry } from '../connector/index.js';
 const MAX_OPERATIONS = 200;
 const BREAKER_STATES = ['closed', 'open', 'half-open', 'isolated'] as const;
 
+/** How a GraphQL request ended, as counted: `refused` when it was answered before GraphQL ran. */
+export type RequestOutcome = 'ok' | 'error' | 'refused';
+
 export interface MetricsOptions {
   readonly telemetry: Telemetry;
   readonly connector: Connector;
@@ -66,7 +69,9 @@ export class GatewayMetrics {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
-    this.requests = new Counter({ name: 'tributary_graphql_requests_total', help: 'GraphQL requests, by operation and outcome (ok or error).', labelNames: ['operation', 'type', 'outcome'] as const, registers });
+    this.requests = new Counter({
+      name: 'tributary_graphql_requests_total',
+      help: 'GraphQL requests, by operation and outcome: ok, error, or refused (answered before GraphQL ran: 401, 403 CSRF, 413, 429, 503; operation "(unknown)").', labelNames: ['operation', 'type', 'outcome'] as const, registers });
     this.graphqlErrors = new Counter({ name: 'tributary_graphql_errors_total', help: 'GraphQL errors returned, by operation and error code.', labelNames: ['operation', 'code'] as const, registers });
 
     const t = opts.telemetry;
@@ -85,9 +90,12 @@ export class GatewayMetrics {
     );
   }
 
-  /** Record one finished GraphQL request. */
-  request(operationName: string | null, operationType: string | null, durationMs: number, outcome: 'ok' | 'error', errorCodes: readonly string[]): void {
-    const operation = this.operationLabel(operationName);
+  /**
+   * Record one finished GraphQL request. A refused one (answered before GraphQL ran) is counted with
+   * the outcome `refused`, so refusals (a client over its rate limit) never read as GraphQL failing.
+   */
+  request(operationName: string | null, operationType: string | null, durationMs: number, outcome: RequestOutcome, errorCodes: readonly string[]): void {
+    const operation = outcome === 'refused' && operationName === null ? '(unknown)' : this.operationLabel(operationName);
     const type = operationType ?? 'unknown';
     this.requestDuration.observe({ operation, type, outcome }, durationMs / 1000);
     this.requests.inc({ operation, type, outcome });

@@ -58,6 +58,8 @@ export interface ClientRefusal {
   readonly code: 'UNAUTHENTICATED' | 'RATE_LIMITED';
   readonly message: string;
   readonly retryAfterSeconds?: number;
+  /** The identified client's name (a 429), for the request's log line and trace; never its key. */
+  readonly client?: string;
 }
 
 const NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -170,7 +172,7 @@ export interface SharedLimiter {
 }
 
 function limited(client: ClientDefinition, wait: number): ClientRefusal {
-  return { status: 429, code: 'RATE_LIMITED', message: `Rate limit of client ${client.name} exceeded; retry later.`, retryAfterSeconds: wait };
+  return { status: 429, code: 'RATE_LIMITED', message: `Rate limit of client ${client.name} exceeded; retry later.`, retryAfterSeconds: wait, client: client.name };
 }
 
 /** The configured clients, with identification by API key and rate limiting. */

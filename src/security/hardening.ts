@@ -107,6 +107,18 @@ export function operationCost(
   return walk(operation.selectionSet, root, 1, undefined, 0);
 }
 
+/**
+ * The body of a refusal answered before GraphQL runs (CSRF, body size), with the request id like
+ * every error; the request is marked refused, so it is logged and counted with its code.
+ */
+function refusedBody(state: RequestState | undefined, message: string, code: string): string {
+  if (state) {
+    state.refused = true;
+    state.errorCodes.push(code);
+  }
+  return JSON.stringify({ errors: [{ message, extensions: { code, ...(state ? { requestId: state.requestId } : {}) } }] });
+}
+
 /** A GraphQL error refusing the request, with a code and an HTTP status. */
 function refusal(message: string, code: string, status: number) {
   return createGraphQLError(message, { extensions: { code, http: { status } } });
@@ -144,16 +156,15 @@ const PREFLIGHT_HEADERS = ['x-graphql-csrf', 'graphql-require-preflight', 'apoll
  */
 export function useCsrfPrevention(): Plugin {
   return {
-    onRequest({ request, url, endResponse, fetchAPI }) {
+    onRequest({ request, url, endResponse, fetchAPI, serverContext }) {
       if (PREFLIGHT_HEADERS.some((h) => request.headers.get(h))) return;
       const type = (request.headers.get('content-type') ?? '').split(';', 1)[0]!.trim().toLowerCase();
       const simple =
         (request.method === 'GET' && (url.searchParams.has('query') || url.searchParams.has('documentId') || url.searchParams.has('extensions'))) ||
         (request.method === 'POST' && (type === '' || type === 'text/plain' || type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data'));
       if (!simple) return;
-      const body = JSON.stringify({
-        errors: [{ message: `This request needs a JSON body or a non-empty ${PREFLIGHT_HEADERS[0]} header (CSRF prevention).`, extensions: { code: 'CSRF_PREVENTED' } }],
-      });
+      const state = (serverContext as { state?: RequestState } | undefined)?.state;
+      const body = refusedBody(state, `This request needs a JSON body or a non-empty ${PREFLIGHT_HEADERS[0]} header (CSRF prevention).`, 'CSRF_PREVENTED');
       endResponse(new fetchAPI.Response(body, { status: 403, headers: { 'content-type': 'application/json; charset=utf-8' } }));
     },
   };
@@ -208,9 +219,10 @@ export function usePersistedDocuments(opts: { documents: PersistedDocuments; cli
  */
 export function useBodyLimit(maxBytes: number): Plugin {
   return {
-    onRequestParse({ request, requestParser, setRequestParser, fetchAPI }) {
+    onRequestParse({ request, requestParser, setRequestParser, fetchAPI, serverContext }) {
       if (!requestParser || !request.body || request.headers.get('content-length')) return;
       const inner = requestParser;
+      const state = (serverContext as { state?: RequestState } | undefined)?.state;
       setRequestParser(async (req) => {
         const reader = req.body!.getReader();
         const chunks: Uint8Array[] = [];
@@ -221,7 +233,7 @@ export function useBodyLimit(maxBytes: number): Plugin {
           size += value.byteLength;
           if (size > maxBytes) {
             await reader.cancel().catch(() => {});
-            const body = JSON.stringify({ errors: [{ message: `Request body larger than ${maxBytes} bytes.`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+            const body = refusedBody(state, `Request body larger than ${maxBytes} bytes.`, 'PAYLOAD_TOO_LARGE');
             return new fetchAPI.Response(body, { status: 413, headers: { 'content-type': 'application/json; charset=utf-8', connection: 'close' } });
           }
           chunks.push(value);

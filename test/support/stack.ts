@@ -22,6 +22,8 @@ export interface Stack {
   readonly logs: Record<string, unknown>[];
   /** The raw log text. */
   logText(): string;
+  /** The request log line of a request id, once the gateway has written it (it does when the response is done). */
+  requestLog(requestId: string): Promise<Record<string, unknown>>;
   gql(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<GqlResponse>;
   resetStats(): void;
   close(): Promise<void>;
@@ -60,12 +62,16 @@ export async function post(url: string, payload: unknown, headers: Record<string
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const sandbox = await startSandbox({ portBase: 0, seed: 42, ...opts.sandbox });
   const lines: string[] = [];
+  const written = new Set<() => void>();
   const destination = new Writable({
     write(chunk, _enc, cb) {
       lines.push(...String(chunk).split('\n').filter(Boolean));
+      for (const w of written) w();
       cb();
     },
   });
+  const findRequestLog = (requestId: string) =>
+    lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'graphql request' && l.requestId === requestId);
   const gateway = await startTributary({
     env: { NODE_ENV: 'test', LOG_LEVEL: 'info', ...opts.env },
     baseUrls: sandbox.urls,
@@ -83,6 +89,17 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     },
     logText: () => lines.join('\n'),
+    requestLog: (requestId) =>
+      new Promise((resolve) => {
+        const check = () => {
+          const line = findRequestLog(requestId);
+          if (!line) return;
+          written.delete(check);
+          resolve(line);
+        };
+        written.add(check);
+        check();
+      }),
     gql: (query, variables = {}, headers = {}) => post(url, { query, variables }, headers),
     resetStats() {
       for (const u of Object.values(sandbox.upstreams)) u.resetStats();
