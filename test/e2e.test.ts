@@ -16,6 +16,8 @@ import {
   usd,
 } from './support/expected.js';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
+import inventory from '../upstreams/inventory.js';
+import pricing from '../upstreams/pricing.js';
 
 let stack: Stack;
 
@@ -230,6 +232,38 @@ describe('CheckoutQuote', () => {
     const r = await stack.gql(OPERATIONS.CheckoutQuote, { lines, country: 'us', postcode: '10001' });
     expect(r.body.errors).toBeUndefined();
     expect(r.body.data.checkoutQuote).toEqual(expectedQuote(lines, 'US'));
+  });
+
+  describe("batches split at the upstream's maximum batch size", () => {
+    const maxPricing = pricing.endpoints.pricesBySku.maxBatchSize;
+    const maxInventory = inventory.endpoints.stockBySku.maxBatchSize;
+    /** The SKUs of each call pricing received, as asked (`?skus=A,B`). */
+    const pricingCalls = () => stack.sandbox.upstreams.pricing.stats().requests.map((q) => decodeURIComponent(q.path).split('skus=')[1]!.split(','));
+
+    it.each([maxPricing + 1, Math.floor(1.5 * maxPricing) + 2, 2 * maxPricing])(
+      'a quote of %i distinct products costs ceil(n / max) pricing calls, each SKU in exactly one',
+      async (n) => {
+        // The quote's line limit (100) bounds n; the point is more SKUs in one tick than pricing takes in one call.
+        expect(n).toBeGreaterThan(maxPricing);
+        expect(n).toBeLessThanOrEqual(maxInventory);
+        const lines = products.slice(0, n).map((p, i) => ({ productId: String(p.id), quantity: (i % 3) + 1 }));
+        const r = await stack.gql(OPERATIONS.CheckoutQuote, { lines, country: 'US', postcode: '10001' });
+        expect(r.body.errors).toBeUndefined();
+        expect(r.body.data.checkoutQuote).toEqual(expectedQuote(lines, 'US'));
+
+        const skus = lines.map((l) => byId.get(l.productId)!.sku);
+        const calls = pricingCalls();
+        expect(calls).toHaveLength(Math.ceil(n / maxPricing));
+        expect(countOf('pricing')).toBe(calls.length);
+        // Split in key order: the calls (whichever arrived first) are the consecutive slices of `max` keys.
+        const expected = Array.from({ length: calls.length }, (_, i) => skus.slice(i * maxPricing, (i + 1) * maxPricing));
+        expect([...calls].sort((a, b) => skus.indexOf(a[0]!) - skus.indexOf(b[0]!))).toEqual(expected);
+        // Every SKU in exactly one call.
+        expect(calls.flat().sort()).toEqual([...skus].sort());
+        // Inventory takes them all at once (its maximum is not reached): one call, hedged copies aside.
+        expect(stack.sandbox.upstreams.inventory.stats().requests.filter((q) => q.headers['x-tributary-hedge'] !== '1')).toHaveLength(1);
+      },
+    );
   });
 
   it('refuses a line naming an unknown product, and a quantity below 1, naming the line', async () => {
