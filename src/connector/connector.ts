@@ -20,7 +20,8 @@ import type { CacheRead, CacheStore } from './cache.js';
 import { CredentialProvider, SecretSource, type TokenObserver } from './credentials.js';
 import type { UpstreamDef } from './define.js';
 import type { AttemptEvent, CacheStatus, Telemetry } from './events.js';
-import { Executor, NOT_FOUND } from './executor.js';
+import { Executor, NOT_FOUND, type CallOptions } from './executor.js';
+import { Flight, type LeaveErrors, type Outcome } from './flight.js';
 import { Transport } from './transport.js';
 import type {
   AnyEndpointDef,
@@ -63,13 +64,18 @@ export interface ScopeInit {
   readonly propagate?: Record<string, string> | undefined;
 }
 
-type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
+/** A key's place in a shared call: the call, and the key's index among the call's keys. */
+interface Slot {
+  readonly flight: Flight<unknown[]>;
+  readonly index: number;
+}
 
 /** What one upstream call needs from its request (or from a background refresh). */
 interface FetchContext {
   /** The GraphQL request the call serves (for a background refresh, the request that started it). */
   readonly requestId: string | undefined;
   readonly user: { readonly id: string } | null;
+  /** performance.now() by which the call must be over; a shared call's moves later as requests join it. */
   readonly deadline: number;
   readonly signal: AbortSignal | undefined;
   readonly propagate: Record<string, string> | undefined;
@@ -100,6 +106,8 @@ interface EndpointRuntime {
   readonly timeoutMs: number;
   /** `${upstream}:${endpoint}:` — the start of every cache key of this endpoint. */
   readonly cachePrefix: string;
+  /** What a request gets when it stops waiting for a shared call on its own. */
+  readonly leave: LeaveErrors;
 }
 
 interface UpstreamRuntime {
@@ -132,6 +140,14 @@ function contractMode(def: UpstreamDef, env: NodeJS.ProcessEnv): 'enforce' | 're
   return v;
 }
 
+/** The errors of a request that stops waiting for a shared call: its deadline passed, or its client went away. */
+function leaveErrors(where: { upstream: string; endpoint: string }): LeaveErrors {
+  return {
+    timeout: () => new UpstreamTimeoutError(where),
+    cancelled: () => new UpstreamUnavailableError(where, 'call was cancelled', { extensions: { reason: 'cancelled' } }),
+  };
+}
+
 /** A typed client per endpoint: DataLoader's `load`/`loadMany`. */
 export type EndpointClient<D> = DataLoader<EndpointKey<D>, EndpointValue<D>, string>;
 export type UpstreamClients<U extends Record<string, UpstreamDef<any>>> = {
@@ -142,8 +158,8 @@ export class Connector {
   readonly telemetry: Telemetry;
   private readonly runtimes = new Map<string, UpstreamRuntime>();
   private readonly cache: CacheStore | null;
-  /** Cross-request coalescing: cache key → the in-flight fetch of that key. */
-  private readonly inflight = new Map<string, Promise<Settled>>();
+  /** Cross-request coalescing: cache key → the in-flight call fetching that key. */
+  private readonly inflight = new Map<string, Slot>();
   private readonly warnedUserVariance = new Set<string>();
   private readonly facadeProtos = new Map<string, object>();
   private readonly now: () => number;
@@ -186,6 +202,7 @@ export class Connector {
           retryable: ep.retrySafe === true || ep.method === 'GET',
           timeoutMs: ep.timeoutMs ?? def.resolvedPolicy.timeoutMs,
           cachePrefix: `${def.name}:${name}:`,
+          leave: leaveErrors({ upstream: def.name, endpoint: name }),
         });
       }
       this.runtimes.set(def.name, rt);
@@ -265,88 +282,83 @@ export class Connector {
     const out = new Array<unknown>(n);
     const up = ep.upstream.def.name;
     const policy = ep.def.cache;
+    const onError = ep.def.onError ?? ep.upstream.def.resolvedPolicy.onError;
     const cacheable = this.cache !== null && policy !== undefined && policy.scope !== 'none' && this.cacheSafe(ep, keys);
-    const own: number[] = [];
-    const shared: [number, Promise<Settled>][] = [];
-    const settle = new Map<number, (s: Settled) => void>();
-    let ckeys: string[] | undefined;
     let staleFallback: (CacheRead | undefined)[] | undefined;
-    if (cacheable) {
-      ckeys = keys.map((k) => this.cacheKey(ep, policy!.scope, scope.user, k));
-      const got = await this.cache!.getMany(ckeys);
-      const now = this.now();
-      const swr = policy!.staleWhileRevalidateMs ?? 0;
-      const revalidate: number[] = [];
-      let hits = 0;
-      let stale = 0;
-      let store: string = this.cache!.name;
-      for (let i = 0; i < n; i++) {
-        const entry = got[i];
-        if (entry && now < entry.f) {
-          out[i] = entry.v;
-          hits++;
-          store = entry.store;
-          continue;
-        }
-        if (entry && now < entry.f + swr) {
-          // Stale but within stale-while-revalidate: answer now, refresh in the background (once).
-          out[i] = entry.v;
-          stale++;
-          revalidate.push(i);
-          continue;
-        }
-        if (entry) (staleFallback ??= new Array(n))[i] = entry; // kept for stale-if-error
-        const running = this.inflight.get(ckeys[i]!);
-        if (running) {
-          shared.push([i, running]);
-        } else {
-          own.push(i);
-          let resolve!: (s: Settled) => void;
-          this.inflight.set(ckeys[i]!, new Promise<Settled>((r) => (resolve = r)));
-          settle.set(i, resolve);
-        }
-      }
-      this.cacheEvent(scope, up, ep.name, 'hit', hits, store);
-      this.cacheEvent(scope, up, ep.name, 'stale', stale, store);
-      this.cacheEvent(scope, up, ep.name, 'coalesced', shared.length, 'inflight');
-      this.cacheEvent(scope, up, ep.name, 'miss', own.length, this.cache!.name);
-      if (revalidate.length > 0) this.revalidate(ep, keys, revalidate, ckeys, scope);
-    } else {
-      for (let i = 0; i < n; i++) own.push(i);
-    }
+    const failed = (i: number, error: unknown): unknown => {
+      const fallback = this.onFailure(onError, staleFallback?.[i], policy, error);
+      if (fallback.stale) this.cacheEvent(scope, up, ep.name, 'stale', 1, staleFallback![i]!.store);
+      return fallback.value;
+    };
 
-    if (own.length > 0) {
-      const onError = ep.def.onError ?? ep.upstream.def.resolvedPolicy.onError;
+    if (!cacheable) {
+      // Not cached, so never shared: the calls are this request's own, under its deadline and signal.
+      const all = Array.from({ length: n }, (_, i) => i);
       await Promise.all(
-        this.chunks(ep, own).map(async (chunk) => {
-          let result: { values: unknown[]; cacheControl: string | undefined };
+        this.chunks(ep, all).map(async (chunk) => {
           try {
-            result = await this.fetch(ep, chunk.map((i) => keys[i]), scope);
+            const result = await this.fetch(ep, chunk.map((i) => keys[i]), scope);
+            chunk.forEach((i, j) => (out[i] = result.values[j]));
           } catch (error) {
-            for (const i of chunk) {
-              const fallback = this.onFailure(onError, staleFallback?.[i], policy, error);
-              out[i] = fallback.value;
-              if (fallback.stale) this.cacheEvent(scope, up, ep.name, 'stale', 1, staleFallback![i]!.store);
-              settle.get(i)?.(fallback.value instanceof Error ? { ok: false, error: fallback.value } : { ok: true, value: fallback.value });
-            }
-            return;
-          }
-          const ttl = ckeys ? effectiveTtl(policy!, result.cacheControl) : 0;
-          const fresh = this.now() + ttl;
-          const keep = ttl + Math.max(policy?.staleWhileRevalidateMs ?? 0, policy?.staleIfErrorMs ?? 0);
-          for (let j = 0; j < chunk.length; j++) {
-            const i = chunk[j]!;
-            out[i] = result.values[j];
-            settle.get(i)?.({ ok: true, value: result.values[j] });
-            if (ckeys && ttl > 0) void this.cache!.set(ckeys[i]!, { v: result.values[j], f: fresh }, keep);
+            for (const i of chunk) out[i] = failed(i, error);
           }
         }),
       );
-      if (ckeys) for (const i of own) this.inflight.delete(ckeys[i]!);
+      return out;
     }
-    for (const [i, p] of shared) {
-      const s = await p;
-      out[i] = s.ok ? s.value : s.error;
+
+    const ckeys = keys.map((k) => this.cacheKey(ep, policy!.scope, scope.user, k));
+    const got = await this.cache!.getMany(ckeys);
+    const now = this.now();
+    const swr = policy!.staleWhileRevalidateMs ?? 0;
+    const revalidate: number[] = [];
+    const own: number[] = [];
+    // The calls this request waits for, its own and others', each joined at once (so it counts as a
+    // waiter from the moment it relies on the call): flight → its outcome and [index in keys, index in the call].
+    const waits = new Map<Flight<unknown[]>, { readonly outcome: Promise<Outcome<unknown[]>>; readonly pairs: [number, number][] }>();
+    let hits = 0;
+    let stale = 0;
+    let coalesced = 0;
+    let store: string = this.cache!.name;
+    for (let i = 0; i < n; i++) {
+      const entry = got[i];
+      if (entry && now < entry.f) {
+        out[i] = entry.v;
+        hits++;
+        store = entry.store;
+        continue;
+      }
+      if (entry && now < entry.f + swr) {
+        // Stale but within stale-while-revalidate: answer now, refresh in the background (once).
+        out[i] = entry.v;
+        stale++;
+        revalidate.push(i);
+        continue;
+      }
+      if (entry) (staleFallback ??= new Array(n))[i] = entry; // kept for stale-if-error
+      const running = this.inflight.get(ckeys[i]!);
+      if (running) {
+        coalesced++;
+        let w = waits.get(running.flight);
+        if (!w) waits.set(running.flight, (w = { outcome: running.flight.join(scope.deadline, scope.signal, ep.leave), pairs: [] }));
+        w.pairs.push([i, running.index]);
+      } else {
+        own.push(i);
+      }
+    }
+    for (const chunk of this.chunks(ep, own)) {
+      const flight = this.startFlight(ep, chunk.map((i) => keys[i]), chunk.map((i) => ckeys[i]!), scope, scope.deadline, false);
+      waits.set(flight, { outcome: flight.join(scope.deadline, scope.signal, ep.leave), pairs: chunk.map((i, j) => [i, j]) });
+    }
+    this.cacheEvent(scope, up, ep.name, 'hit', hits, store);
+    this.cacheEvent(scope, up, ep.name, 'stale', stale, store);
+    this.cacheEvent(scope, up, ep.name, 'coalesced', coalesced, 'inflight');
+    this.cacheEvent(scope, up, ep.name, 'miss', own.length, this.cache!.name);
+    if (revalidate.length > 0) this.revalidate(ep, keys, revalidate, ckeys, scope);
+    // Every call, started here or joined, is waited for under this request's own deadline and signal.
+    for (const { outcome, pairs } of waits.values()) {
+      const o = await outcome;
+      for (const [i, j] of pairs) out[i] = o.ok ? o.value[j] : failed(i, o.error);
     }
     return out;
   }
@@ -374,41 +386,69 @@ export class Connector {
 
   /**
    * Refresh stale keys in the background, outside the request's lifetime (its signal does not apply;
-   * its user does). Keys another call is already fetching are left to it, so each refreshes once.
+   * its user does): under the policy's own budget, never abandoned by requests that join it. Keys
+   * another call is already fetching are left to it, so each refreshes once.
    */
   private revalidate(ep: EndpointRuntime, keys: readonly unknown[], idx: readonly number[], ckeys: readonly string[], scope: RequestScope): void {
     const mine = idx.filter((i) => !this.inflight.has(ckeys[i]!));
     if (mine.length === 0) return;
-    const resolvers = new Map<number, (s: Settled) => void>();
-    for (const i of mine) this.inflight.set(ckeys[i]!, new Promise<Settled>((r) => resolvers.set(i, r)));
-    const policy = ep.def.cache!;
-    const ctx: FetchContext = {
-      requestId: scope.requestId,
-      user: scope.user,
-      deadline: performance.now() + ep.timeoutMs * ep.upstream.def.resolvedPolicy.retry.attempts,
-      signal: undefined,
-      propagate: scope.propagate,
-      onAttempt: undefined,
-    };
+    const deadline = performance.now() + ep.timeoutMs * ep.upstream.def.resolvedPolicy.retry.attempts;
+    const origin = { requestId: scope.requestId, user: scope.user, propagate: scope.propagate, onAttempt: undefined };
     for (const chunk of this.chunks(ep, mine)) {
-      this.fetch(ep, chunk.map((i) => keys[i]), ctx).then(
-        (result) => {
-          const ttl = effectiveTtl(policy, result.cacheControl);
-          const keep = ttl + Math.max(policy.staleWhileRevalidateMs ?? 0, policy.staleIfErrorMs ?? 0);
-          chunk.forEach((i, j) => {
-            if (ttl > 0) void this.cache!.set(ckeys[i]!, { v: result.values[j], f: this.now() + ttl }, keep);
-            resolvers.get(i)!({ ok: true, value: result.values[j] });
-            this.inflight.delete(ckeys[i]!);
-          });
-        },
-        (error: unknown) => {
-          for (const i of chunk) {
-            resolvers.get(i)!({ ok: false, error });
-            this.inflight.delete(ckeys[i]!);
-          }
-        },
-      );
+      this.startFlight(ep, chunk.map((i) => keys[i]), chunk.map((i) => ckeys[i]!), origin, deadline, true);
     }
+  }
+
+  /**
+   * Start one shared call for these keys (cross-request coalescing), registered in the in-flight map
+   * until it ends: on its own signal and deadline (see Flight), with the trace and user of the request
+   * that started it. Its answer is stored whoever is still waiting for it.
+   */
+  private startFlight(
+    ep: EndpointRuntime,
+    keys: readonly unknown[],
+    ckeys: readonly string[],
+    origin: Pick<FetchContext, 'requestId' | 'user' | 'propagate' | 'onAttempt'>,
+    deadline: number,
+    background: boolean,
+  ): Flight<unknown[]> {
+    const policy = ep.def.cache!;
+    const slots: Slot[] = [];
+    const flight = new Flight<unknown[]>({
+      deadline,
+      background,
+      onEnd: () => {
+        ckeys.forEach((k, j) => {
+          if (this.inflight.get(k) === slots[j]) this.inflight.delete(k);
+        });
+      },
+    });
+    ckeys.forEach((k, j) => {
+      const slot = { flight, index: j };
+      slots.push(slot);
+      this.inflight.set(k, slot);
+    });
+    const ctx: FetchContext = {
+      requestId: origin.requestId,
+      user: origin.user,
+      propagate: origin.propagate,
+      onAttempt: origin.onAttempt,
+      signal: flight.signal,
+      // Moves later when a request with more time joins.
+      get deadline() {
+        return flight.deadline;
+      },
+    };
+    return flight.run(async () => {
+      const result = await this.fetch(ep, keys, ctx);
+      const ttl = effectiveTtl(policy, result.cacheControl);
+      if (ttl > 0) {
+        const entry = (v: unknown) => ({ v, f: this.now() + ttl });
+        const keep = ttl + Math.max(policy.staleWhileRevalidateMs ?? 0, policy.staleIfErrorMs ?? 0);
+        ckeys.forEach((k, j) => void this.cache!.set(k, entry(result.values[j]), keep));
+      }
+      return result.values;
+    });
   }
 
   /** `<upstream>:<endpoint>:<scope>:<key>`; the user is part of the key only for `user`-scoped endpoints. */
@@ -479,22 +519,29 @@ export class Connector {
   private async fetch(ep: EndpointRuntime, keys: readonly unknown[], ctx: FetchContext): Promise<{ values: unknown[]; cacheControl: string | undefined }> {
     const rt = ep.upstream;
     const callCtx: CallContext = { user: ctx.user };
-    const common = {
+    const call = (path: string, body: unknown, keys: number, notFoundIsNull: boolean): CallOptions => ({
       endpoint: ep.name,
       retryable: ep.retryable,
       timeoutMs: ep.timeoutMs,
-      deadline: ctx.deadline,
+      // Read at each use: a shared call's deadline moves later as requests join it.
+      get deadline() {
+        return ctx.deadline;
+      },
       signal: ctx.signal,
       validator: ep.validator,
       headers: ctx.propagate,
       onAttempt: ctx.onAttempt,
       requestId: ctx.requestId,
       method: ep.def.method,
-    };
+      path,
+      body,
+      keys,
+      notFoundIsNull,
+    });
     if (ep.def.kind === 'batch') {
       const def = ep.def as BatchEndpointDef<unknown, any, unknown, unknown, 'one' | 'many'>;
       const spec = def.request(keys, callCtx);
-      const res = await rt.executor.call({ ...common, path: rt.transport.path(spec), body: spec.body, keys: keys.length, notFoundIsNull: false });
+      const res = await rt.executor.call(call(rt.transport.path(spec), spec.body, keys.length, false));
       if (res === NOT_FOUND) return { values: keys.map(() => (def.cardinality === 'many' ? [] : null)), cacheControl: undefined };
       const many = def.cardinality === 'many';
       const byKey = new Map<string, unknown>();
@@ -513,7 +560,7 @@ export class Connector {
     const def = ep.def as SingleEndpointDef<unknown, any, unknown>;
     const key = keys[0];
     const spec = def.request(key, callCtx);
-    const res = await rt.executor.call({ ...common, path: rt.transport.path(spec), body: spec.body, keys: 1, notFoundIsNull: def.notFoundIsNull === true });
+    const res = await rt.executor.call(call(rt.transport.path(spec), spec.body, 1, def.notFoundIsNull === true));
     if (res === NOT_FOUND) return { values: [null], cacheControl: undefined };
     return { values: [def.map(res.body, key)], cacheControl: res.cacheControl };
   }

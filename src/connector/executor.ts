@@ -61,7 +61,10 @@ export interface CallOptions {
   /** GET, or an endpoint that declared itself retry-safe. */
   readonly retryable: boolean;
   readonly timeoutMs: number;
-  /** performance.now() by which everything must be over. */
+  /**
+   * performance.now() by which everything must be over. Read at each use, never copied: a call shared
+   * by several requests (coalescing) has the latest of their deadlines, which moves as they join.
+   */
   readonly deadline: number;
   readonly signal: AbortSignal | undefined;
   readonly notFoundIsNull: boolean;
@@ -329,10 +332,19 @@ export class Executor {
     const budgetMs = Math.min(o.timeoutMs, remaining);
     const ac = owner ?? new AbortController();
     let timedOut = false;
-    const timer = setTimeout(() => {
+    const attemptEnd = performance.now() + o.timeoutMs;
+    const expire = (): void => {
+      // The deadline may have moved later while this attempt ran (a request with more time joined a
+      // shared call): carry on until the new one, never past the attempt's own timeout.
+      const left = Math.min(attemptEnd, o.deadline) - performance.now();
+      if (left > 1) {
+        timer = setTimeout(expire, left);
+        return;
+      }
       timedOut = true;
       ac.abort();
-    }, budgetMs);
+    };
+    let timer = setTimeout(expire, budgetMs);
     const onAbort = owner ? undefined : () => ac.abort();
     if (onAbort) client?.addEventListener('abort', onAbort, { once: true });
     const start = performance.now();

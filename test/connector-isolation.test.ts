@@ -1,0 +1,213 @@
+/**
+ * What one caller does must not leak into another's call: a real Connector against real sandbox
+ * servers, with upstream definitions written for the test.
+ *
+ * - Cross-request coalescing: requests that share one in-flight call each keep their own deadline and
+ *   abort signal; the shared call is aborted only when every one of them has gone.
+ * - The OAuth2 token fetch honours the deadline and abort signal of each call waiting for it, and a
+ *   fetch shared by several calls outlives any one of them.
+ * - A refused credential (401/403) is refreshed, but a non-idempotent call is still sent only once.
+ * - An answer larger than its limit is not retried, and keeps its real HTTP status.
+ * - An OAuth2 token is refreshed ahead of its expiry, without a refused call.
+ *
+ * Assertions are counts and orders (calls the upstream received, which caller settled first), never
+ * durations. Latencies only set the stage (a call that is still running when a deadline passes).
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Type } from '@sinclair/typebox';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_SANDBOX_CREDENTIALS, startSandbox, type Sandbox } from '../sandbox/index.js';
+import {
+  Connector,
+  MemoryStore,
+  Telemetry,
+  defineUpstream,
+  singleEndpoint,
+  type AttemptEvent,
+  type UpstreamDef,
+} from '../src/connector/index.js';
+
+let sandbox: Sandbox;
+let clock = Date.parse('2030-01-01T00:00:00Z');
+const TOKEN_TTL_S = 300;
+
+beforeAll(async () => {
+  sandbox = await startSandbox({
+    portBase: 0,
+    seed: 11,
+    only: ['catalog', 'shipping', 'tax'],
+    latencyMs: { catalog: 0, shipping: 0, tax: 0 },
+    shippingTokenTtlS: TOKEN_TTL_S,
+    now: () => clock,
+  });
+});
+afterAll(async () => {
+  await sandbox?.close();
+});
+afterEach(() => {
+  for (const u of Object.values(sandbox.upstreams)) {
+    u.setFaults(null);
+    u.setLatency(0);
+    u.setCredentials(DEFAULT_SANDBOX_CREDENTIALS);
+    u.resetStats();
+  }
+});
+
+const connectors: Connector[] = [];
+afterEach(async () => {
+  await Promise.all(connectors.splice(0).map((c) => c.close()));
+});
+
+function connectorFor(defs: UpstreamDef[], opts: { cache?: MemoryStore | null; env?: NodeJS.ProcessEnv } = {}) {
+  const telemetry = new Telemetry();
+  const connector = new Connector({
+    upstreams: defs,
+    env: opts.env ?? {},
+    baseUrls: sandbox.urls,
+    sandboxMode: true,
+    cache: opts.cache ?? null,
+    telemetry,
+    now: () => clock,
+  });
+  connectors.push(connector);
+  const attempts: AttemptEvent[] = [];
+  telemetry.on('attempt', (e) => attempts.push(e));
+  /** A request: its own deadline (ms from now) and abort controller. */
+  const request = (name: string, deadlineMs = 10_000, user: { id: string } | null = null) => {
+    const abort = new AbortController();
+    const scope = connector.scope({ requestId: name, user, deadline: performance.now() + deadlineMs, signal: abort.signal });
+    return { scope, abort };
+  };
+  return { connector, telemetry, attempts, request };
+}
+
+/** Wait (polling, never asserting on time) until `cond` holds. */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 1_000; i++) {
+    if (cond()) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Settle a promise into a label, in the order settlements happen. */
+function record(order: string[], name: string, p: Promise<unknown>): Promise<void> {
+  return p.then(
+    (v) => void order.push(`${name}:${JSON.stringify(v)}`),
+    (e: { code?: string; extensions?: { reason?: string } }) => void order.push(`${name}:${e.code}${e.extensions?.reason ? `/${e.extensions.reason}` : ''}`),
+  );
+}
+
+const catalog = (opts: { scope?: 'public' | 'user'; attempts?: number; swr?: number } = {}) =>
+  defineUpstream({
+    name: 'catalog',
+    baseUrlEnv: 'UPSTREAM_CATALOG_URL',
+    auth: { scheme: 'none' },
+    policy: { timeoutMs: 5_000, retry: { attempts: opts.attempts ?? 3, baseDelayMs: 1 }, breaker: false },
+    endpoints: {
+      byId: singleEndpoint({
+        method: 'GET',
+        request: (id: string, ctx) => ({ path: '/products/:id', params: { id }, query: opts.scope === 'user' ? { u: ctx.user?.id } : undefined }),
+        response: Type.Object({ id: Type.Integer() }),
+        map: (b) => b.id,
+        cache: { ttlMs: 60_000, scope: opts.scope ?? 'public', staleWhileRevalidateMs: opts.swr },
+      }),
+    },
+  });
+
+describe('cross-request coalescing', () => {
+  it('a request that disconnects leaves the shared call to the others: it alone is cancelled', async () => {
+    const { request, telemetry } = connectorFor([catalog()], { cache: new MemoryStore({ maxEntries: 100 }) });
+    sandbox.upstreams.catalog.setLatency(100);
+    const a = request('a');
+    const b = request('b');
+    // The moment b joins a's call, a's client goes away.
+    telemetry.on('cache', (e) => e.status === 'coalesced' && a.abort.abort());
+    const order: string[] = [];
+    await Promise.all([record(order, 'a', a.scope.loader('catalog', 'byId').load('1')), record(order, 'b', b.scope.loader('catalog', 'byId').load('1'))]);
+    expect(order).toEqual(['a:UPSTREAM_UNAVAILABLE/cancelled', 'b:1']);
+    // One call, not aborted: it answered, for b.
+    expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.status)).toEqual([200]);
+  });
+
+  it("a request with a short deadline times out alone; the shared call runs on for the others' deadlines", async () => {
+    const { request } = connectorFor([catalog()], { cache: new MemoryStore({ maxEntries: 100 }) });
+    sandbox.upstreams.catalog.setLatency(400);
+    const a = request('a', 50);
+    const b = request('b', 10_000);
+    const order: string[] = [];
+    await Promise.all([record(order, 'a', a.scope.loader('catalog', 'byId').load('2')), record(order, 'b', b.scope.loader('catalog', 'byId').load('2'))]);
+    expect(order).toEqual(['a:UPSTREAM_TIMEOUT', 'b:2']);
+    // One call, sent once (not retried when a's deadline passed), answered.
+    expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.status)).toEqual([200]);
+  });
+
+  it('a request that joins with a shorter deadline than the call it shares gets its own UPSTREAM_TIMEOUT, first', async () => {
+    const { request } = connectorFor([catalog()], { cache: new MemoryStore({ maxEntries: 100 }) });
+    sandbox.upstreams.catalog.setLatency(400);
+    const a = request('a', 10_000);
+    const b = request('b', 50);
+    const order: string[] = [];
+    await Promise.all([record(order, 'a', a.scope.loader('catalog', 'byId').load('3')), record(order, 'b', b.scope.loader('catalog', 'byId').load('3'))]);
+    expect(order).toEqual(['b:UPSTREAM_TIMEOUT', 'a:3']);
+    expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.status)).toEqual([200]);
+  });
+
+  it('when every request sharing a call has gone, the call is aborted and the next request starts its own', async () => {
+    const { request } = connectorFor([catalog({ attempts: 1 })], { cache: new MemoryStore({ maxEntries: 100 }) });
+    sandbox.upstreams.catalog.setFaults({ hang: { probability: 1 } });
+    const a = request('a');
+    const b = request('b');
+    const order: string[] = [];
+    const done = Promise.all([record(order, 'a', a.scope.loader('catalog', 'byId').load('4')), record(order, 'b', b.scope.loader('catalog', 'byId').load('4'))]);
+    await until(() => sandbox.upstreams.catalog.stats().total === 1, 'the shared call to arrive');
+    a.abort.abort();
+    b.abort.abort();
+    await done;
+    expect(order).toEqual(['a:UPSTREAM_UNAVAILABLE/cancelled', 'b:UPSTREAM_UNAVAILABLE/cancelled']);
+    // The upstream saw the call closed without an answer.
+    await until(() => sandbox.upstreams.catalog.stats().requests[0]!.end > 0, 'the aborted call to close');
+    expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.status)).toEqual([0]);
+
+    sandbox.upstreams.catalog.setFaults(null);
+    const c = request('c');
+    expect(await c.scope.loader('catalog', 'byId').load('4')).toBe(4);
+    expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.status)).toEqual([0, 200]);
+  });
+
+  it('only requests of the same cache scope share a call (user-scoped: one call per user)', async () => {
+    const { request } = connectorFor([catalog({ scope: 'user' })], { cache: new MemoryStore({ maxEntries: 100 }) });
+    sandbox.upstreams.catalog.setLatency(50);
+    const loads = [
+      request('u1a', 10_000, { id: '1' }),
+      request('u1b', 10_000, { id: '1' }),
+      request('u2', 10_000, { id: '2' }),
+    ].map((r) => r.scope.loader('catalog', 'byId').load('5'));
+    expect(await Promise.all(loads)).toEqual([5, 5, 5]);
+    expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.path).sort()).toEqual(['/products/5?u=1', '/products/5?u=2']);
+  });
+
+  it('a background refresh (stale-while-revalidate) is not aborted when a request that joined it leaves', async () => {
+    const store = new MemoryStore({ maxEntries: 100 });
+    const { request } = connectorFor([catalog({ swr: 1_000 })], { cache: store });
+    expect(await request('warm').scope.loader('catalog', 'byId').load('6')).toBe(6);
+    sandbox.upstreams.catalog.setLatency(100);
+    // Stale within the window: answered from the cache, refreshed in the background.
+    clock += 60_500;
+    expect(await request('stale').scope.loader('catalog', 'byId').load('6')).toBe(6);
+    // Past the window: a miss, which joins the refresh already running; its client then goes away.
+    clock += 1_000;
+    const late = request('late');
+    const order: string[] = [];
+    const p = record(order, 'late', late.scope.loader('catalog', 'byId').load('6'));
+    late.abort.abort();
+    await p;
+    expect(order).toEqual(['late:UPSTREAM_UNAVAILABLE/cancelled']);
+    // The refresh carried on and stored its answer: the next request is a hit, with no new call.
+    await until(() => (store.getManySync(['catalog:byId:p:6'])[0]?.f ?? 0) > clock, 'the refresh to be stored');
+    expect(await request('after').scope.loader('catalog', 'byId').load('6')).toBe(6);
+    expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.status)).toEqual([200, 200]);
+  });
+});
