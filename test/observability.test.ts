@@ -1,7 +1,8 @@
 /**
  * Execution traces against the real sandbox: a ProductPage trace lists exactly the HTTP requests the
  * upstreams saw (retries as separate attempts), the client's traceparent reaches every upstream,
- * /metrics parses and its counters match the calls made, and the trace store keeps its bound.
+ * /metrics parses and its counters match the calls made (hedges, bulkhead rejections, spent retry
+ * budgets and contract violations included), and the trace store keeps its bound.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
@@ -277,5 +278,82 @@ describe('/metrics', () => {
     expect(sum(e, 'tributary_cache_keys_total', { upstream: 'catalog', endpoint: 'productById', status: 'miss' })).toBe(s.sandbox.upstreams.catalog.stats().counts['GET /products/:id'] ?? 0);
     // one breaker-state series per upstream is 1
     for (const u of s.gateway.connector.upstreamNames) expect(sum(e, 'tributary_upstream_breaker_state', { upstream: u })).toBe(1);
+  });
+});
+
+describe('/metrics resilience counters', () => {
+  let s: Stack;
+  const ZERO = { catalog: 0, pricing: 0, inventory: 0, reviews: 0, recommendations: 40, shipping: 0, tax: 0, accounts: 0 };
+  beforeAll(async () => {
+    s = await startStack({
+      env: { CACHE: 'off' },
+      sandbox: { latencyMs: ZERO, faults: { pricing: { error: { probability: 1, status: 503 } }, inventory: { drift: 'missing' } } },
+      start: {
+        policyOverrides: {
+          // pricing always fails: two quick retries per call until the retry budget (10 per window) is spent
+          pricing: { retry: { attempts: 3, baseDelayMs: 1, maxDelayMs: 1 }, breaker: false, hedge: false },
+          // one catalog call at a time, none waiting: concurrent calls beyond the first are rejected
+          catalog: { maxConcurrency: 1, maxQueue: 0, hedge: false },
+          // recommendations answers in 40 ms and is hedged after 5 ms: one hedge per call
+          recommendations: { hedge: { delayMs: 5 } },
+          inventory: { hedge: false },
+        },
+      },
+    });
+  });
+  afterAll(() => s.close());
+
+  const metrics = async () => parsePrometheus(await (await fetch(`${s.url}/metrics`)).text());
+  const hedgedSeen = () => s.sandbox.upstreams.recommendations.stats().requests.filter((q) => q.headers['x-tributary-hedge'] === '1').length;
+
+  it('count exactly the hedges, bulkhead rejections, spent retry budgets and contract violations that happened', async () => {
+    // Retry budget: 8 calls to pricing, one per request. The first 5 take 2 retries each (the budget's
+    // floor of 10 per window); each of the other 3 is refused its first retry.
+    for (let id = 1; id <= 8; id++) {
+      const r = await s.gql(`{ product(id: "${id}") { id price { sale { amount } } } }`);
+      expect(r.body.errors.map((e: any) => e.extensions.code)).toEqual(['UPSTREAM_ERROR']);
+    }
+    const pricingSeen = s.sandbox.upstreams.pricing.stats().total;
+    expect(pricingSeen).toBe(8 + 10);
+    let e = await metrics();
+    expect(sum(e, 'tributary_upstream_retries_total', { upstream: 'pricing' })).toBe(pricingSeen - 8);
+    expect(sum(e, 'tributary_upstream_retry_budget_exhausted_total', { upstream: 'pricing', endpoint: 'pricesBySku' })).toBe(3);
+    expect(sum(e, 'tributary_upstream_retry_budget_exhausted_total')).toBe(3);
+
+    // Bulkhead: four products in one request are four concurrent catalog calls; one runs, three are rejected.
+    s.resetStats();
+    const crowd = await s.gql('{ a: product(id: "1") { id } b: product(id: "2") { id } c: product(id: "3") { id } d: product(id: "4") { id } }');
+    expect(s.sandbox.upstreams.catalog.stats().total).toBe(1);
+    expect(Object.values(crowd.body.data).filter((p) => p === null)).toHaveLength(3);
+    e = await metrics();
+    expect(sum(e, 'tributary_upstream_bulkhead_rejections_total', { upstream: 'catalog', endpoint: 'productById' })).toBe(3);
+    expect(sum(e, 'tributary_upstream_bulkhead_rejections_total')).toBe(3);
+
+    // Hedges: three recommendation calls, each hedged once; the sandbox saw each hedge arrive.
+    s.resetStats();
+    for (let id = 1; id <= 3; id++) {
+      const r = await s.gql(`{ product(id: "${id}") { id recommendations(first: 1) { id } } }`);
+      expect(r.body.data.product.recommendations).toHaveLength(1);
+    }
+    expect(hedgedSeen()).toBe(3);
+    e = await metrics();
+    expect(sum(e, 'tributary_upstream_hedges_total', { upstream: 'recommendations', endpoint: 'forProduct' })).toBe(hedgedSeen());
+    expect(sum(e, 'tributary_upstream_hedges_total')).toBe(3);
+
+    // Contract violations: inventory drops `status` from every item; each of its 200 answers is one violation (enforced).
+    s.resetStats();
+    for (let id = 1; id <= 3; id++) {
+      const r = await s.gql(`{ product(id: "${id}") { id availability { status } } }`);
+      expect(r.body.errors.map((x: any) => x.extensions.code)).toEqual(['UPSTREAM_CONTRACT_VIOLATION']);
+    }
+    const drifted = s.sandbox.upstreams.inventory.stats().requests.filter((q) => q.status === 200).length;
+    expect(drifted).toBe(3);
+    e = await metrics();
+    expect(sum(e, 'tributary_upstream_contract_violations_total', { upstream: 'inventory', endpoint: 'stockBySku', mode: 'enforce' })).toBe(drifted);
+    expect(sum(e, 'tributary_upstream_contract_violations_total')).toBe(3);
+    // ...and nothing else moved: the earlier counters are where they were.
+    expect(sum(e, 'tributary_upstream_retry_budget_exhausted_total')).toBe(3);
+    expect(sum(e, 'tributary_upstream_bulkhead_rejections_total')).toBe(3);
+    expect(sum(e, 'tributary_upstream_hedges_total')).toBe(3);
   });
 });
