@@ -1,12 +1,16 @@
 /**
  * The engine's policies on their own: a real Connector against real sandbox servers, with upstream
- * definitions written for the test (the engine knows no domain, so any definition will do).
+ * definitions written for the test (the engine knows no domain, so any definition will do); the
+ * declared on-error fallback through a real gateway; and the validation of definitions.
  */
 import { Type } from '@sinclair/typebox';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox, type StatsEntry } from '../sandbox/index.js';
-import { Connector, MemoryStore, Telemetry, batchEndpoint, defineUpstream, singleEndpoint, type UpstreamDef } from '../src/connector/index.js';
-import { products } from './support/expected.js';
+import { Connector, MemoryStore, POLICY_DEFAULTS, Telemetry, batchEndpoint, defineUpstream, singleEndpoint, withPolicy, type UpstreamDef } from '../src/connector/index.js';
+import { ConfigurationError } from '../src/errors.js';
+import recommendations from '../upstreams/recommendations.js';
+import { anonymousRecommendations, products } from './support/expected.js';
+import { OPERATIONS, startStack, type Stack } from './support/stack.js';
 
 let sandbox: Sandbox;
 beforeAll(async () => {
@@ -226,5 +230,163 @@ describe('cache scope', () => {
     } finally {
       await connector.close();
     }
+  });
+});
+
+describe('on-error fallback: a declared value instead of an error', () => {
+  // upstreams/recommendations.ts declares `onError: { fallback: [] }`: recommendations are optional
+  // content, so a failing recommendations upstream shows none, and no error.
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { CACHE: 'off' } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+  const VARS = { id: '1', country: 'US', postcode: '10001' };
+  const faults = (spec: unknown) =>
+    fetch(`${stack.sandbox.urls.recommendations}/__faults`, { method: spec === null ? 'DELETE' : 'POST', headers: { 'content-type': 'application/json' }, body: spec === null ? undefined : JSON.stringify(spec) });
+
+  const attempts = recommendations.resolvedPolicy.retry.attempts;
+  // [fault, its spec, calls the upstream receives: every attempt the retry policy allows for a
+  // connection failure or a 503; one for a 200 whose body is not JSON, which is not retried]
+  it.each([
+    ['down', { down: true }, attempts],
+    ['answering 503', { error: { probability: 1, status: 503 } }, attempts],
+    ['answering malformed JSON', { malformed: { probability: 1 } }, 1],
+  ] as const)('with recommendations %s, ProductPage has `recommendations: []`, every other field, and no error', async (_, spec, calls) => {
+    const up = await stack.gql(OPERATIONS.ProductPage, VARS);
+    expect(up.body.errors).toBeUndefined();
+    expect(up.body.data.product.recommendations.map((p: { id: string }) => Number(p.id))).toEqual(anonymousRecommendations(1, 4));
+    try {
+      expect((await faults(spec)).status).toBe(200);
+      stack.resetStats();
+      const down = await stack.gql(OPERATIONS.ProductPage, VARS);
+      expect(down.status).toBe(200);
+      expect(down.body).toEqual({ data: { product: { ...up.body.data.product, recommendations: [] } } });
+      // The upstream was asked, and failed, before the fallback was given.
+      expect(stack.sandbox.upstreams.recommendations.stats().total).toBe(calls);
+      // No recommended product to look up: the product alone from the catalog, and its price alone.
+      expect(stack.sandbox.upstreams.catalog.stats().counts).toEqual({ 'GET /products/:id': 1 });
+      expect(stack.sandbox.upstreams.pricing.stats().total).toBe(1);
+    } finally {
+      expect((await faults(null)).status).toBe(204);
+    }
+  });
+});
+
+describe('upstream definitions are validated when defined', () => {
+  type Def = Record<string, any>;
+  /** A valid definition with one endpoint of each kind; each case below breaks one field of it. */
+  const valid = (): Def => ({
+    name: 'test',
+    baseUrlEnv: 'UPSTREAM_TEST_URL',
+    auth: { scheme: 'bearer', token: { env: 'TEST_TOKEN' } },
+    policy: {},
+    endpoints: {
+      byId: singleEndpoint({
+        method: 'GET',
+        request: (id: string) => ({ path: '/things/:id', params: { id } }),
+        response: Type.Object({ id: Type.Integer() }),
+        map: (b) => b.id,
+        cache: { ttlMs: 1_000, scope: 'public' },
+      }),
+      bySku: batchEndpoint({
+        method: 'GET',
+        maxBatchSize: 10,
+        request: (skus: readonly string[]) => ({ path: '/things', query: { skus: skus.join(',') } }),
+        response: Type.Object({ items: Type.Array(Type.Object({ sku: Type.String() })) }),
+        items: (b) => b.items,
+        itemKey: (i: { sku: string }) => i.sku,
+        map: (i) => i.sku,
+        cardinality: 'one',
+      }),
+    },
+  });
+
+  it('the valid definition defines, with its defaults resolved', () => {
+    const def = defineUpstream(valid() as never);
+    expect(def.resolvedPolicy.timeoutMs).toBe(POLICY_DEFAULTS.timeoutMs);
+    expect(def.resolvedPolicy.onError).toBe('null');
+    expect(defineUpstream({ ...valid(), policy: { onError: { fallback: [] } } } as never).resolvedPolicy.onError).toEqual({ fallback: [] });
+  });
+
+  // [the field the message names, the value the message shows, how the definition breaks it]
+  const cases: [string, string, (d: Def) => void][] = [
+    ['policy.timeoutMs', '-1', (d) => (d.policy.timeoutMs = -1)],
+    ['policy.timeoutMs', '1.5', (d) => (d.policy.timeoutMs = 1.5)],
+    ['policy.retry.attempts', '0', (d) => (d.policy.retry = { attempts: 0 })],
+    ['policy.retry.baseDelayMs', '-25', (d) => (d.policy.retry = { baseDelayMs: -25 })],
+    ['policy.retry.statuses', '[200,503]', (d) => (d.policy.retry = { statuses: [200, 503] })],
+    ['policy.retry.maxRetryAfterMs', '-1', (d) => (d.policy.retry = { maxRetryAfterMs: -1 })],
+    ['policy.breaker.failureRatio', '1.5', (d) => (d.policy.breaker = { failureRatio: 1.5 })],
+    ['policy.breaker.failureRatio', '0', (d) => (d.policy.breaker = { failureRatio: 0 })],
+    ['policy.breaker.minimumCalls', '0', (d) => (d.policy.breaker = { minimumCalls: 0 })],
+    ['policy.breaker.halfOpenAfterMs', '"5s"', (d) => (d.policy.breaker = { halfOpenAfterMs: '5s' })],
+    ['policy.maxConcurrency', '0', (d) => (d.policy.maxConcurrency = 0)],
+    ['policy.maxQueue', '-1', (d) => (d.policy.maxQueue = -1)],
+    ['policy.maxResponseBytes', '0', (d) => (d.policy.maxResponseBytes = 0)],
+    ['policy.connections', '0', (d) => (d.policy.connections = 0)],
+    ['policy.hedge.percentile', '1', (d) => (d.policy.hedge = { percentile: 1 })],
+    ['policy.hedge.maxDelayMs', '10', (d) => (d.policy.hedge = { minDelayMs: 50, maxDelayMs: 10 })],
+    ['policy.hedge.delayMs', '0', (d) => (d.policy.hedge = { delayMs: 0 })],
+    ['policy.onError', '"retry"', (d) => (d.policy.onError = 'retry')],
+    ['policy.onError', '{"value":[]}', (d) => (d.policy.onError = { value: [] })],
+    ['baseUrlEnv', '"upstream-test-url"', (d) => (d.baseUrlEnv = 'upstream-test-url')],
+    ['auth.scheme', '"digest"', (d) => (d.auth = { scheme: 'digest' })],
+    ['auth.token', '{"name":"TEST_TOKEN"}', (d) => (d.auth = { scheme: 'bearer', token: { name: 'TEST_TOKEN' } })],
+    ['auth.header', '"X Api Key"', (d) => (d.auth = { scheme: 'apiKey', header: 'X Api Key', key: { env: 'TEST_KEY' } })],
+    ['auth.password', 'undefined', (d) => (d.auth = { scheme: 'basic', username: { env: 'TEST_USER' } })],
+    ['auth.tokenPath', '"oauth/token"', (d) => (d.auth = { scheme: 'oauth2ClientCredentials', tokenPath: 'oauth/token', clientId: { env: 'A' }, clientSecret: { env: 'B' } })],
+    ['contract', '"strict"', (d) => (d.contract = 'strict')],
+    ['sensitiveFields', '["password",""]', (d) => (d.sensitiveFields = ['password', ''])],
+    ['endpoints', '{}', (d) => (d.endpoints = {})],
+    ['endpoint name', '"by-id"', (d) => (d.endpoints['by-id'] = d.endpoints.byId)],
+    ['endpoints.byId.kind', 'undefined', (d) => (d.endpoints.byId = { ...d.endpoints.byId, kind: undefined })],
+    ['endpoints.byId.method', '"FETCH"', (d) => (d.endpoints.byId.method = 'FETCH')],
+    ['endpoints.byId.request', '"/things/:id"', (d) => (d.endpoints.byId.request = '/things/:id')],
+    ['endpoints.byId.map', 'undefined', (d) => (d.endpoints.byId.map = undefined)],
+    ['endpoints.byId.response', 'undefined', (d) => (d.endpoints.byId.response = undefined)],
+    ['endpoints.byId.timeoutMs', '-100', (d) => (d.endpoints.byId.timeoutMs = -100)],
+    ['endpoints.byId.cache.ttlMs', '0', (d) => (d.endpoints.byId.cache = { ttlMs: 0, scope: 'public' })],
+    ['endpoints.byId.cache.scope', '"private"', (d) => (d.endpoints.byId.cache = { ttlMs: 1_000, scope: 'private' })],
+    // A cache with no scope: whether it may be shared is never left to a default.
+    ['endpoints.byId.cache.scope', 'undefined', (d) => (d.endpoints.byId.cache = { ttlMs: 1_000 })],
+    ['endpoints.byId.cache.staleIfErrorMs', '-1', (d) => (d.endpoints.byId.cache = { ttlMs: 1_000, scope: 'public', staleIfErrorMs: -1 })],
+    ['endpoints.byId.cache.staleWhileRevalidateMs', '0.5', (d) => (d.endpoints.byId.cache = { ttlMs: 1_000, scope: 'user', staleWhileRevalidateMs: 0.5 })],
+    ['endpoints.byId.onError', '"fallback"', (d) => (d.endpoints.byId.onError = 'fallback')],
+    ['endpoints.bySku.onError', '"stale"', (d) => (d.endpoints.bySku.onError = 'stale')],
+    ['endpoints.byId.onError (onError "stale")', '{"ttlMs":1000,"scope":"public"}', (d) => (d.endpoints.byId.onError = 'stale')],
+    ['endpoints.bySku.maxBatchSize', '0', (d) => (d.endpoints.bySku.maxBatchSize = 0)],
+    ['endpoints.bySku.items', '"items"', (d) => (d.endpoints.bySku.items = 'items')],
+    ['endpoints.bySku.itemKey', 'undefined', (d) => (d.endpoints.bySku.itemKey = undefined)],
+    ['endpoints.bySku.cardinality', '"some"', (d) => (d.endpoints.bySku.cardinality = 'some')],
+  ];
+
+  it.each(cases)('%s, received %s: a ConfigurationError naming the upstream and the field', (field, shown, breakIt) => {
+    const def = valid();
+    breakIt(def);
+    let error: unknown;
+    try {
+      defineUpstream(def as never);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigurationError);
+    expect((error as ConfigurationError).code).toBe('CONFIGURATION_ERROR');
+    const message = (error as Error).message;
+    // Names the upstream and the field, states the contract, shows the value received.
+    expect(message).toContain(`upstream "test": ${field} must be `);
+    expect(message.endsWith(`, but received: ${shown}`)).toBe(true);
+  });
+
+  it('a bad name is refused, showing the name', () => {
+    expect(() => defineUpstream({ ...valid(), name: 'Test Upstream' } as never)).toThrow(new ConfigurationError('upstream name must be a camelCase identifier, but received: "Test Upstream"'));
+  });
+
+  it('a policy override is validated too, naming the upstream it overrides', () => {
+    const def = defineUpstream(valid() as never);
+    expect(() => withPolicy(def, { timeoutMs: -5 })).toThrow(new ConfigurationError('upstream "test": policy.timeoutMs must be an integer >= 1, but received: -5'));
+    expect(() => withPolicy(def, { retry: { attempts: 0 } })).toThrow(/^upstream "test": policy\.retry\.attempts must be an integer >= 1, but received: 0$/);
   });
 });
