@@ -116,6 +116,8 @@ export class UpstreamServer implements SandboxUpstream {
   private total = 0;
   private ring: StatsEntry[] = [];
   private ringHead = 0;
+  /** Told of every recorded request; kept across resetStats(). */
+  private readonly listeners = new Set<(entry: Readonly<StatsEntry>) => void>();
 
   constructor(cfg: UpstreamConfig) {
     this.name = cfg.name;
@@ -180,6 +182,13 @@ export class UpstreamServer implements SandboxUpstream {
     this.total = 0;
     this.ring = [];
     this.ringHead = 0;
+  }
+
+  onRecord(listener: (entry: Readonly<StatsEntry>) => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
   }
 
   setLatency(ms: number): void {
@@ -266,6 +275,7 @@ export class UpstreamServer implements SandboxUpstream {
       this.ring[this.ringHead] = entry;
       this.ringHead = (this.ringHead + 1) % STATS_CAPACITY;
     }
+    for (const listener of this.listeners) listener(entry);
     const done = (): void => {
       if (entry.end !== 0) return;
       entry.end = nowMs();

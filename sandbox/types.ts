@@ -117,6 +117,12 @@ export interface SandboxUpstream {
   faults(): FaultSpec | null;
   /** Rotate: new values take effect immediately, old ones are refused. */
   setCredentials(c: Partial<SandboxCredentials>): void;
+  /**
+   * Call `listener` with every request recorded from now on, as it arrives (before it is answered):
+   * unlike `stats()`, it survives `resetStats()` and is not limited to the last 1,000. The entry's
+   * `end` and `status` are filled in later. Returns a function that removes the listener.
+   */
+  onRecord(listener: (entry: Readonly<StatsEntry>) => void): () => void;
   /** Close the listener and destroy open sockets (connection refused afterwards). */
   stop(): Promise<void>;
   /** Listen again on the same port. */

@@ -555,9 +555,11 @@ describe('stats', () => {
     expect(Math.max(a!.start, b!.start, c!.start)).toBeLessThan(Math.min(a!.end, b!.end, c!.end));
   });
 
-  it('keeps only the most recent 1,000 requests but counts all', async () => {
+  it('keeps only the most recent 1,000 requests but counts all; a listener is told of every one, across resets', async () => {
     const cat = sb.upstreams.catalog;
     cat.resetStats();
+    const heard: string[] = [];
+    const stop = cat.onRecord((e) => heard.push(e.path));
     for (let i = 0; i < 1005; i += 67) {
       await Promise.all(Array.from({ length: Math.min(67, 1005 - i) }, (_, j) => catalog(`/products/category-list?n=${i + j}`)));
     }
@@ -568,6 +570,17 @@ describe('stats', () => {
     const ns = s.requests.map((e) => Number(new URL(e.path, 'http://x').searchParams.get('n')));
     expect(new Set(ns).size).toBe(1000);
     for (let i = 1; i < s.requests.length; i++) expect(s.requests[i]!.start).toBeGreaterThanOrEqual(s.requests[i - 1]!.start);
+    expect(heard).toHaveLength(1005);
+    expect(new Set(heard).size).toBe(1005);
+    cat.resetStats();
+    await catalog('/products/1');
+    await catalog('/__stats'); // admin routes are not recorded, so not heard either
+    expect(heard).toHaveLength(1006);
+    expect(heard.at(-1)).toBe('/products/1');
+    stop();
+    await catalog('/products/2');
+    expect(heard).toHaveLength(1006);
+    expect(cat.stats().total).toBe(2);
     cat.resetStats();
   });
 });
