@@ -25,9 +25,12 @@ import {
   Telemetry,
   defineUpstream,
   singleEndpoint,
+  withPolicy,
   type AttemptEvent,
   type UpstreamDef,
 } from '../src/connector/index.js';
+import { shippingQuote } from '../sandbox/data.js';
+import { products } from './support/expected.js';
 
 let sandbox: Sandbox;
 let clock = Date.parse('2030-01-01T00:00:00Z');
@@ -209,5 +212,114 @@ describe('cross-request coalescing', () => {
     await until(() => (store.getManySync(['catalog:byId:p:6'])[0]?.f ?? 0) > clock, 'the refresh to be stored');
     expect(await request('after').scope.loader('catalog', 'byId').load('6')).toBe(6);
     expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.status)).toEqual([200, 200]);
+  });
+});
+
+const shipping = (policy: { attempts?: number } = {}) =>
+  defineUpstream({
+    name: 'shipping',
+    baseUrlEnv: 'UPSTREAM_SHIPPING_URL',
+    auth: {
+      scheme: 'oauth2ClientCredentials',
+      tokenPath: '/oauth/token',
+      clientId: { env: 'SHIPPING_CLIENT_ID', sandboxDefault: 'sandbox-shipping-client' },
+      clientSecret: { env: 'SHIPPING_CLIENT_SECRET', sandboxDefault: 'sandbox-shipping-secret' },
+    },
+    policy: { timeoutMs: 5_000, retry: { attempts: policy.attempts ?? 3, baseDelayMs: 1 }, breaker: false },
+    endpoints: {
+      quote: singleEndpoint({
+        method: 'POST',
+        retrySafe: true,
+        request: (sku: string) => ({ path: '/quotes', body: { country: 'US', postcode: '10001', items: [{ sku, quantity: 1 }] } }),
+        response: Type.Object({ total: Type.Number() }),
+        map: (b) => b.total,
+      }),
+    },
+  });
+
+const quoteOf = (sku: string) => shippingQuote([{ sku, quantity: 1 }]).total;
+
+describe('the OAuth2 token fetch', () => {
+  const [p1, p2] = [products[0]!, products[1]!];
+  const tokenRoute = { routes: ['POST /oauth/token'] };
+  /** Each token fetch, when it ends, joins the order of settlements. */
+  const watchTokens = (telemetry: Telemetry, order: string[]) =>
+    telemetry.on('attempt', (e) => e.endpoint === 'oauthToken' && order.push(`token:${e.status || e.error}`));
+
+  it('a hanging token endpoint: each call ends at its own deadline; the shared fetch runs on, and the next call joins it', async () => {
+    const { request, attempts } = connectorFor([shipping()]);
+    sandbox.upstreams.shipping.setFaults({ hang: { probability: 1 }, ...tokenRoute });
+    const order: string[] = [];
+    await record(order, 'a', request('a', 300).scope.loader('shipping', 'quote').load(p1.sku));
+    // a gave up at its deadline while the token request was still open (it runs on its own limit).
+    expect(sandbox.upstreams.shipping.stats().requests.map((r) => [r.route, r.end])).toEqual([['POST /oauth/token', 0]]);
+    await record(order, 'b', request('b', 300).scope.loader('shipping', 'quote').load(p2.sku));
+    expect(order).toEqual(['a:UPSTREAM_TIMEOUT', 'b:UPSTREAM_TIMEOUT']);
+    // b joined the fetch already running instead of starting another; no quote was sent for either.
+    expect(sandbox.upstreams.shipping.stats().requests.map((r) => [r.route, r.end])).toEqual([['POST /oauth/token', 0]]);
+    // Each call's one attempt timed out waiting for the token, and was not retried past its deadline.
+    expect(attempts.map((e) => [e.endpoint, e.error])).toEqual([
+      ['quote', 'UPSTREAM_TIMEOUT'],
+      ['quote', 'UPSTREAM_TIMEOUT'],
+    ]);
+
+    // The token endpoint comes back (the hung request is dropped): the next call fetches a token.
+    await sandbox.upstreams.shipping.stop();
+    sandbox.upstreams.shipping.setFaults(null);
+    await sandbox.upstreams.shipping.start();
+    await until(() => attempts.some((e) => e.endpoint === 'oauthToken'), 'the hung token fetch to end');
+    expect(await request('c').scope.loader('shipping', 'quote').load(p1.sku)).toBe(quoteOf(p1.sku));
+    expect(sandbox.upstreams.shipping.stats().requests.map((r) => [r.route, r.status])).toEqual([
+      ['POST /oauth/token', 0],
+      ['POST /oauth/token', 200],
+      ['POST /quotes', 200],
+    ]);
+  });
+
+  it('a token endpoint slower than one attempt: the retry joins the fetch the first attempt left, and gets its token', async () => {
+    const { request } = connectorFor([withPolicy(shipping(), { timeoutMs: 300 })]);
+    sandbox.upstreams.shipping.setFaults({ latencyMs: 450, ...tokenRoute });
+    expect(await request('a').scope.loader('shipping', 'quote').load(p1.sku)).toBe(quoteOf(p1.sku));
+    expect(sandbox.upstreams.shipping.stats().requests.map((r) => [r.route, r.status])).toEqual([
+      ['POST /oauth/token', 200],
+      ['POST /quotes', 200],
+    ]);
+  });
+
+  it('a fetch shared by two calls: the one whose deadline passes leaves at once, the other gets the token and its answer', async () => {
+    const { request, telemetry } = connectorFor([shipping()]);
+    sandbox.upstreams.shipping.setFaults({ latencyMs: 400, ...tokenRoute });
+    const order: string[] = [];
+    watchTokens(telemetry, order);
+    await Promise.all([
+      record(order, 'a', request('a', 100).scope.loader('shipping', 'quote').load(p1.sku)),
+      record(order, 'b', request('b', 10_000).scope.loader('shipping', 'quote').load(p2.sku)),
+    ]);
+    expect(order).toEqual(['a:UPSTREAM_TIMEOUT', 'token:200', `b:${quoteOf(p2.sku)}`]);
+    // One token fetch, not aborted by a leaving; one quote, b's.
+    expect(sandbox.upstreams.shipping.stats().requests.map((r) => [r.route, r.status])).toEqual([
+      ['POST /oauth/token', 200],
+      ['POST /quotes', 200],
+    ]);
+  });
+
+  it('a fetch shared by two calls: the one whose client goes away is cancelled at once, the other carries on', async () => {
+    const { request, telemetry } = connectorFor([shipping()]);
+    sandbox.upstreams.shipping.setFaults({ latencyMs: 300, ...tokenRoute });
+    const order: string[] = [];
+    watchTokens(telemetry, order);
+    const a = request('a');
+    const done = Promise.all([
+      record(order, 'a', a.scope.loader('shipping', 'quote').load(p1.sku)),
+      record(order, 'b', request('b').scope.loader('shipping', 'quote').load(p2.sku)),
+    ]);
+    await until(() => sandbox.upstreams.shipping.stats().total === 1, 'the token request to arrive');
+    a.abort.abort();
+    await done;
+    expect(order).toEqual(['a:UPSTREAM_UNAVAILABLE/cancelled', 'token:200', `b:${quoteOf(p2.sku)}`]);
+    expect(sandbox.upstreams.shipping.stats().requests.map((r) => [r.route, r.status])).toEqual([
+      ['POST /oauth/token', 200],
+      ['POST /quotes', 200],
+    ]);
   });
 });

@@ -571,6 +571,12 @@ export class Connector {
 }
 
 /**
+ * A token fetch's own limit, ms. It is shared and outlives its callers (a retry, or the next request,
+ * joins it); each call waiting for it gives up at its own attempt's timeout or deadline.
+ */
+const TOKEN_FETCH_TIMEOUT_MS = 5_000;
+
+/**
  * Fetch an OAuth2 client-credentials token. The fetch is an upstream call like any other for
  * telemetry (an `attempt` event, endpoint `oauthToken`, never with its body) and for the trace of
  * the request that started it.
@@ -587,7 +593,7 @@ async function fetchOAuthToken(
   const where = { upstream, endpoint: 'oauthToken' };
   const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64');
   const ac = new AbortController();
-  const t = setTimeout(() => ac.abort(), 5_000);
+  const t = setTimeout(() => ac.abort(), TOKEN_FETCH_TIMEOUT_MS);
   const path = transport.path({ path: tokenPath });
   const start = performance.now();
   let status = 0;

@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigurationError } from '../errors.js';
 import type { AttemptEvent } from './events.js';
+import { Flight, type LeaveErrors } from './flight.js';
 import type { AuthDef, SecretRef } from './types.js';
 
 export interface SecretSourceOptions {
@@ -57,7 +58,10 @@ export interface TokenObserver {
   readonly headers?: Record<string, string> | undefined;
 }
 
-/** Fetches an OAuth2 token; provided by the transport so the token goes only to the upstream's origin. */
+/**
+ * Fetches an OAuth2 token; provided by the transport so the token goes only to the upstream's origin.
+ * It bounds itself (its own timeout): no one caller's deadline or signal applies to a shared fetch.
+ */
 export type TokenFetcher = (
   tokenPath: string,
   clientId: string,
@@ -66,13 +70,26 @@ export type TokenFetcher = (
 ) => Promise<{ accessToken: string; expiresInS: number }>;
 
 /**
+ * What a call stops waiting for a token with. Only a marker: the call's own attempt aborted the wait
+ * (its timeout or its client), and the executor names the error from its own state.
+ */
+const TOKEN_WAIT: LeaveErrors = {
+  timeout: () => new DOMException('the wait for a token timed out', 'TimeoutError'),
+  cancelled: () => new DOMException('the wait for a token was aborted', 'AbortError'),
+};
+
+/**
  * Headers for one upstream's calls. For OAuth2 the token is fetched once, shared by every request,
- * and refreshed before it expires (single flight: concurrent callers share one token request).
+ * and refreshed before it expires (single flight: concurrent callers share one token request). Each
+ * caller waits for a shared fetch only until its own signal (its attempt's timeout or deadline, its
+ * client); the fetch itself runs on under its own timeout, whoever leaves, so that a retry or the next
+ * request joins it instead of starting another (a token endpoint slower than one attempt's timeout
+ * still yields a token).
  */
 export class CredentialProvider {
   private cached: Record<string, string> | undefined;
   private token: { value: string; refreshAt: number } | undefined;
-  private inflight: Promise<string> | undefined;
+  private inflight: Flight<string> | undefined;
   private readonly now: () => number;
 
   constructor(
@@ -90,14 +107,15 @@ export class CredentialProvider {
   }
 
   /**
-   * The headers to attach. Synchronous for static schemes; awaits a token for OAuth2. A token fetch
-   * is reported to the observer of the call that started it (shared fetches are reported once).
+   * The headers to attach. Synchronous for static schemes; awaits a token for OAuth2, until `signal`
+   * (the calling attempt's) aborts. A token fetch is reported to the observer of the call that started
+   * it (shared fetches are reported once).
    */
-  headers(observer?: TokenObserver): Record<string, string> | Promise<Record<string, string>> {
+  headers(observer?: TokenObserver, signal?: AbortSignal): Record<string, string> | Promise<Record<string, string>> {
     if (this.auth.scheme !== 'oauth2ClientCredentials') return this.staticHeaders();
     const t = this.token;
     if (t && this.now() < t.refreshAt) return { authorization: `Bearer ${t.value}` };
-    return this.fetch(observer).then((value) => ({ authorization: `Bearer ${value}` }));
+    return this.fetch(observer, signal).then((value) => ({ authorization: `Bearer ${value}` }));
   }
 
   /**
@@ -144,23 +162,32 @@ export class CredentialProvider {
     return h;
   }
 
-  private fetch(observer?: TokenObserver): Promise<string> {
-    if (this.inflight) return this.inflight;
-    const a = this.auth as Extract<AuthDef, { scheme: 'oauth2ClientCredentials' }>;
-    const p = (async () => {
-      const { accessToken, expiresInS } = await this.fetchToken(a.tokenPath, this.secrets.read(a.clientId), this.secrets.read(a.clientSecret), observer);
-      assertHeaderSafe('the OAuth2 access token', accessToken);
-      // Refresh early: at 80% of the lifetime, and at least 5 s before expiry.
-      const lifeMs = Math.max(0, expiresInS * 1000);
-      const refreshAt = this.now() + Math.max(0, Math.min(lifeMs * 0.8, lifeMs - 5_000));
-      this.token = { value: accessToken, refreshAt };
-      return accessToken;
-    })();
-    this.inflight = p;
-    p.then(
-      () => (this.inflight = undefined),
-      () => (this.inflight = undefined),
-    );
-    return p;
+  private fetch(observer: TokenObserver | undefined, signal: AbortSignal | undefined): Promise<string> {
+    let flight = this.inflight;
+    if (!flight) {
+      const a = this.auth as Extract<AuthDef, { scheme: 'oauth2ClientCredentials' }>;
+      // Background: never abandoned by its callers; the fetcher's own timeout bounds it.
+      const f = new Flight<string>({
+        deadline: Infinity,
+        background: true,
+        onEnd: () => {
+          if (this.inflight === f) this.inflight = undefined;
+        },
+      });
+      this.inflight = flight = f;
+      f.run(async () => {
+        const { accessToken, expiresInS } = await this.fetchToken(a.tokenPath, this.secrets.read(a.clientId), this.secrets.read(a.clientSecret), observer);
+        assertHeaderSafe('the OAuth2 access token', accessToken);
+        // Refresh early: at 80% of the lifetime, and at least 5 s before expiry.
+        const lifeMs = Math.max(0, expiresInS * 1000);
+        const refreshAt = this.now() + Math.max(0, Math.min(lifeMs * 0.8, lifeMs - 5_000));
+        this.token = { value: accessToken, refreshAt };
+        return accessToken;
+      });
+    }
+    return flight.join(Infinity, signal, TOKEN_WAIT).then((o) => {
+      if (o.ok) return o.value;
+      throw o.error;
+    });
   }
 }

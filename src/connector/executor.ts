@@ -355,7 +355,9 @@ export class Executor {
     let contractViolation: string | undefined;
     let reported = false;
     try {
-      const auth = this.credentials.headers(o); // o carries onAttempt and headers: a token fetch joins this call's trace
+      // o carries onAttempt and headers: a token fetch joins this call's trace. The wait for a token
+      // ends with this attempt (its timeout, its client, a lost hedge), never later.
+      const auth = this.credentials.headers(o, ac.signal);
       const credHeaders = auth instanceof Promise ? await auth : auth;
       const headers: Record<string, string> = { accept: 'application/json', ...o.headers, ...credHeaders };
       if (hedge) headers['x-tributary-hedge'] = '1';

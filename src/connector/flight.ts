@@ -1,6 +1,7 @@
 /**
  * @internal One piece of work shared by callers with different lifetimes: an upstream call shared by
- * concurrent requests (cross-request coalescing), or an OAuth2 token fetch shared by calls.
+ * concurrent requests (cross-request coalescing), or an OAuth2 token fetch shared by calls (a
+ * background flight: it bounds itself, and the next caller may still want its token).
  *
  * The work belongs to the flight, not to the caller that started it:
  * - it runs on the flight's own AbortController, aborted only when every caller has gone (a reference
