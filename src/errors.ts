@@ -85,7 +85,7 @@ export class UpstreamHttpError extends UpstreamError {
   }
 }
 
-/** The upstream refused our credential (401/403), even after one refresh. */
+/** The upstream refused our credential (401/403): even after one refresh, or at once for a call that is not sent twice. */
 export class UpstreamUnauthorizedError extends UpstreamError {
   constructor(where: Where, details?: ErrorDetails) {
     super('UPSTREAM_UNAUTHORIZED', `Upstream "${where.upstream}" refused the gateway's credential.`, where, details);

@@ -323,3 +323,69 @@ describe('the OAuth2 token fetch', () => {
     ]);
   });
 });
+
+const tax = (retrySafe: boolean) =>
+  defineUpstream({
+    name: 'tax',
+    baseUrlEnv: 'UPSTREAM_TAX_URL',
+    auth: { scheme: 'basic', username: { env: 'TAX_USERNAME', sandboxDefault: 'sandbox-tax' }, password: { env: 'TAX_PASSWORD', sandboxDefault: 'sandbox-tax-password' } },
+    policy: { timeoutMs: 2_000, retry: { attempts: 3, baseDelayMs: 1 }, breaker: false },
+    endpoints: {
+      quote: singleEndpoint({
+        method: 'POST',
+        retrySafe,
+        request: (amount: number) => ({ path: '/v1/tax/quote', body: { country: 'US', postcode: '10001', amount } }),
+        response: Type.Object({ rate: Type.Number(), tax: Type.Number() }),
+        map: (b) => b.tax,
+      }),
+    },
+  });
+
+describe('a refused credential (401)', () => {
+  const basic = (password: string) => `Basic ${Buffer.from(`sandbox-tax:${password}`).toString('base64')}`;
+  /** The tax password in a mounted secret file, rotated on the upstream and in the file together. */
+  const rotatable = () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'tributary-tax-')), 'password');
+    writeFileSync(file, 'tax-v1\n');
+    sandbox.upstreams.tax.setCredentials({ taxPassword: 'tax-v1' });
+    return {
+      env: { TAX_PASSWORD_FILE: file },
+      rotate: () => {
+        sandbox.upstreams.tax.setCredentials({ taxPassword: 'tax-v2' });
+        writeFileSync(file, 'tax-v2\n');
+      },
+    };
+  };
+  const sent = () => sandbox.upstreams.tax.stats().requests.map((r) => [r.status, r.headers.authorization]);
+
+  it('a POST without a safe declaration is sent once: the credential is refreshed, and the next call uses it', async () => {
+    const secret = rotatable();
+    const { request } = connectorFor([tax(false)], { env: secret.env });
+    expect(await request('a').scope.loader('tax', 'quote').load(100)).toBe(7.25);
+    secret.rotate();
+    await expect(request('b').scope.loader('tax', 'quote').load(200)).rejects.toMatchObject({ code: 'UPSTREAM_UNAUTHORIZED', upstream: 'tax' });
+    expect(sent()).toEqual([
+      [200, basic('tax-v1')],
+      [401, basic('tax-v1')],
+    ]);
+    expect(await request('c').scope.loader('tax', 'quote').load(300)).toBe(21.75);
+    expect(sent()).toEqual([
+      [200, basic('tax-v1')],
+      [401, basic('tax-v1')],
+      [200, basic('tax-v2')],
+    ]);
+  });
+
+  it('the same POST declared retry-safe is sent again once, with the refreshed credential', async () => {
+    const secret = rotatable();
+    const { request } = connectorFor([tax(true)], { env: secret.env });
+    expect(await request('a').scope.loader('tax', 'quote').load(100)).toBe(7.25);
+    secret.rotate();
+    expect(await request('b').scope.loader('tax', 'quote').load(200)).toBe(14.5);
+    expect(sent()).toEqual([
+      [200, basic('tax-v1')],
+      [401, basic('tax-v1')],
+      [200, basic('tax-v2')],
+    ]);
+  });
+});

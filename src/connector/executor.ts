@@ -2,7 +2,8 @@
  * Runs one logical call to one upstream through its policies, composed here in one explicit order:
  *
  *   deadline → retry (budgeted) → hedge → circuit breaker → bulkhead → per-attempt timeout
- *   → credentials (one refresh on 401) → HTTP → status → JSON → contract validation
+ *   → credentials (one refresh on 401/403; idempotent calls sent again once) → HTTP → status → JSON
+ *   → contract validation
  *
  * The breaker and bulkhead are cockatiel's, shared by every request to the upstream. The retry loop and
  * hedging are written here because they must consult what cockatiel's RetryPolicy cannot see per call:
@@ -321,7 +322,7 @@ export class Executor {
 
   /**
    * One HTTP attempt under its own timeout, on one AbortController: the owner's (hedged attempts) or
-   * its own, which follows the client's signal. A 401 refreshes the credential and tries once more.
+   * its own, which follows the client's signal. A 401/403 refreshes the credential, and an idempotent call tries once more with it.
    */
   private async attempt(o: CallOptions, attempt: number, hedge: boolean, owner: AbortController | undefined, refreshed: boolean): Promise<CallResult | typeof NOT_FOUND> {
     const where = { upstream: this.upstream, endpoint: o.endpoint };
@@ -370,9 +371,11 @@ export class Executor {
       status = res.status;
       bytes = res.body.length;
       if (status === 401 || status === 403) {
-        if (!refreshed) {
-          // The credential may have rotated: forget it, and try once more with a fresh one.
-          this.credentials.refresh(credHeaders);
+        // The credential may have rotated: forget it (once per call), so the next send uses a fresh one.
+        if (!refreshed) this.credentials.refresh(credHeaders);
+        // Send again with it only when sending twice is safe: a non-idempotent call (a POST without a
+        // safe declaration) is sent exactly once, whatever fails, a refused credential included.
+        if (!refreshed && o.retryable) {
           this.report(o, attempt, hedge, start, status, bytes, 'UPSTREAM_UNAUTHORIZED', undefined);
           reported = true;
           clearTimeout(timer);
