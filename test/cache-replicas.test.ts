@@ -1,14 +1,16 @@
 /**
  * Replicas sharing one Redis: real gateway processes (`node src/main.ts`), the machine's Redis on
- * 127.0.0.1:6379 under a namespace of their own, and a private redis-server we can stop and restart.
+ * 127.0.0.1:6379 under a namespace of their own, a private redis-server we can stop and restart, and a
+ * TCP proxy in front of Redis that makes it slow.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createClient } from '@redis/client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SANDBOX_CREDENTIALS, startSandbox, type Sandbox } from '../sandbox/index.js';
+import { byId } from './support/expected.js';
 import { OPERATIONS, post, startStack } from './support/stack.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -99,6 +101,9 @@ describe('two gateway processes sharing one Redis', () => {
   beforeAll(async () => {
     const env = { ...upstreamEnv(), REDIS_URL: 'redis://127.0.0.1:6379', CACHE_NAMESPACE: `tributary-test-${randomUUID()}`, ADMIN_TOKEN };
     [a, b] = await Promise.all([startReplica(env), startReplica(env)]);
+    // "Listening" comes before the Redis client is ready; until it is, every read is a miss (and a
+    // write is skipped), which would make the counts below depend on how fast each process started.
+    await waitFor(async () => (await adminStats(a!.url)).redisConnected === true && (await adminStats(b!.url)).redisConnected === true);
   }, 40_000);
   afterAll(async () => {
     await Promise.all([stop(a), stop(b)]);
@@ -139,6 +144,54 @@ describe('two gateway processes sharing one Redis', () => {
     expect(r.body.errors).toBeUndefined();
     expect(sandbox.upstreams.pricing.stats().total).toBe(2); // the product's price and the recommended products' prices
     expect(totalCalls()).toBe(2); // nothing else was invalidated
+  });
+
+  it('invalidation by upstream, endpoint and keys: only those keys are refetched, on either process', async () => {
+    const invalidate = (from: Replica, body: unknown) =>
+      fetch(`${from.url}/admin/cache/invalidate`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    /** Invalidate on one process; return once the other has received the broadcast. */
+    const invalidateAndWait = async (from: Replica, to: Replica, body: unknown) => {
+      const before = (await adminStats(to.url)).invalidationsReceived ?? 0;
+      const res = await invalidate(from, body);
+      expect(res.status).toBe(200);
+      await waitFor(async () => ((await adminStats(to.url)).invalidationsReceived ?? 0) > before);
+      return ((await res.json()) as { removed: number }).removed;
+    };
+    const page = (r: Replica) => post(r.url, { query: OPERATIONS.ProductPage, variables: vars });
+    const expected = (await page(a!)).body;
+    expect(expected.errors).toBeUndefined();
+    await page(b!);
+    resetStats();
+    // Both hold the whole page.
+    expect((await page(a!)).body).toEqual(expected);
+    expect((await page(b!)).body).toEqual(expected);
+    expect(totalCalls()).toBe(0);
+
+    // On a: one price, by its SKU. On b, the next page asks pricing for that SKU alone; nothing else.
+    const sku = byId.get(vars.id)!.sku;
+    expect(await invalidateAndWait(a!, b!, { upstream: 'pricing', endpoint: 'pricesBySku', keys: [sku] })).toBe(1);
+    resetStats();
+    expect((await page(b!)).body).toEqual(expected);
+    expect(sandbox.upstreams.pricing.stats().requests.map((q) => decodeURIComponent(q.path))).toEqual([`/v1/prices?skus=${sku}`]);
+    expect(totalCalls()).toBe(1);
+
+    // On b: one recommended product, by id. On a, the next page asks the catalog for that product alone.
+    const recommended = expected.data.product.recommendations[1].id as string;
+    expect(await invalidateAndWait(b!, a!, { upstream: 'catalog', endpoint: 'productById', keys: [recommended] })).toBe(1);
+    resetStats();
+    expect((await page(a!)).body).toEqual(expected);
+    expect(sandbox.upstreams.catalog.stats().requests.map((q) => q.path)).toEqual([`/products/${recommended}`]);
+    expect(totalCalls()).toBe(1);
+
+    // Each refetched key went back to the shared store: both processes answer the page from the cache again.
+    resetStats();
+    expect((await page(a!)).body).toEqual(expected);
+    expect((await page(b!)).body).toEqual(expected);
+    expect(totalCalls()).toBe(0);
   });
 });
 
@@ -197,6 +250,17 @@ describe('Redis stopped in the middle of a load run', () => {
       );
       expect(statuses).toHaveLength(120);
       expect(statuses.every(Boolean)).toBe(true);
+      // The answers after the stop came from the upstreams: products 41..100 were first asked for after
+      // Redis was gone, and each cost exactly one catalog call and one pricing call for its own key.
+      // (The second round of 1..20 may come from the memory layer, which needs no Redis.)
+      const catalogPaths = gw.sandbox.upstreams.catalog.stats().requests.map((q) => q.path);
+      const pricingPaths = gw.sandbox.upstreams.pricing.stats().requests.map((q) => decodeURIComponent(q.path));
+      for (let id = 41; id <= 100; id++) {
+        expect(catalogPaths.filter((p) => p === `/products/${id}`)).toHaveLength(1);
+        expect(pricingPaths.filter((p) => p === `/v1/prices?skus=${byId.get(String(id))!.sku}`)).toHaveLength(1);
+      }
+      // ...and no product was asked for more often than its two rounds.
+      for (let id = 1; id <= 100; id++) expect(catalogPaths.filter((p) => p === `/products/${id}`).length).toBeLessThanOrEqual(id <= 20 ? 2 : 1);
 
       await startRedis();
       await waitFor(async () => (await adminStats(gw.url)).redisConnected === true);
@@ -240,6 +304,115 @@ describe('Redis without a memory layer (CACHE_MEMORY_LAYER=off)', () => {
     } finally {
       await redis.quit();
       await stack.close();
+    }
+  });
+});
+
+/**
+ * A TCP proxy in front of Redis that makes it slow, not down: requests pass at once, and each reply is
+ * held `delayMs` before it goes back (in order). It records the commands it passes on, by name.
+ */
+async function slowRedis(redisPort: number, delayMs: number) {
+  let delay = delayMs;
+  let pending = 0;
+  const sent: string[] = []; // what each client connection sent, RESP as text
+  const sockets = new Set<Socket>();
+  const timers = new Set<NodeJS.Timeout>();
+  const server = createServer((client) => {
+    const redis = connect(redisPort, '127.0.0.1');
+    for (const s of [client, redis]) sockets.add(s);
+    const conn = sent.push('') - 1;
+    let lastDue = 0;
+    client.on('data', (d: Buffer) => {
+      sent[conn] += d.toString('latin1');
+      redis.write(d);
+    });
+    redis.on('data', (d: Buffer) => {
+      // Never earlier than the reply before it, so replies keep their order when the delay changes.
+      const due = Math.max(Date.now() + delay, lastDue);
+      lastDue = due;
+      pending++;
+      const t = setTimeout(() => {
+        timers.delete(t);
+        pending--;
+        if (!client.destroyed) client.write(d);
+      }, due - Date.now());
+      timers.add(t);
+    });
+    const end = () => {
+      client.destroy();
+      redis.destroy();
+    };
+    for (const s of [client, redis]) {
+      s.on('error', end);
+      s.on('close', end);
+    }
+  });
+  const port = await new Promise<number>((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port)));
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    setDelay: (ms: number) => (delay = ms),
+    /** Replies held back, not yet passed on. */
+    pending: () => pending,
+    /** Names of the commands clients sent (`MGET`, `SET`, ...), in order. */
+    commands: () => sent.flatMap((text) => [...text.matchAll(/\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n/g)].map((m) => m[1]!.toUpperCase())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const t of timers) clearTimeout(t);
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe('a slow Redis (answering, but later than REDIS_TIMEOUT_MS)', () => {
+  const REDIS_TIMEOUT_MS = 20;
+  const reads = (commands: string[]) => commands.filter((c) => c === 'MGET' || c === 'GET').length;
+  /** Calls per route, over every upstream of a sandbox. */
+  const routeCounts = (sb: Sandbox) => Object.fromEntries(Object.entries(sb.upstreams).map(([name, u]) => [name, u.stats().counts]));
+
+  it('every query still answers, from the upstreams, though Redis holds every key; once Redis is quick again it is used', async () => {
+    const namespace = `tributary-test-${randomUUID()}`;
+    const proxy = await slowRedis(6379, 20 * REDIS_TIMEOUT_MS);
+    const direct = await startStack({ env: { REDIS_URL: 'redis://127.0.0.1:6379', CACHE_NAMESPACE: namespace } });
+    const slow = await startStack({ env: { REDIS_URL: proxy.url, CACHE_NAMESPACE: namespace, REDIS_TIMEOUT_MS: String(REDIS_TIMEOUT_MS), ADMIN_TOKEN } });
+    const page = (url: string, id: string) => post(url, { query: OPERATIONS.ProductPage, variables: { ...vars, id } });
+    try {
+      // A gateway that reaches Redis directly fills it with pages 1..5 from a cold cache (what that
+      // costs is counted), then page 6.
+      const filled = new Map<string, unknown>();
+      const fill = async (id: string) => {
+        const r = await page(direct.url, id);
+        expect(r.body.errors).toBeUndefined();
+        filled.set(id, r.body);
+      };
+      for (const id of ['1', '2', '3', '4', '5']) await fill(id);
+      const coldCost = routeCounts(direct.sandbox);
+      await fill('6');
+
+      // The slow gateway's client is connected: its handshake went through the proxy, only slowly.
+      await waitFor(async () => (await adminStats(slow.url)).redisConnected === true);
+      const readsBefore = reads(proxy.commands());
+      for (const id of ['1', '2', '3', '4', '5']) {
+        const r = await page(slow.url, id);
+        expect(r.status).toBe(200);
+        expect(r.body).toEqual(filled.get(id));
+      }
+      // It asked Redis, which had every answer, too late: each page cost what it costs from a cold cache.
+      expect(reads(proxy.commands()) - readsBefore).toBeGreaterThan(0);
+      expect(routeCounts(slow.sandbox)).toEqual(coldCost);
+
+      // Redis quick again (and every slow reply delivered): page 6, filled by the other gateway, is
+      // answered from Redis without a call.
+      proxy.setDelay(0);
+      await waitFor(() => proxy.pending() === 0);
+      slow.resetStats();
+      expect((await page(slow.url, '6')).body).toEqual(filled.get('6'));
+      expect(Object.values(slow.sandbox.upstreams).reduce((n, u) => n + u.stats().total, 0)).toBe(0);
+    } finally {
+      await slow.close();
+      await direct.close();
+      await proxy.close();
     }
   });
 });
