@@ -6,7 +6,6 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CONFIG_DEFAULTS } from '../src/config.js';
 import { MemoryStore, effectiveTtl } from '../src/connector/index.js';
 import { signUserToken } from '../src/identity.js';
-import { DEFAULT_SANDBOX_CREDENTIALS } from '../sandbox/index.js';
 import { products } from './support/expected.js';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
 
@@ -68,7 +67,7 @@ describe('user scope', () => {
       for (const w of who) {
         const q = new URLSearchParams({ productId, limit: '4', ...(w.userId ? { userId: w.userId } : {}) });
         const res = await fetch(`${stack.sandbox.urls.recommendations}/recommendations?${q}`, {
-          headers: { 'x-api-key': DEFAULT_SANDBOX_CREDENTIALS.recommendationsApiKey },
+          headers: { 'x-api-key': stack.credentials.recommendationsApiKey },
         });
         expected.set(`${productId}/${w.userId ?? 'anon'}`, ((await res.json()) as { productIds: number[] }).productIds.join(','));
       }

@@ -4,29 +4,24 @@
  * credentials, the request id and Retry-After exposed); an unlisted one, `null` included, is not;
  * production answers no CORS headers until origins are named, and a malformed list fails start-up.
  */
-import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CREDENTIAL_ENV, DEFAULT_SANDBOX_CREDENTIALS, startSandbox, type Sandbox } from '../sandbox/index.js';
-import { startTributary, type Tributary } from '../src/main.js';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { hashApiKey } from '../src/security/index.js';
+import { post as postGql, startStack, type Stack } from './support/stack.js';
 
 const SHOP = 'https://shop.example';
 const MOBILE_WEB = 'https://m.shop.example';
-const QUERY = JSON.stringify({ query: '{ product(id: "1") { id } }' });
+const QUERY = { query: '{ product(id: "1") { id } }' };
 const KEY = 'web-key-for-cors-tests-0123456789';
 const CLIENTS = JSON.stringify([{ name: 'web', keySha256: hashApiKey(KEY), permissions: [], operations: 'any', rateLimit: { requests: 2, perSeconds: 3600 } }]);
 
 describe('CORS', () => {
-  let sandbox: Sandbox;
-  const gateways: Tributary[] = [];
-  async function gateway(extra: Record<string, string>): Promise<Tributary> {
-    const env: Record<string, string> = { NODE_ENV: 'production', JWT_SECRET: 'production-test-secret-0123456789abcdef', LOG_LEVEL: 'warn', ...extra };
-    for (const [name, url] of Object.entries(sandbox.urls)) env[`UPSTREAM_${name.toUpperCase()}_URL`] = url;
-    for (const [k, v] of Object.entries(CREDENTIAL_ENV)) env[v] = DEFAULT_SANDBOX_CREDENTIALS[k as keyof typeof DEFAULT_SANDBOX_CREDENTIALS];
-    const gw = await startTributary({ env, port: 0, host: '127.0.0.1', logDestination: new Writable({ write: (_c, _e, cb) => cb() }) });
-    gateways.push(gw);
-    return gw;
+  const stacks: Stack[] = [];
+  /** A production gateway over its own sandbox (the stack gives it the sandbox's URLs and credentials). */
+  async function gateway(extra: Record<string, string>): Promise<Stack> {
+    const stack = await startStack({ env: { NODE_ENV: 'production', JWT_SECRET: 'production-test-secret-0123456789abcdef', LOG_LEVEL: 'warn', ...extra } });
+    stacks.push(stack);
+    return stack;
   }
   const preflight = (url: string, origin: string) =>
     fetch(`${url}/graphql`, {
@@ -34,12 +29,8 @@ describe('CORS', () => {
       headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, authorization' },
     });
 
-  beforeAll(async () => {
-    sandbox = await startSandbox({ portBase: 0, seed: 1 });
-  });
   afterAll(async () => {
-    for (const gw of gateways) await gw.close();
-    await sandbox?.close();
+    for (const s of stacks) await s.close();
   });
 
   it('allows the listed origins, without credentials, and lets the app read the request id', async () => {
@@ -53,11 +44,10 @@ describe('CORS', () => {
     expect(pre.headers.get('access-control-allow-credentials')).toBeNull();
     expect(pre.headers.get('vary')).toContain('Origin');
 
-    const post = (origin: string, key?: string) =>
-      fetch(`${gw.url}/graphql`, { method: 'POST', headers: { origin, 'content-type': 'application/json', ...(key ? { 'x-api-key': key } : {}) }, body: QUERY });
+    const post = (origin: string, key?: string) => postGql(gw.url, QUERY, { origin, ...(key ? { 'x-api-key': key } : {}) });
     const res = await post(SHOP, KEY);
     expect(res.status).toBe(200);
-    expect(((await res.json()) as { data: { product: { id: string } } }).data.product.id).toBe('1');
+    expect(res.body.data.product.id).toBe('1');
     expect(res.headers.get('access-control-allow-origin')).toBe(SHOP);
     expect(res.headers.get('access-control-expose-headers')).toContain('x-request-id');
 
@@ -83,7 +73,7 @@ describe('CORS', () => {
     const gw = await gateway({});
     const pre = await preflight(gw.url, SHOP);
     expect(pre.headers.get('access-control-allow-origin')).toBeNull();
-    const res = await fetch(`${gw.url}/graphql`, { method: 'POST', headers: { origin: SHOP, 'content-type': 'application/json' }, body: QUERY });
+    const res = await postGql(gw.url, QUERY, { origin: SHOP });
     expect(res.status).toBe(200);
     expect(res.headers.get('access-control-allow-origin')).toBeNull();
   });

@@ -5,11 +5,8 @@
  * nothing is given to a client without the permission, whatever it sends.
  */
 import { createHash } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CREDENTIAL_ENV, DEFAULT_SANDBOX_CREDENTIALS, startSandbox, type Sandbox } from '../sandbox/index.js';
-import { startTributary, type Tributary } from '../src/main.js';
-import { OPERATIONS, post } from './support/stack.js';
+import { OPERATIONS, post, startStack, type Stack } from './support/stack.js';
 
 const WEB_KEY = 'web-key-for-tests-0123456789';
 const PARTNER_KEY = 'partner-key-for-tests-0123456789';
@@ -17,27 +14,23 @@ const ADMIN = 'admin-token-for-tests-0123456789';
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
 describe('observability in production', () => {
-  let sandbox: Sandbox;
-  let gw: Tributary;
+  let gw: Stack;
   beforeAll(async () => {
-    sandbox = await startSandbox({ portBase: 0, seed: 1 });
-    const env: Record<string, string> = {
-      NODE_ENV: 'production',
-      JWT_SECRET: 'production-test-secret-0123456789abcdef',
-      ADMIN_TOKEN: ADMIN,
-      LOG_LEVEL: 'warn',
-      CLIENTS: JSON.stringify([
-        { name: 'web', keySha256: sha(WEB_KEY), permissions: ['trace'], operations: 'any' },
-        { name: 'partner', keySha256: sha(PARTNER_KEY), permissions: [], operations: 'any' },
-      ]),
-    };
-    for (const [name, url] of Object.entries(sandbox.urls)) env[`UPSTREAM_${name.toUpperCase()}_URL`] = url;
-    for (const [k, v] of Object.entries(CREDENTIAL_ENV)) env[v] = DEFAULT_SANDBOX_CREDENTIALS[k as keyof typeof DEFAULT_SANDBOX_CREDENTIALS];
-    gw = await startTributary({ env, port: 0, host: '127.0.0.1', logDestination: new Writable({ write: (_c, _e, cb) => cb() }) });
+    gw = await startStack({
+      env: {
+        NODE_ENV: 'production',
+        JWT_SECRET: 'production-test-secret-0123456789abcdef',
+        ADMIN_TOKEN: ADMIN,
+        LOG_LEVEL: 'warn',
+        CLIENTS: JSON.stringify([
+          { name: 'web', keySha256: sha(WEB_KEY), permissions: ['trace'], operations: 'any' },
+          { name: 'partner', keySha256: sha(PARTNER_KEY), permissions: [], operations: 'any' },
+        ]),
+      },
+    });
   });
   afterAll(async () => {
     await gw?.close();
-    await sandbox?.close();
   });
 
   const ask = (key: string, id: string, extra: Record<string, string> = {}) =>
@@ -69,19 +62,13 @@ describe('observability in production', () => {
 });
 
 describe('/metrics with METRICS_TOKEN', () => {
-  let sandbox: Sandbox;
-  let gw: Tributary;
+  let gw: Stack;
   const TOKEN = 'metrics-token-for-tests-0123456789';
   beforeAll(async () => {
-    sandbox = await startSandbox({ portBase: 0, seed: 1 });
-    const env: Record<string, string> = { NODE_ENV: 'production', JWT_SECRET: 'production-test-secret-0123456789abcdef', METRICS_TOKEN: TOKEN, LOG_LEVEL: 'warn' };
-    for (const [name, url] of Object.entries(sandbox.urls)) env[`UPSTREAM_${name.toUpperCase()}_URL`] = url;
-    for (const [k, v] of Object.entries(CREDENTIAL_ENV)) env[v] = DEFAULT_SANDBOX_CREDENTIALS[k as keyof typeof DEFAULT_SANDBOX_CREDENTIALS];
-    gw = await startTributary({ env, port: 0, host: '127.0.0.1', logDestination: new Writable({ write: (_c, _e, cb) => cb() }) });
+    gw = await startStack({ env: { NODE_ENV: 'production', JWT_SECRET: 'production-test-secret-0123456789abcdef', METRICS_TOKEN: TOKEN, LOG_LEVEL: 'warn' } });
   });
   afterAll(async () => {
     await gw?.close();
-    await sandbox?.close();
   });
 
   it('answers 401 without the token or with a wrong one, and the Prometheus text with it', async () => {

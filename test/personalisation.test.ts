@@ -5,7 +5,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONFIG_DEFAULTS } from '../src/config.js';
 import { signUserToken } from '../src/identity.js';
-import { DEFAULT_SANDBOX_CREDENTIALS } from '../sandbox/index.js';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
 
 let stack: Stack;
@@ -19,7 +18,7 @@ afterAll(async () => {
 async function upstreamList(productId: string, userId?: string): Promise<string[]> {
   const q = new URLSearchParams({ productId, limit: '4', ...(userId ? { userId } : {}) });
   const res = await fetch(`${stack.sandbox.urls.recommendations}/recommendations?${q}`, {
-    headers: { 'x-api-key': DEFAULT_SANDBOX_CREDENTIALS.recommendationsApiKey },
+    headers: { 'x-api-key': stack.credentials.recommendationsApiKey },
   });
   const body = (await res.json()) as { productIds: number[] };
   return body.productIds.map(String);

@@ -6,7 +6,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'graphql';
-import { CREDENTIAL_ENV, DEFAULT_SANDBOX_CREDENTIALS } from '../sandbox/index.js';
 import { composeGatewaySchema } from '../src/main.js';
 import { Transport, UnsafeRequestError } from '../src/connector/transport.js';
 import { buildManifest, hashApiKey, loadSecurityConfig, manifestText, operationCost, SECURITY_DEFAULTS } from '../src/security/index.js';
@@ -263,16 +262,8 @@ describe('production', () => {
   let prod: Stack;
   let only: Stack;
   beforeAll(async () => {
-    // Production needs every upstream URL and credential (the stack's sandbox URLs are used in their place).
-    prod = await startStack({
-      env: {
-        NODE_ENV: 'production',
-        JWT_SECRET: 'x'.repeat(40),
-        CLIENTS,
-        ...Object.fromEntries(Object.entries(CREDENTIAL_ENV).map(([k, v]) => [v, String(DEFAULT_SANDBOX_CREDENTIALS[k as keyof typeof DEFAULT_SANDBOX_CREDENTIALS])])),
-        ...Object.fromEntries(['CATALOG', 'PRICING', 'INVENTORY', 'REVIEWS', 'RECOMMENDATIONS', 'SHIPPING', 'TAX', 'ACCOUNTS'].map((n) => [`UPSTREAM_${n}_URL`, 'http://127.0.0.1:9'])),
-      },
-    });
+    // Production needs every upstream URL and credential: the stack gives the gateway its sandbox's.
+    prod = await startStack({ env: { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40), CLIENTS } });
     only = await startStack({ env: { CLIENTS, PERSISTED_OPERATIONS: 'only' } });
   });
   afterAll(async () => {

@@ -1,10 +1,21 @@
 /**
  * Test support: a real sandbox (every upstream a real HTTP server on port 0) and a real gateway
  * process-in-test on port 0, with its logs captured. No mocks.
+ *
+ * Every stack is also a suite-wide canary and isolation check (issues 5 and 6). Unless a test names
+ * its own, each upstream gets a distinct random canary credential (the sandbox accepts those, the
+ * gateway is given them); the sandbox tells the stack of every request's headers as it arrives
+ * (across `resetStats()`, beyond its 1,000-entry ring); the stack keeps every GraphQL response its
+ * helpers (`gql`, `post`) receive. On close it checks that no upstream received another upstream's
+ * credential, and that no credential (raw, URL- or base64-encoded, or inside a Basic header; shipping's
+ * OAuth access tokens included) appears in any of those responses, any trace (`/traces` and
+ * `/traces/{id}`), `/metrics` or the captured logs. A finding makes `close()` throw.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import { DEFAULT_SANDBOX_CREDENTIALS, startSandbox, type Sandbox, type SandboxCredentials, type SandboxOptions } from '../../sandbox/index.js';
+import { CREDENTIAL_ENV, startSandbox, type Sandbox, type SandboxCredentials, type SandboxOptions, type UpstreamName } from '../../sandbox/index.js';
+import { materialise } from '../../src/observability/index.js';
 import { startTributary, type StartOptions, type Tributary } from '../../src/main.js';
 
 export const OPERATIONS = {
@@ -18,6 +29,8 @@ export interface Stack {
   readonly sandbox: Sandbox;
   readonly gateway: Tributary;
   readonly url: string;
+  /** The credentials the sandbox accepted at start (canaries unless the test named its own). */
+  readonly credentials: Readonly<SandboxCredentials>;
   /** Every log line the gateway wrote, parsed. */
   readonly logs: Record<string, unknown>[];
   /** The raw log text. */
@@ -26,6 +39,7 @@ export interface Stack {
   requestLog(requestId: string): Promise<Record<string, unknown>>;
   gql(query: string, variables?: Record<string, unknown>, headers?: Record<string, string>): Promise<GqlResponse>;
   resetStats(): void;
+  /** Closes the gateway and the sandbox, after the canary and isolation checks; throws what they found. */
   close(): Promise<void>;
 }
 
@@ -43,6 +57,40 @@ export interface StackOptions {
   readonly start?: Partial<StartOptions>;
 }
 
+/** Which upstream owns each credential. */
+export const CREDENTIAL_OWNER: Readonly<Record<keyof SandboxCredentials, UpstreamName>> = {
+  pricingToken: 'pricing',
+  inventoryApiKey: 'inventory',
+  reviewsToken: 'reviews',
+  recommendationsApiKey: 'recommendations',
+  shippingClientId: 'shipping',
+  shippingClientSecret: 'shipping',
+  taxUsername: 'tax',
+  taxPassword: 'tax',
+  accountsToken: 'accounts',
+};
+
+/** Credentials sent in pairs inside HTTP Basic (`user:pass`). */
+const BASIC_PAIRS: readonly (readonly [keyof SandboxCredentials, keyof SandboxCredentials])[] = [
+  ['shippingClientId', 'shippingClientSecret'],
+  ['taxUsername', 'taxPassword'],
+];
+
+/** A distinct random canary for every credential (`canary-<name>-<hex>`). */
+export function canaryCredentials(): SandboxCredentials {
+  const entries = Object.keys(CREDENTIAL_OWNER).map((k) => [k, `canary-${k}-${randomBytes(8).toString('hex')}`]);
+  return Object.fromEntries(entries) as unknown as SandboxCredentials;
+}
+
+/** Where a GraphQL response the helpers received came from, and its text (body and headers). */
+interface Captured {
+  readonly what: string;
+  readonly text: string;
+}
+
+/** The responses received per gateway URL, while its stack is open. */
+const captures = new Map<string, Captured[]>();
+
 export async function post(url: string, payload: unknown, headers: Record<string, string> = {}): Promise<GqlResponse> {
   const res = await fetch(`${url}/graphql`, {
     method: 'POST',
@@ -50,6 +98,12 @@ export async function post(url: string, payload: unknown, headers: Record<string
     body: typeof payload === 'string' ? payload : JSON.stringify(payload),
   });
   const text = await res.text();
+  const captured = captures.get(url);
+  if (captured) {
+    let head = '';
+    for (const [k, v] of res.headers) head += `${k}: ${v}\n`;
+    captured.push({ what: `response ${res.status} ${res.headers.get('x-request-id')}`, text: `${head}\n${text}` });
+  }
   let body: GqlResponse['body'] = {};
   try {
     body = JSON.parse(text);
@@ -59,8 +113,65 @@ export async function post(url: string, payload: unknown, headers: Record<string
   return { status: res.status, headers: res.headers, text, body };
 }
 
+/**
+ * Every credential value each upstream has owned during the stack's life (configured, rotated,
+ * issued), and the forms each travels or could leak in.
+ */
+class CredentialBook {
+  private readonly owned = new Map<string, Set<string>>();
+
+  add(owner: string, value: string | undefined): void {
+    if (!value) return;
+    let set = this.owned.get(owner);
+    if (!set) this.owned.set(owner, (set = new Set()));
+    const basic = (s: string) => Buffer.from(s).toString('base64');
+    for (const form of [value, encodeURIComponent(value), basic(value)]) set.add(form);
+  }
+
+  /** A `user:pass` pair, as HTTP Basic carries it (RFC 6749 clients URL-encode each part first). */
+  addPair(owner: string, user: string | undefined, pass: string | undefined): void {
+    if (!user || !pass) return;
+    this.add(owner, user);
+    this.add(owner, pass);
+    const set = this.owned.get(owner)!;
+    set.add(Buffer.from(`${user}:${pass}`).toString('base64'));
+    set.add(Buffer.from(`${encodeURIComponent(user)}:${encodeURIComponent(pass)}`).toString('base64'));
+  }
+
+  addAll(c: Partial<SandboxCredentials>): void {
+    for (const [k, v] of Object.entries(c) as [keyof SandboxCredentials, string | undefined][]) this.add(CREDENTIAL_OWNER[k], v);
+    for (const [u, p] of BASIC_PAIRS) this.addPair(CREDENTIAL_OWNER[u], c[u], c[p]);
+  }
+
+  /** Each owner's forms. */
+  entries(): [string, string[]][] {
+    return [...this.owned].map(([owner, forms]) => [owner, [...forms]]);
+  }
+}
+
+/** The credentials the gateway is configured with, from the test's env (values, and `_FILE` contents). */
+function credentialsInEnv(env: Record<string, string>): Partial<SandboxCredentials> {
+  const out: Partial<SandboxCredentials> = {};
+  for (const [k, name] of Object.entries(CREDENTIAL_ENV) as [keyof SandboxCredentials, string][]) {
+    if (env[name]) out[k] = env[name];
+    const file = env[`${name}_FILE`];
+    if (file) {
+      try {
+        out[k] = readFileSync(file, 'utf8').trim();
+      } catch {
+        // the gateway reports an unreadable file itself
+      }
+    }
+  }
+  return out;
+}
+
+/** The stack's own trace store size: large enough that no stack's traffic evicts a trace before the close check reads it. */
+const STACK_TRACE_STORE_SIZE = 10_000;
+
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
-  const sandbox = await startSandbox({ portBase: 0, seed: 42, ...opts.sandbox });
+  const credentials: SandboxCredentials = { ...canaryCredentials(), ...opts.sandbox?.credentials };
+  const sandbox = await startSandbox({ portBase: 0, seed: 42, ...opts.sandbox, credentials });
   const lines: string[] = [];
   const written = new Set<() => void>();
   const destination = new Writable({
@@ -72,19 +183,62 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   });
   const findRequestLog = (requestId: string) =>
     lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'graphql request' && l.requestId === requestId);
-  const gateway = await startTributary({
-    env: { NODE_ENV: 'test', LOG_LEVEL: 'info', ...opts.env },
-    baseUrls: sandbox.urls,
-    port: 0,
-    host: '127.0.0.1',
-    logDestination: destination,
-    ...opts.start,
+
+  // The gateway is given the sandbox's credentials, unless the test configures one itself (a value or a file).
+  const given = opts.env ?? {};
+  const env: Record<string, string> = { NODE_ENV: 'test', LOG_LEVEL: 'info' };
+  for (const [k, name] of Object.entries(CREDENTIAL_ENV) as [keyof SandboxCredentials, string][]) {
+    if (given[name] === undefined && given[`${name}_FILE`] === undefined) env[name] = credentials[k];
+  }
+  // Production needs every upstream URL: the sandbox's (the gateway is also handed them as base URLs).
+  if (given.NODE_ENV === 'production' && !Object.keys(given).some((k) => /^UPSTREAM_[A-Z]+_URL$/.test(k))) {
+    for (const [name, url] of Object.entries(sandbox.urls)) env[`UPSTREAM_${name.toUpperCase()}_URL`] = url;
+  }
+  const ownTraceStore = given.TRACE_STORE_SIZE === undefined;
+  if (ownTraceStore) env.TRACE_STORE_SIZE = String(STACK_TRACE_STORE_SIZE);
+  Object.assign(env, given);
+
+  const book = new CredentialBook();
+  book.addAll(credentials);
+  book.addAll(credentialsInEnv(env));
+  // Rotations during the test: every value an upstream accepts is its own.
+  const current: SandboxCredentials = { ...credentials };
+  for (const u of Object.values(sandbox.upstreams)) {
+    const set = u.setCredentials.bind(u);
+    u.setCredentials = (c) => {
+      set(c);
+      Object.assign(current, Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)));
+      book.addAll(current);
+    };
+  }
+  // Every header every upstream received, once per distinct value, with the first route it reached.
+  const heard = new Map<string, Map<string, string>>();
+  const unsubscribe = Object.values(sandbox.upstreams).map((u) => {
+    const seen = new Map<string, string>();
+    heard.set(u.name, seen);
+    return u.onRecord((e) => {
+      for (const [h, v] of Object.entries(e.headers)) {
+        const key = `${h}: ${v}`;
+        if (!seen.has(key)) seen.set(key, e.route);
+      }
+    });
   });
+
+  let gateway: Tributary;
+  try {
+    gateway = await startTributary({ env, baseUrls: sandbox.urls, port: 0, host: '127.0.0.1', logDestination: destination, ...opts.start });
+  } catch (e) {
+    await sandbox.close();
+    throw e;
+  }
   const url = gateway.url;
+  const responses: Captured[] = [];
+  captures.set(url, responses);
   return {
     sandbox,
     gateway,
     url,
+    credentials,
     get logs() {
       return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     },
@@ -105,47 +259,95 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       for (const u of Object.values(sandbox.upstreams)) u.resetStats();
     },
     async close() {
-      await gateway.close();
-      // Every stack of the suite checks, before it goes, that no upstream received another's credential
-      // and that no credential reached the logs.
-      const leaks = credentialLeaks(sandbox, { ...DEFAULT_SANDBOX_CREDENTIALS, ...opts.sandbox?.credentials }, lines.join('\n'));
+      captures.delete(url);
+      let texts: Captured[] = [];
+      const problems: string[] = [];
+      try {
+        texts = await observed(gateway, env, ownTraceStore, problems);
+      } finally {
+        await gateway.close();
+        for (const u of unsubscribe) u();
+      }
+      // Shipping's OAuth access tokens are shipping's credentials too: taken from what it received.
+      for (const [key, route] of heard.get('shipping') ?? []) {
+        const token = /^authorization: Bearer (.+)$/i.exec(key)?.[1];
+        if (token && route === 'POST /quotes') book.add('shipping', token);
+      }
+      problems.push(...credentialLeaks(heard, book.entries(), [...texts, ...responses, { what: 'the logs', text: lines.join('\n') }]));
       await sandbox.close();
-      if (leaks.length) throw new Error(`credential isolation broken:\n${leaks.join('\n')}`);
+      if (problems.length) throw new Error(`canary or isolation check failed:\n${problems.join('\n')}`);
     },
   };
 }
 
-/** The credential values each upstream owns, in the forms they travel in (raw, and Basic-encoded). */
-function credentialsByUpstream(c: SandboxCredentials): Record<string, string[]> {
-  const basic = (user: string, pass: string) => Buffer.from(`${user}:${pass}`).toString('base64');
-  return {
-    pricing: [c.pricingToken],
-    inventory: [c.inventoryApiKey],
-    reviews: [c.reviewsToken],
-    recommendations: [c.recommendationsApiKey],
-    shipping: [c.shippingClientId, c.shippingClientSecret, basic(c.shippingClientId, c.shippingClientSecret)],
-    tax: [c.taxPassword, basic(c.taxUsername, c.taxPassword)],
-    accounts: [c.accountsToken],
-  };
+/** Run `fn` over `items`, `width` at a time. */
+async function eachLimited<T>(items: readonly T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
 }
 
 /**
- * What went where it must not: a header an upstream received that carries another upstream's credential
- * (from the sandbox's recorded requests), or a credential in the gateway's logs.
+ * What the gateway shows about itself: `/metrics`, the `/traces` list and every stored trace. Read over
+ * HTTP (with the admin and metrics tokens the test configured); in production without an admin token
+ * the routes answer 404, so the stored traces are rendered in-process exactly as the route renders them.
  */
-export function credentialLeaks(sandbox: Sandbox, creds: SandboxCredentials, logText: string): string[] {
-  const owned = credentialsByUpstream(creds);
+async function observed(gateway: Tributary, env: Record<string, string>, ownTraceStore: boolean, problems: string[]): Promise<Captured[]> {
+  const out: Captured[] = [];
+  const bearer = (token: string | undefined): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {});
+  const get = async (path: string, token: string | undefined) => {
+    const res = await fetch(`${gateway.url}${path}`, { headers: { accept: 'application/json', ...bearer(token) } });
+    return { status: res.status, text: await res.text() };
+  };
+  const metrics = await get('/metrics', env.METRICS_TOKEN);
+  out.push({ what: '/metrics', text: metrics.text });
+
+  const { store, masker } = gateway.observability;
+  if (ownTraceStore && store.size >= store.capacity) problems.push(`the trace store filled up (${store.capacity}): older traces were not checked`);
+  const admin = gateway.config.mode === 'production' ? env.ADMIN_TOKEN : undefined;
+  const list = await get('/traces', admin);
+  const records = store.list();
+  if (list.status === 200) {
+    out.push({ what: '/traces', text: list.text });
+    // Each distinct id over HTTP (it serves the newest with that id); an older record with a reused id, in-process.
+    const ids = [...new Set((JSON.parse(list.text) as { traces: { requestId: string }[] }).traces.map((t) => t.requestId))];
+    await eachLimited(ids, 16, async (id) => {
+      const t = await get(`/traces/${encodeURIComponent(id)}`, admin);
+      out.push({ what: `/traces/${id} (${t.status})`, text: t.text });
+    });
+    const newest = new Set<string>();
+    for (const r of records) {
+      if (!newest.has(r.requestId)) newest.add(r.requestId);
+      else out.push({ what: `trace ${r.requestId} (an older one with the same id)`, text: JSON.stringify(materialise(r, masker, performance.timeOrigin + r.startedAt)) });
+    }
+  } else {
+    for (const r of records) out.push({ what: `trace ${r.requestId}`, text: JSON.stringify(materialise(r, masker, performance.timeOrigin + r.startedAt)) });
+  }
+  return out;
+}
+
+/**
+ * What went where it must not: a header an upstream received that carries another upstream's
+ * credential, or any upstream's credential in a text the gateway produced (a response, a trace,
+ * `/metrics`, a log line).
+ *
+ * @param heard per upstream, every `header: value` it received, with a route it was sent to
+ * @param owned per upstream, the forms of every credential it owned
+ */
+export function credentialLeaks(heard: ReadonlyMap<string, ReadonlyMap<string, string>>, owned: readonly (readonly [string, readonly string[]])[], texts: readonly Captured[]): string[] {
   const leaks: string[] = [];
-  for (const [name, upstream] of Object.entries(sandbox.upstreams)) {
-    const foreign = Object.entries(owned).filter(([owner]) => owner !== name);
-    for (const req of upstream.stats().requests) {
-      for (const [header, value] of Object.entries(req.headers)) {
-        for (const [owner, secrets] of foreign) {
-          if (secrets.some((secret) => value.includes(secret))) leaks.push(`${name} received ${owner}'s credential in ${header} (${req.route})`);
-        }
+  for (const [name, headers] of heard) {
+    const foreign = owned.filter(([owner]) => owner !== name);
+    for (const [line, route] of headers) {
+      const header = line.slice(0, line.indexOf(':'));
+      for (const [owner, secrets] of foreign) {
+        if (secrets.some((secret) => line.includes(secret))) leaks.push(`${name} received ${owner}'s credential in ${header} (${route})`);
       }
     }
   }
-  for (const [owner, secrets] of Object.entries(owned)) if (secrets.some((secret) => logText.includes(secret))) leaks.push(`the logs hold ${owner}'s credential`);
+  for (const { what, text } of texts) {
+    for (const [owner, secrets] of owned) if (secrets.some((secret) => text.includes(secret))) leaks.push(`${owner}'s credential is in ${what}`);
+  }
   return leaks;
 }
