@@ -3,14 +3,20 @@
  * (no key, unknown key), a 429, a 413 (by Content-Length, by a chunked JSON body, by a chunked
  * non-JSON body) and a 403 (CSRF) each carry the request id in the error's extensions, write the
  * request log line (request id, status, error code, client when known, never the key), keep a trace,
- * and are counted in /metrics with the outcome `refused`. And the request id itself: a well-formed
+ * and are counted in /metrics with the outcome `refused`; so is a 503 when identification itself fails.
+ * And the request id itself: a well-formed
  * `x-request-id` is echoed, a malformed one is replaced by a generated one.
  */
 import { connect } from 'node:net';
+import { Writable } from 'node:stream';
+import { buildSchema } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REQUEST_ID } from '../src/server.js';
+import { loadConfig } from '../src/config.js';
+import { Connector, Telemetry } from '../src/connector/index.js';
+import { createLogger } from '../src/logging.js';
+import { createGatewayServer, REQUEST_ID } from '../src/server.js';
 import { hashApiKey } from '../src/security/index.js';
-import type { Trace } from '../src/observability/index.js';
+import { createObservability, type Trace } from '../src/observability/index.js';
 import { parsePrometheus, sum } from './support/observability.js';
 import { post, startStack, type GqlResponse, type Stack } from './support/stack.js';
 
@@ -179,5 +185,48 @@ describe('x-request-id', () => {
     });
     expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
     expect(stack.logs.length).toBe(before);
+  });
+});
+
+describe('a client that cannot be identified', () => {
+  it('is answered 503 with Retry-After, and logged, traced and counted like every refusal', async () => {
+    // The composed gateway's shared limiter falls back to local counting rather than fail, so this
+    // path is reached here through the server's identification hook: a gateway server whose
+    // identification rejects, with the real observability wired in as the composition root does.
+    const lines: Record<string, unknown>[] = [];
+    const logger = createLogger({ level: 'info', destination: new Writable({ write: (c, _e, cb) => (lines.push(...String(c).split('\n').filter(Boolean).map((l) => JSON.parse(l))), cb()) }) });
+    const config = loadConfig({ NODE_ENV: 'test' });
+    const telemetry = new Telemetry();
+    const connector = new Connector({ upstreams: [], env: {}, sandboxMode: true, cache: null, telemetry });
+    const obs = createObservability({ config, connector, telemetry });
+    const server = createGatewayServer({
+      schema: buildSchema('type Query { apiVersion: String }'),
+      connector,
+      config,
+      logger,
+      authenticate: async () => null,
+      extendContext: () => ({}),
+      identifyClient: () => Promise.reject(new Error('the shared limiter is gone')),
+      plugins: [obs.plugin],
+      routes: obs.routes,
+      onRequestEnd: obs.onRequestEnd,
+    });
+    const url = await server.listen(0, '127.0.0.1');
+    try {
+      const r = await post(url, { query: '{ apiVersion }' }, { 'x-request-id': 'refused-503' });
+      expect(r.status).toBe(503);
+      expect(r.headers.get('retry-after')).toBe('1');
+      expect(r.body.errors[0].extensions).toEqual({ code: 'UNAVAILABLE', requestId: 'refused-503' });
+      const trace = (await (await fetch(`${url}/traces/refused-503`)).json()) as Trace;
+      expect([trace.status, trace.errors.map((e) => e.code)]).toEqual([503, ['UNAVAILABLE']]);
+      expect(lines.filter((l) => l.msg === 'graphql request').map((l) => [l.requestId, l.status, l.errors])).toEqual([['refused-503', 503, ['UNAVAILABLE']]]);
+      const e = parsePrometheus(await (await fetch(`${url}/metrics`)).text());
+      expect(sum(e, 'tributary_graphql_requests_total', { operation: '(unknown)', outcome: 'refused' })).toBe(1);
+      expect(sum(e, 'tributary_graphql_errors_total', { code: 'UNAVAILABLE' })).toBe(1);
+    } finally {
+      await server.close();
+      obs.close();
+      await connector.close();
+    }
   });
 });
