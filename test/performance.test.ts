@@ -8,24 +8,14 @@ import { fileURLToPath } from 'node:url';
 import { parse, type FragmentDefinitionNode, type OperationDefinitionNode, type FieldNode } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productById, productsByCategory } from '../sandbox/data.js';
-import { DEFAULT_SANDBOX_CREDENTIALS, startSandbox, type Sandbox } from '../sandbox/index.js';
+import { CREDENTIAL_ENV, startSandbox, type Sandbox, type SandboxCredentials } from '../sandbox/index.js';
 import { projectSelection, type Projection } from '../src/projection.js';
-import { OPERATIONS, startStack, type Stack } from './support/stack.js';
+import { canaryCredentials, OPERATIONS, startStack, watchCredentials, type CredentialWatch, type Stack } from './support/stack.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const C = DEFAULT_SANDBOX_CREDENTIALS;
-/** The sandbox's credentials under the gateway's variable names (a gateway with upstream URLs needs them). */
-const SANDBOX_SECRETS = {
-  PRICING_TOKEN: C.pricingToken,
-  INVENTORY_API_KEY: C.inventoryApiKey,
-  REVIEWS_TOKEN: C.reviewsToken,
-  RECOMMENDATIONS_API_KEY: C.recommendationsApiKey,
-  SHIPPING_CLIENT_ID: C.shippingClientId,
-  SHIPPING_CLIENT_SECRET: C.shippingClientSecret,
-  TAX_USERNAME: C.taxUsername,
-  TAX_PASSWORD: C.taxPassword,
-  ACCOUNTS_TOKEN: C.accountsToken,
-};
+/** Canary credentials for the workers' sandbox, and under the gateway's variable names (a gateway with upstream URLs needs them). */
+const C = canaryCredentials();
+const SANDBOX_SECRETS = Object.fromEntries(Object.entries(CREDENTIAL_ENV).map(([k, name]) => [name, C[k as keyof SandboxCredentials]]));
 
 /** The resolve info of the first root field of `source`, as the executor would give it. */
 function infoFor(source: string, variables: Record<string, unknown> = {}) {
@@ -130,10 +120,14 @@ type GqlResponse = Awaited<ReturnType<Stack['gql']>>;
 
 describe('--workers N', () => {
   let sandbox: Sandbox;
+  // The workers are other processes, outside any stack: the same canary and isolation check, by hand.
+  let watch: CredentialWatch;
   beforeAll(async () => {
-    sandbox = await startSandbox({ portBase: 0, latencyMs: { catalog: 0, pricing: 0, inventory: 0 } });
+    sandbox = await startSandbox({ portBase: 0, latencyMs: { catalog: 0, pricing: 0, inventory: 0 }, credentials: C });
+    watch = watchCredentials(sandbox, C, SANDBOX_SECRETS);
   });
   afterAll(async () => {
+    watch?.stop();
     await sandbox?.close();
   });
 
@@ -169,10 +163,12 @@ describe('--workers N', () => {
         ),
       );
       expect(answers.filter((a) => !a.errors && a.data.category.products.nodes.length === 20)).toHaveLength(20);
+      expect(sandbox.upstreams.pricing.stats().requests.map((q) => q.headers.authorization)).toContain(`Bearer ${C.pricingToken}`);
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       for (const pid of workerPids) expect(() => process.kill(Number(pid), 0)).toThrow();
+      expect(watch.leaks([{ what: "the workers' output", text: out }, ...answers.map((a, i) => ({ what: `answer ${i}`, text: JSON.stringify(a) }))])).toEqual([]);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }

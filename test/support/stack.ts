@@ -82,8 +82,8 @@ export function canaryCredentials(): SandboxCredentials {
   return Object.fromEntries(entries) as unknown as SandboxCredentials;
 }
 
-/** Where a GraphQL response the helpers received came from, and its text (body and headers). */
-interface Captured {
+/** Where a text the gateway produced came from (a response, a trace...), and the text. */
+export interface Captured {
   readonly what: string;
   readonly text: string;
 }
@@ -149,7 +149,7 @@ class CredentialBook {
   }
 }
 
-/** The credentials the gateway is configured with, from the test's env (values, and `_FILE` contents). */
+/** The credentials the gateway is configured with, from its env (values, and `_FILE` contents). */
 function credentialsInEnv(env: Record<string, string>): Partial<SandboxCredentials> {
   const out: Partial<SandboxCredentials> = {};
   for (const [k, name] of Object.entries(CREDENTIAL_ENV) as [keyof SandboxCredentials, string][]) {
@@ -198,31 +198,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   if (ownTraceStore) env.TRACE_STORE_SIZE = String(STACK_TRACE_STORE_SIZE);
   Object.assign(env, given);
 
-  const book = new CredentialBook();
-  book.addAll(credentials);
-  book.addAll(credentialsInEnv(env));
-  // Rotations during the test: every value an upstream accepts is its own.
-  const current: SandboxCredentials = { ...credentials };
-  for (const u of Object.values(sandbox.upstreams)) {
-    const set = u.setCredentials.bind(u);
-    u.setCredentials = (c) => {
-      set(c);
-      Object.assign(current, Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)));
-      book.addAll(current);
-    };
-  }
-  // Every header every upstream received, once per distinct value, with the first route it reached.
-  const heard = new Map<string, Map<string, string>>();
-  const unsubscribe = Object.values(sandbox.upstreams).map((u) => {
-    const seen = new Map<string, string>();
-    heard.set(u.name, seen);
-    return u.onRecord((e) => {
-      for (const [h, v] of Object.entries(e.headers)) {
-        const key = `${h}: ${v}`;
-        if (!seen.has(key)) seen.set(key, e.route);
-      }
-    });
-  });
+  const watch = watchCredentials(sandbox, credentials, env);
 
   let gateway: Tributary;
   try {
@@ -266,16 +242,67 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         texts = await observed(gateway, env, ownTraceStore, problems);
       } finally {
         await gateway.close();
-        for (const u of unsubscribe) u();
       }
+      problems.push(...watch.leaks([...texts, ...responses, { what: 'the logs', text: lines.join('\n') }]));
+      watch.stop();
+      await sandbox.close();
+      if (problems.length) throw new Error(`canary or isolation check failed:\n${problems.join('\n')}`);
+    },
+  };
+}
+
+export interface CredentialWatch {
+  /** The leaks found so far: foreign credentials the upstreams received, and credentials in `texts`. */
+  leaks(texts: readonly Captured[]): string[];
+  stop(): void;
+}
+
+/**
+ * Watch a sandbox for credential leaks from now on: every header every upstream receives (once per
+ * distinct value, with the first route it reached), and every credential value each upstream owns
+ * (`credentials`, the gateway's `env`, rotations through `setCredentials`, shipping's issued tokens).
+ *
+ * @example
+ * const watch = watchCredentials(sandbox, sandboxCredentials, gatewayEnv);
+ * // ...traffic...
+ * expect(watch.leaks([{ what: 'the logs', text: logs }])).toEqual([]);
+ */
+export function watchCredentials(sandbox: Sandbox, credentials: SandboxCredentials, env: Record<string, string>): CredentialWatch {
+  const book = new CredentialBook();
+  book.addAll(credentials);
+  book.addAll(credentialsInEnv(env));
+  // Rotations during the test: every value an upstream accepts is its own.
+  const current: SandboxCredentials = { ...credentials };
+  for (const u of Object.values(sandbox.upstreams)) {
+    const set = u.setCredentials.bind(u);
+    u.setCredentials = (c) => {
+      set(c);
+      Object.assign(current, Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)));
+      book.addAll(current);
+    };
+  }
+  const heard = new Map<string, Map<string, string>>();
+  const unsubscribe = Object.values(sandbox.upstreams).map((u) => {
+    const seen = new Map<string, string>();
+    heard.set(u.name, seen);
+    return u.onRecord((e) => {
+      for (const [h, v] of Object.entries(e.headers)) {
+        const key = `${h}: ${v}`;
+        if (!seen.has(key)) seen.set(key, e.route);
+      }
+    });
+  });
+  return {
+    leaks(texts) {
       // Shipping's OAuth access tokens are shipping's credentials too: taken from what it received.
       for (const [key, route] of heard.get('shipping') ?? []) {
         const token = /^authorization: Bearer (.+)$/i.exec(key)?.[1];
         if (token && route === 'POST /quotes') book.add('shipping', token);
       }
-      problems.push(...credentialLeaks(heard, book.entries(), [...texts, ...responses, { what: 'the logs', text: lines.join('\n') }]));
-      await sandbox.close();
-      if (problems.length) throw new Error(`canary or isolation check failed:\n${problems.join('\n')}`);
+      return credentialLeaks(heard, book.entries(), texts);
+    },
+    stop() {
+      for (const u of unsubscribe) u();
     },
   };
 }
