@@ -72,7 +72,7 @@ export interface GatewayServerOptions {
   readonly routes?: readonly Route[];
   /** More yoga/envelop plugins, after the gateway's own. */
   readonly plugins?: readonly Plugin<any>[];
-  /** Called once per GraphQL request when its response is done (traces, metrics). */
+  /** Called once per GraphQL request, refused ones included, when its response is done (traces, metrics), before its log line. */
   readonly onRequestEnd?: (state: RequestState, status: number, aborted: boolean) => void;
   /**
    * Identifies the API client of a request (the security layer): the client, null (not identified),
