@@ -264,7 +264,7 @@ export class UpstreamServer implements SandboxUpstream {
     this.timers.add(t);
   }
 
-  private record(req: IncomingMessage, res: ServerResponse, route: string): void {
+  private record(req: IncomingMessage, res: ServerResponse, route: string): StatsEntry {
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
     const entry: StatsEntry = { method: req.method ?? '', path: req.url ?? '', route, start: nowMs(), end: 0, status: 0, headers };
@@ -283,6 +283,7 @@ export class UpstreamServer implements SandboxUpstream {
     };
     res.once('finish', done);
     res.once('close', done);
+    return entry;
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -303,7 +304,7 @@ export class UpstreamServer implements SandboxUpstream {
 
       const m = this.router.match(method, pathname);
       const routeKey = 'route' in m ? m.route.key : `${method} *`;
-      this.record(req, res, routeKey);
+      const entry = this.record(req, res, routeKey);
       const spec = this.spec;
       const f = spec && (!spec.routes || spec.routes.includes(routeKey)) ? spec : null;
       if (f?.down) {
@@ -312,7 +313,10 @@ export class UpstreamServer implements SandboxUpstream {
       }
       this.readBody(req, res, (body) => {
         let delay = this.latency + (f?.latencyMs ?? 0);
-        if (f?.spike && this.random() < f.spike.probability) delay += f.spike.ms;
+        if (f?.spike && this.random() < f.spike.probability) {
+          delay += f.spike.ms;
+          entry.spikeMs = f.spike.ms;
+        }
         const go = (): void => {
           if (res.destroyed || res.writableEnded) return;
           try {

@@ -96,6 +96,8 @@ export interface StatsEntry {
   status: number;
   /** Lower-cased request headers. */
   headers: Record<string, string>;
+  /** The latency spike (ms) fault injection added to this request, when it drew one. */
+  spikeMs?: number;
 }
 
 export interface Stats {
