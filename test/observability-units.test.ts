@@ -11,7 +11,7 @@ import type { UpstreamDef } from '../src/connector/index.js';
 import { Masker, TraceStore, formatTraceparent, newSpanId, newTraceId, parseTraceparent, type Trace, type TraceRecord } from '../src/observability/index.js';
 import { loadConfig } from '../src/config.js';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
-import { seen } from './support/observability.js';
+import { eventually, seen } from './support/observability.js';
 
 describe('traceparent', () => {
   it('parses valid headers and refuses invalid ones', () => {
@@ -99,7 +99,8 @@ describe('OpenTelemetry with an SDK registered', () => {
     s.resetStats();
     const r = await s.gql(OPERATIONS.ProductPage, { id: '5', country: 'US', postcode: '10001' }, { traceparent: `00-${traceId}-b7ad6b7169203331-01`, 'x-tributary-trace': '1' });
     const t = r.body.extensions.trace as Trace;
-    await new Promise((resolve) => setTimeout(resolve, 50)); // the request span ends when the response is done
+    // The request span ends when the response is done, just after the client has read it.
+    await eventually('the server span ended', () => exporter.getFinishedSpans().some((x) => x.kind === SpanKind.SERVER));
     const spans = exporter.getFinishedSpans();
     const server = spans.filter((x) => x.kind === SpanKind.SERVER);
     expect(server).toHaveLength(1);

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
-import { multiset, parsePrometheus, seen, sum } from './support/observability.js';
+import { eventually, multiset, parsePrometheus, seen, sum } from './support/observability.js';
 import type { Trace } from '../src/observability/index.js';
 
 const VARS = { id: '1', country: 'US', postcode: '10001' };
@@ -158,7 +158,8 @@ describe('a trace with hedged calls', () => {
   it('shows the hedge and the cancelled loser as attempts, exactly as the sandbox saw them', async () => {
     s.resetStats();
     await s.gql(OPERATIONS.ProductPage, VARS, { 'x-request-id': 'hedged-1' });
-    await new Promise((resolve) => setTimeout(resolve, 100)); // the loser's socket closes after the answer
+    // The loser's socket closes after the answer: wait until the sandbox has seen every request end.
+    await eventually('every upstream request ended', () => Object.values(s.sandbox.upstreams).every((u) => u.stats().requests.every((q) => q.end !== 0)));
     const { body: t } = await getJson<Trace>(`${s.url}/traces/hedged-1`);
     const sandboxSaw = seen(s.sandbox);
     expect(multiset(t.calls.map((c) => `${c.upstream} ${c.method} ${c.path}`))).toEqual(multiset(sandboxSaw.map((q) => `${q.upstream} ${q.method} ${q.path}`)));
