@@ -389,3 +389,29 @@ describe('a refused credential (401)', () => {
     ]);
   });
 });
+
+describe('an answer larger than its limit', () => {
+  const LIMIT = 200; // bytes; every product is larger
+  const oversized = (breaker: false | { minimumCalls: number }) =>
+    withPolicy(catalog(), { maxResponseBytes: LIMIT, breaker: breaker && { ...breaker, failureRatio: 0.5, windowMs: 30_000, halfOpenAfterMs: 60_000 } });
+
+  it('is not retried (it would be as large again), and its attempt keeps the real HTTP status', async () => {
+    const { request, attempts } = connectorFor([oversized(false)]);
+    const err = await request('a').scope.loader('catalog', 'byId').load('1').catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'UPSTREAM_ERROR', upstream: 'catalog', message: expect.stringMatching(/larger than its limit/) });
+    expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.path)).toEqual(['/products/1']);
+    expect(attempts.map((e) => [e.attempt, e.status, e.error])).toEqual([[1, 200, 'UPSTREAM_ERROR']]);
+    expect(attempts[0]!.bytes).toBeLessThanOrEqual(LIMIT);
+  });
+
+  it('counts against the breaker (the upstream answers outside its contract): enough of them open it', async () => {
+    const { connector, request } = connectorFor([oversized({ minimumCalls: 3 })]);
+    for (const id of ['1', '2', '3']) {
+      await expect(request(id).scope.loader('catalog', 'byId').load(id)).rejects.toMatchObject({ code: 'UPSTREAM_ERROR' });
+    }
+    expect(connector.breakerState('catalog')).toBe('open');
+    await expect(request('4').scope.loader('catalog', 'byId').load('4')).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', extensions: { reason: 'breaker' } });
+    // One call each for the first three (none retried); none once the breaker is open.
+    expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.path)).toEqual(['/products/1', '/products/2', '/products/3']);
+  });
+});

@@ -87,6 +87,9 @@ export interface ExecutorOptions {
   readonly captureBodies?: boolean;
 }
 
+/** `extensions.reason` of an answer larger than the upstream's `maxResponseBytes`. */
+const TOO_LARGE = 'responseTooLarge';
+
 /** @internal An attempt ended because its caller no longer wants it (hedge lost, client gone). Not a failure of the upstream. */
 class CancelledError extends Error {
   constructor() {
@@ -106,6 +109,11 @@ const STATE_NAMES: Record<CircuitState, BreakerState> = {
 function countsAgainstBreaker(e: unknown): boolean {
   if (e instanceof CancelledError) return false;
   if (!isUpstreamError(e)) return true;
+  // An answer larger than the upstream's declared limit, whatever its status, is the upstream
+  // misbehaving (a paging bug, a runaway list): it costs us the bytes up to the limit every time, so
+  // when most calls get one the breaker should open and fail fast. An occasional large key stays
+  // below the breaker's failure ratio.
+  if (e.extensions.reason === TOO_LARGE) return true;
   if (e.code === 'UPSTREAM_TIMEOUT' || e.code === 'UPSTREAM_UNAVAILABLE') return true;
   return e.code === 'UPSTREAM_ERROR' && (e.status === undefined || e.status === 0 || e.status >= 500 || e.status === 429);
 }
@@ -210,6 +218,7 @@ export class Executor {
 
   private isRetryable(e: UpstreamError): boolean {
     if (e.code === 'UPSTREAM_TIMEOUT') return true;
+    if (e.extensions.reason === TOO_LARGE) return false; // it would be as large again
     if (e.code === 'UPSTREAM_UNAVAILABLE') return !(e.extensions.reason === 'breaker' || e.extensions.reason === 'bulkhead');
     if (e.code === 'UPSTREAM_ERROR') return e.status === 0 || (e.status !== undefined && this.policy.retry.statuses.has(e.status));
     return false;
@@ -336,9 +345,11 @@ export class Executor {
     const attemptEnd = performance.now() + o.timeoutMs;
     const expire = (): void => {
       // The deadline may have moved later while this attempt ran (a request with more time joined a
-      // shared call): carry on until the new one, never past the attempt's own timeout.
+      // shared call): carry on until the new one, never past the attempt's own timeout. A timer may
+      // also fire a fraction of a millisecond early (libuv counts whole ms): an attempt ends at its
+      // deadline, not just before, so the retry loop never starts an attempt with nothing left.
       const left = Math.min(attemptEnd, o.deadline) - performance.now();
-      if (left > 1) {
+      if (left > 0) {
         timer = setTimeout(expire, left);
         return;
       }
@@ -413,7 +424,10 @@ export class Executor {
       let err: unknown = e;
       if (!isUpstreamError(e) && !(e instanceof CancelledError)) {
         if (e instanceof ResponseTooLargeError) {
-          err = new UpstreamHttpError({ ...where, status }, 'answered with a body larger than its limit');
+          // The upstream did answer: keep its status (and what was read) on the attempt.
+          status = e.status;
+          bytes = e.received;
+          err = new UpstreamHttpError({ ...where, status }, 'answered with a body larger than its limit', undefined, { extensions: { reason: TOO_LARGE } });
         } else if (timedOut) {
           err = new UpstreamTimeoutError(where);
         } else if (ac.signal.aborted || client?.aborted) {

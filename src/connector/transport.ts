@@ -39,8 +39,15 @@ export interface TransportResponse {
   readonly body: Buffer;
 }
 
+/** The response's body is larger than the upstream's `maxResponseBytes` (declared or as read). */
 export class ResponseTooLargeError extends Error {
-  constructor(readonly limit: number) {
+  constructor(
+    readonly limit: number,
+    /** The HTTP status the upstream answered with. */
+    readonly status: number,
+    /** Bytes of the body read before stopping (0 when the declared Content-Length was enough). */
+    readonly received: number,
+  ) {
     super(`response larger than ${limit} bytes`);
     this.name = 'ResponseTooLargeError';
   }
@@ -98,13 +105,13 @@ class BodyCollector implements Dispatcher.DispatchHandler {
     this.headers = headers;
     this.chunks = [];
     this.size = 0;
-    if (Number(headers['content-length']) > this.max) this.fail(new ResponseTooLargeError(this.max));
+    if (Number(headers['content-length']) > this.max) this.fail(new ResponseTooLargeError(this.max, statusCode, 0));
   }
 
   onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.settled) return;
     this.size += chunk.length;
-    if (this.size > this.max) this.fail(new ResponseTooLargeError(this.max));
+    if (this.size > this.max) this.fail(new ResponseTooLargeError(this.max, this.status, this.size - chunk.length));
     else this.chunks.push(chunk);
   }
 
