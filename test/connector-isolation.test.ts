@@ -415,3 +415,25 @@ describe('an answer larger than its limit', () => {
     expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.path)).toEqual(['/products/1', '/products/2', '/products/3']);
   });
 });
+
+describe('OAuth2 refresh ahead of expiry', () => {
+  it('the token is replaced at 80% of its lifetime, before the upstream would refuse it: no call is refused', async () => {
+    const { request } = connectorFor([shipping()]);
+    const quote = (name: string) => request(name).scope.loader('shipping', 'quote').load(products[0]!.sku);
+    const sent = () => sandbox.upstreams.shipping.stats().requests.map((r) => `${r.route} ${r.status}`);
+    const bearer = () => sandbox.upstreams.shipping.stats().requests.filter((r) => r.route === 'POST /quotes').map((r) => r.headers.authorization);
+
+    expect(await quote('first')).toBe(quoteOf(products[0]!.sku));
+    // Just before the refresh point (240 s of 300 s), the token in hand is used.
+    clock += 0.8 * TOKEN_TTL_S * 1000 - 1;
+    expect(await quote('before')).toBe(quoteOf(products[0]!.sku));
+    expect(sent()).toEqual(['POST /oauth/token 200', 'POST /quotes 200', 'POST /quotes 200']);
+    // At it, a new token is fetched first, while the old one would still be accepted (it expires at 300 s).
+    clock += 1;
+    expect(await quote('at')).toBe(quoteOf(products[0]!.sku));
+    expect(sent()).toEqual(['POST /oauth/token 200', 'POST /quotes 200', 'POST /quotes 200', 'POST /oauth/token 200', 'POST /quotes 200']);
+    const [t1, t1again, t2] = bearer();
+    expect(t1again).toBe(t1);
+    expect(t2).not.toBe(t1);
+  });
+});

@@ -48,7 +48,7 @@ export interface ConnectorOptions {
   readonly telemetry: Telemetry;
   /** Keep parsed response bodies on attempt events (debug traces). */
   readonly captureBodies?: boolean;
-  /** Wall clock for cache freshness (epoch ms); tests move it instead of sleeping. */
+  /** Wall clock (epoch ms) for cache freshness and OAuth2 token lifetimes; tests move it instead of sleeping. */
   readonly now?: () => number;
   /** Global switches: `false` turns the policy off for every upstream, whatever the definitions say. */
   readonly switches?: { readonly hedging?: boolean; readonly breakers?: boolean };
@@ -174,8 +174,11 @@ export class Connector {
       const baseUrl = opts.baseUrls?.[def.name] ?? opts.env[def.baseUrlEnv];
       if (!baseUrl) throw new ConfigurationError(`Upstream "${def.name}" has no base URL: set ${def.baseUrlEnv}.`);
       const transport = new Transport({ baseUrl, connections: def.resolvedPolicy.connections, maxResponseBytes: def.resolvedPolicy.maxResponseBytes });
-      const credentials = new CredentialProvider(def.auth, secrets, (tokenPath, id, secret, observer) =>
-        fetchOAuthToken(def.name, transport, tokenPath, id, secret, opts.telemetry, observer),
+      const credentials = new CredentialProvider(
+        def.auth,
+        secrets,
+        (tokenPath, id, secret, observer) => fetchOAuthToken(def.name, transport, tokenPath, id, secret, opts.telemetry, observer),
+        this.now,
       );
       credentials.verify();
       const executor = new Executor({
