@@ -3,6 +3,7 @@
  * the rest of the answer intact, its fields null, and one error naming it.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { products } from './support/expected.js';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
 
 const vars = { id: '1', country: 'US', postcode: '10001' };
@@ -104,9 +105,18 @@ describe('a wrong credential', () => {
     expect(r.body.data.product.price).toBeNull();
     const codes = r.body.errors!.map((e: any) => [e.extensions.code, e.extensions.upstream]);
     expect(codes).toContainEqual(['UPSTREAM_UNAUTHORIZED', 'pricing']);
-    // One refresh-and-retry on 401, then give up: two calls for the product's price, none retried more.
+    // One refresh-and-retry on 401, then give up: each pricing call is sent exactly twice, and there
+    // are two (the product's price, then its four recommendations' prices in a second batch).
+    const sku = (id: number) => products.find((p) => p.id === id)!.sku;
+    const own = `/v1/prices?skus=${sku(1)}`;
+    const recommended = `/v1/prices?skus=${[3, 4, 5, 2].map(sku).join(',')}`;
     const pricingCalls = stack.sandbox.upstreams.pricing.stats().requests;
-    expect(pricingCalls.every((q) => q.status === 401)).toBe(true);
+    expect(pricingCalls.map((q) => [q.status, decodeURIComponent(q.path)])).toEqual([
+      [401, own],
+      [401, own],
+      [401, recommended],
+      [401, recommended],
+    ]);
     expect(r.text).not.toContain(CANARY);
     // The log line of the request exists and carries no credential.
     await new Promise((resolve) => setTimeout(resolve, 20));
