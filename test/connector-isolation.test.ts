@@ -180,6 +180,21 @@ describe('cross-request coalescing', () => {
     expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.status)).toEqual([0, 200]);
   });
 
+  it('a request whose client has already gone starts no call', async () => {
+    const { request } = connectorFor([catalog()], { cache: new MemoryStore({ maxEntries: 100 }) });
+    const a = request('a');
+    a.abort.abort();
+    const order: string[] = [];
+    await record(order, 'a', a.scope.loader('catalog', 'byId').load('7'));
+    expect(order).toEqual(['a:UPSTREAM_UNAVAILABLE/cancelled']);
+    expect(sandbox.upstreams.catalog.stats().total).toBe(0);
+    // Nor is a call left behind for others to join: the next request makes its own (a miss, not coalesced).
+    const b = request('b');
+    expect(await b.scope.loader('catalog', 'byId').load('7')).toBe(7);
+    expect(b.scope.cacheEvents.map((e) => e.status)).toEqual(['miss']);
+    expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.status)).toEqual([200]);
+  });
+
   it('only requests of the same cache scope share a call (user-scoped: one call per user)', async () => {
     const { request } = connectorFor([catalog({ scope: 'user' })], { cache: new MemoryStore({ maxEntries: 100 }) });
     sandbox.upstreams.catalog.setLatency(50);

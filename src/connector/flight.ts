@@ -86,8 +86,12 @@ export class Flight<T> {
    */
   join(deadline: number, signal: AbortSignal | undefined, errors: LeaveErrors): Promise<Outcome<T>> {
     if (this.outcome) return Promise.resolve(this.outcome);
-    if (signal?.aborted) return Promise.resolve({ ok: false, error: errors.cancelled() });
-    if (deadline <= performance.now()) return Promise.resolve({ ok: false, error: errors.timeout() });
+    if (signal?.aborted || deadline <= performance.now()) {
+      // Gone before it joined: it never counts, and work that no one else waits for is stopped.
+      this.refs++;
+      this.release();
+      return Promise.resolve({ ok: false, error: signal?.aborted ? errors.cancelled() : errors.timeout() });
+    }
     this.refs++;
     return new Promise<Outcome<T>>((resolve) => {
       let done = false;
