@@ -331,7 +331,8 @@ export class Executor {
 
   /**
    * One HTTP attempt under its own timeout, on one AbortController: the owner's (hedged attempts) or
-   * its own, which follows the client's signal. A 401/403 refreshes the credential, and an idempotent call tries once more with it.
+   * its own, which follows the client's signal. A 401/403 refreshes the credential, and an idempotent
+   * call tries once more with it.
    */
   private async attempt(o: CallOptions, attempt: number, hedge: boolean, owner: AbortController | undefined, refreshed: boolean): Promise<CallResult | typeof NOT_FOUND> {
     const where = { upstream: this.upstream, endpoint: o.endpoint };
