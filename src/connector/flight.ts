@@ -14,6 +14,14 @@
  * no policy for one call with several callers.
  */
 
+import { setMaxListeners } from 'node:events';
+
+/** No listener limit on the controller's signal: a shared call may have many attempts and token waits listening. */
+function unlimited(ac: AbortController): AbortController {
+  setMaxListeners(0, ac.signal);
+  return ac;
+}
+
 export type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
 
 /** The errors a caller gets when it leaves on its own (built only when it does). */
@@ -40,7 +48,8 @@ interface Waiter<T> {
 }
 
 export class Flight<T> {
-  private readonly controller = new AbortController();
+  /** The shared call's own controller: every attempt of the call listens to it (no listener limit, as a request's). */
+  private readonly controller = unlimited(new AbortController());
   private readonly waiters = new Set<Waiter<T>>();
   private readonly background: boolean;
   private readonly onEnd: (() => void) | undefined;
