@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox, type StatsEntry } from '../sandbox/index.js';
 import { Connector, MemoryStore, POLICY_DEFAULTS, Telemetry, batchEndpoint, defineUpstream, singleEndpoint, withPolicy, type UpstreamDef } from '../src/connector/index.js';
 import { ConfigurationError } from '../src/errors.js';
+import pricing from '../upstreams/pricing.js';
 import recommendations from '../upstreams/recommendations.js';
 import { anonymousRecommendations, products } from './support/expected.js';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
@@ -46,6 +47,9 @@ function maxOverlap(reqs: readonly StatsEntry[]): number {
   for (const [, d] of edges) max = Math.max(max, (cur += d));
   return max;
 }
+
+/** pricing's declared fields of one price (as upstreams/pricing.ts declares them). */
+const PRICE_FIELDS = { sku: Type.String(), currency: Type.String(), list: Type.Number(), sale: Type.Number(), discountPercentage: Type.Number() };
 
 const taxOrder = (retrySafe: boolean) =>
   defineUpstream({
@@ -202,6 +206,32 @@ describe('hedging', () => {
     } finally {
       await connector.close();
     }
+  });
+});
+
+describe('cache keys follow the response shape', () => {
+  it('a definition whose response schema changed never reads what the old one cached (same store)', async () => {
+    const store = new MemoryStore({ maxEntries: 100 });
+    const sku = products[0]!.sku;
+    const ep = pricing.endpoints.pricesBySku;
+    // The next deploy's pricing: one more (optional) field in the declared answer, nothing else.
+    const next = defineUpstream({
+      ...pricing,
+      endpoints: {
+        pricesBySku: batchEndpoint({ ...ep, response: Type.Object({ prices: Type.Array(Type.Object({ ...PRICE_FIELDS, promo: Type.Optional(Type.String()) })) }) }),
+      },
+    } as never) as UpstreamDef;
+    const before = sandbox.upstreams.pricing.stats().total;
+    for (const def of [pricing as UpstreamDef, pricing as UpstreamDef, next, next]) {
+      const { connector, scope } = connectorFor([def], store);
+      try {
+        expect(((await scope().loader('pricing', 'pricesBySku').load(sku)) as { sku: string }).sku).toBe(sku);
+      } finally {
+        await connector.close();
+      }
+    }
+    // The old shape's entry served the second; the new shape asked the upstream once, then was cached.
+    expect(sandbox.upstreams.pricing.stats().total - before).toBe(2);
   });
 });
 

@@ -7,6 +7,7 @@
  * (batch endpoints) or fanned out one call per key (single endpoints) under the upstream's bulkhead.
  * Failures are returned per key as values, in key order, as DataLoader expects.
  */
+import { createHash } from 'node:crypto';
 import DataLoader from 'dataloader';
 import {
   ConfigurationError,
@@ -154,6 +155,15 @@ export type UpstreamClients<U extends Record<string, UpstreamDef<any>>> = {
   readonly [N in keyof U]: { readonly [E in keyof U[N]['endpoints']]: EndpointClient<U[N]['endpoints'][E]> };
 };
 
+/**
+ * A short digest of an endpoint's declared response schema, part of its cache keys: a deploy that
+ * changes what an upstream answers never reads entries cached in the old shape (from Redis, shared
+ * with replicas still on the old version). A change of the mapping alone needs CACHE_VERSION.
+ */
+function shapeTag(schema: unknown): string {
+  return createHash('sha256').update(JSON.stringify(schema)).digest('base64url').slice(0, 8);
+}
+
 export class Connector {
   readonly telemetry: Telemetry;
   private readonly runtimes = new Map<string, UpstreamRuntime>();
@@ -204,7 +214,7 @@ export class Connector {
           keyId: (ep.keyId as ((k: unknown) => string) | undefined) ?? defaultKeyId,
           retryable: ep.retrySafe === true || ep.method === 'GET',
           timeoutMs: ep.timeoutMs ?? def.resolvedPolicy.timeoutMs,
-          cachePrefix: `${def.name}:${name}:`,
+          cachePrefix: `${def.name}:${name}:${shapeTag(ep.response)}:`,
           leave: leaveErrors({ upstream: def.name, endpoint: name }),
         });
       }
@@ -454,7 +464,7 @@ export class Connector {
     });
   }
 
-  /** `<upstream>:<endpoint>:<scope>:<key>`; the user is part of the key only for `user`-scoped endpoints. */
+  /** `<upstream>:<endpoint>:<shape>:<scope>:<key>`; the user is part of the key only for `user`-scoped endpoints. */
   private cacheKey(ep: EndpointRuntime, scope: CacheScope, user: { readonly id: string } | null, key: unknown): string {
     const part = scope === 'user' ? (user ? `u:${user.id}:` : 'u-:') : 'p:';
     return ep.cachePrefix + part + ep.keyId(key);
