@@ -55,6 +55,11 @@ export class MemoryStore implements CacheStore {
     return this.lru.size;
   }
 
+  /** The keys held, most recently used first (diagnostics and tests). */
+  keys(): string[] {
+    return [...this.lru.keys()];
+  }
+
   async getMany(keys: readonly string[]): Promise<(CacheRead | undefined)[]> {
     return this.getManySync(keys);
   }
