@@ -14,7 +14,7 @@ import { userById } from '../sandbox/data.js';
 import { CONFIG_DEFAULTS } from '../src/config.js';
 import { signUserToken } from '../src/identity.js';
 import { hashApiKey } from '../src/security/index.js';
-import { OPERATIONS, startStack, type Stack } from './support/stack.js';
+import { CREDENTIAL_OWNER as OWNER, OPERATIONS, startStack, type Stack } from './support/stack.js';
 
 const canary = (name: string) => `canary-${name}-${randomBytes(6).toString('hex')}`;
 const CREDS: SandboxCredentials = {
@@ -27,18 +27,6 @@ const CREDS: SandboxCredentials = {
   taxUsername: canary('tax-user'),
   taxPassword: canary('tax-password'),
   accountsToken: canary('accounts'),
-};
-/** Which upstream owns each credential. */
-const OWNER: Record<keyof SandboxCredentials, string> = {
-  pricingToken: 'pricing',
-  inventoryApiKey: 'inventory',
-  reviewsToken: 'reviews',
-  recommendationsApiKey: 'recommendations',
-  shippingClientId: 'shipping',
-  shippingClientSecret: 'shipping',
-  taxUsername: 'tax',
-  taxPassword: 'tax',
-  accountsToken: 'accounts',
 };
 const CLIENT_KEY = 'isolation-client-key-0001';
 
