@@ -99,7 +99,8 @@ describe('two gateway processes sharing one Redis', () => {
   let a: Replica | undefined;
   let b: Replica | undefined;
   beforeAll(async () => {
-    const env = { ...upstreamEnv(), REDIS_URL: 'redis://127.0.0.1:6379', CACHE_NAMESPACE: `tributary-test-${randomUUID()}`, ADMIN_TOKEN };
+    // A generous Redis timeout: these tests are about sharing, and a loaded CI machine must not turn a read into a miss.
+    const env = { ...upstreamEnv(), REDIS_URL: 'redis://127.0.0.1:6379', REDIS_TIMEOUT_MS: '1000', CACHE_NAMESPACE: `tributary-test-${randomUUID()}`, ADMIN_TOKEN };
     [a, b] = await Promise.all([startReplica(env), startReplica(env)]);
     // "Listening" comes before the Redis client is ready; until it is, every read is a miss (and a
     // write is skipped), which would make the counts below depend on how fast each process started.
@@ -282,7 +283,7 @@ describe('Redis stopped in the middle of a load run', () => {
 describe('Redis without a memory layer (CACHE_MEMORY_LAYER=off)', () => {
   it('every read goes to Redis: the page is served from Redis, and once its keys are gone from Redis the upstreams are called again', async () => {
     const namespace = `tributary-test-${randomUUID()}`;
-    const stack = await startStack({ env: { REDIS_URL: 'redis://127.0.0.1:6379', CACHE_NAMESPACE: namespace, CACHE_MEMORY_LAYER: 'off' } });
+    const stack = await startStack({ env: { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_TIMEOUT_MS: '1000', CACHE_NAMESPACE: namespace, CACHE_MEMORY_LAYER: 'off' } });
     const redis = createClient({ url: 'redis://127.0.0.1:6379' });
     await redis.connect();
     try {
