@@ -12,6 +12,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_SANDBOX_CREDENTIALS, startSandbox, type Sandbox } from '../sandbox/index.js';
 import { byId } from './support/expected.js';
 import { OPERATIONS, post, startStack } from './support/stack.js';
+import { eventually } from './support/wait.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ADMIN_TOKEN = `admin-${randomUUID()}`;
@@ -79,14 +80,6 @@ async function adminStats(url: string): Promise<{ invalidationsReceived?: number
   return (await res.json()) as { invalidationsReceived?: number; redisConnected?: boolean };
 }
 
-async function waitFor(cond: () => Promise<boolean> | boolean, maxMs = 15_000): Promise<void> {
-  const until = Date.now() + maxMs;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error('condition not reached');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
-
 beforeAll(async () => {
   sandbox = await startSandbox({ portBase: 0, seed: 3, latencyMs: { catalog: 2, pricing: 2, inventory: 2, reviews: 2, recommendations: 2, shipping: 2, tax: 2, accounts: 2 } });
 });
@@ -104,7 +97,7 @@ describe('two gateway processes sharing one Redis', () => {
     [a, b] = await Promise.all([startReplica(env), startReplica(env)]);
     // "Listening" comes before the Redis client is ready; until it is, every read is a miss (and a
     // write is skipped), which would make the counts below depend on how fast each process started.
-    await waitFor(async () => (await adminStats(a!.url)).redisConnected === true && (await adminStats(b!.url)).redisConnected === true);
+    await eventually(async () => (await adminStats(a!.url)).redisConnected === true && (await adminStats(b!.url)).redisConnected === true);
   }, 40_000);
   afterAll(async () => {
     await Promise.all([stop(a), stop(b)]);
@@ -138,7 +131,7 @@ describe('two gateway processes sharing one Redis', () => {
     });
     expect(inv.status).toBe(200);
     expect(((await inv.json()) as { removed: number }).removed).toBeGreaterThan(0);
-    await waitFor(async () => ((await adminStats(b!.url)).invalidationsReceived ?? 0) > before);
+    await eventually(async () => ((await adminStats(b!.url)).invalidationsReceived ?? 0) > before);
 
     resetStats();
     const r = await post(b!.url, { query: OPERATIONS.ProductPage, variables: vars });
@@ -159,7 +152,7 @@ describe('two gateway processes sharing one Redis', () => {
       const before = (await adminStats(to.url)).invalidationsReceived ?? 0;
       const res = await invalidate(from, body);
       expect(res.status).toBe(200);
-      await waitFor(async () => ((await adminStats(to.url)).invalidationsReceived ?? 0) > before);
+      await eventually(async () => ((await adminStats(to.url)).invalidationsReceived ?? 0) > before);
       return ((await res.json()) as { removed: number }).removed;
     };
     const page = (r: Replica) => post(r.url, { query: OPERATIONS.ProductPage, variables: vars });
@@ -264,13 +257,13 @@ describe('Redis stopped in the middle of a load run', () => {
       for (let id = 1; id <= 100; id++) expect(catalogPaths.filter((p) => p === `/products/${id}`).length).toBeLessThanOrEqual(id <= 20 ? 2 : 1);
 
       await startRedis();
-      await waitFor(async () => (await adminStats(gw.url)).redisConnected === true);
+      await eventually(async () => (await adminStats(gw.url)).redisConnected === true);
       await probe.connect();
       expect(await probe.dbSize()).toBe(0); // a fresh, empty Redis
       const r = await gw.gql('query($id: ID!) { product(id: $id) { id title } }', { id: '150' });
       expect(r.body.data.product.id).toBe('150');
       // The gateway wrote to the new Redis again, by itself.
-      await waitFor(async () => (await probe.dbSize()) > 0);
+      await eventually(async () => (await probe.dbSize()) > 0);
       const keys = await probe.keys(`${namespace}:v1:*`);
       expect(keys.some((k) => k.includes('catalog:productById'))).toBe(true);
     } finally {
@@ -394,7 +387,7 @@ describe('a slow Redis (answering, but later than REDIS_TIMEOUT_MS)', () => {
       await fill('6');
 
       // The slow gateway's client is connected: its handshake went through the proxy, only slowly.
-      await waitFor(async () => (await adminStats(slow.url)).redisConnected === true);
+      await eventually(async () => (await adminStats(slow.url)).redisConnected === true);
       const readsBefore = reads(proxy.commands());
       for (const id of ['1', '2', '3', '4', '5']) {
         const r = await page(slow.url, id);
@@ -408,7 +401,7 @@ describe('a slow Redis (answering, but later than REDIS_TIMEOUT_MS)', () => {
       // Redis quick again (and every slow reply delivered): page 6, filled by the other gateway, is
       // answered from Redis without a call.
       proxy.setDelay(0);
-      await waitFor(() => proxy.pending() === 0);
+      await eventually(() => proxy.pending() === 0);
       slow.resetStats();
       expect((await page(slow.url, '6')).body).toEqual(filled.get('6'));
       expect(Object.values(slow.sandbox.upstreams).reduce((n, u) => n + u.stats().total, 0)).toBe(0);

@@ -31,6 +31,9 @@ import {
 } from '../src/connector/index.js';
 import { shippingQuote } from '../sandbox/data.js';
 import { products } from './support/expected.js';
+import { eventually } from './support/wait.js';
+import shippingUpstream from '../upstreams/shipping.js';
+import { taxOrder } from './support/upstreams.js';
 
 let sandbox: Sandbox;
 let clock = Date.parse('2030-01-01T00:00:00Z');
@@ -84,15 +87,6 @@ function connectorFor(defs: UpstreamDef[], opts: { cache?: MemoryStore | null; e
     return { scope, abort };
   };
   return { connector, telemetry, attempts, request };
-}
-
-/** Wait (polling, never asserting on time) until `cond` holds. */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 1_000; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 /** Settle a promise into a label, in the order settlements happen. */
@@ -165,13 +159,13 @@ describe('cross-request coalescing', () => {
     const b = request('b');
     const order: string[] = [];
     const done = Promise.all([record(order, 'a', a.scope.loader('catalog', 'byId').load('4')), record(order, 'b', b.scope.loader('catalog', 'byId').load('4'))]);
-    await until(() => sandbox.upstreams.catalog.stats().total === 1, 'the shared call to arrive');
+    await eventually(() => sandbox.upstreams.catalog.stats().total === 1, 'the shared call to arrive');
     a.abort.abort();
     b.abort.abort();
     await done;
     expect(order).toEqual(['a:UPSTREAM_UNAVAILABLE/cancelled', 'b:UPSTREAM_UNAVAILABLE/cancelled']);
     // The upstream saw the call closed without an answer.
-    await until(() => sandbox.upstreams.catalog.stats().requests[0]!.end > 0, 'the aborted call to close');
+    await eventually(() => sandbox.upstreams.catalog.stats().requests[0]!.end > 0, 'the aborted call to close');
     expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.status)).toEqual([0]);
 
     sandbox.upstreams.catalog.setFaults(null);
@@ -227,7 +221,7 @@ describe('cross-request coalescing', () => {
     // The entry's key is `catalog:byId:<shape digest>:p:6`.
     const key = store.keys().find((k) => k.startsWith('catalog:byId:') && k.endsWith(':p:6'))!;
     expect(key).toBeDefined();
-    await until(() => (store.getManySync([key])[0]?.f ?? 0) > clock, 'the refresh to be stored');
+    await eventually(() => (store.getManySync([key])[0]?.f ?? 0) > clock, 'the refresh to be stored');
     expect(await request('after').scope.loader('catalog', 'byId').load('6')).toBe(6);
     expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.status)).toEqual([200, 200]);
   });
@@ -237,12 +231,7 @@ const shipping = (policy: { attempts?: number } = {}) =>
   defineUpstream({
     name: 'shipping',
     baseUrlEnv: 'UPSTREAM_SHIPPING_URL',
-    auth: {
-      scheme: 'oauth2ClientCredentials',
-      tokenPath: '/oauth/token',
-      clientId: { env: 'SHIPPING_CLIENT_ID', sandboxDefault: 'sandbox-shipping-client' },
-      clientSecret: { env: 'SHIPPING_CLIENT_SECRET', sandboxDefault: 'sandbox-shipping-secret' },
-    },
+    auth: shippingUpstream.auth,
     policy: { timeoutMs: 5_000, retry: { attempts: policy.attempts ?? 3, baseDelayMs: 1 }, breaker: false },
     endpoints: {
       quote: singleEndpoint({
@@ -285,7 +274,7 @@ describe('the OAuth2 token fetch', () => {
     await sandbox.upstreams.shipping.stop();
     sandbox.upstreams.shipping.setFaults(null);
     await sandbox.upstreams.shipping.start();
-    await until(() => attempts.some((e) => e.endpoint === 'oauthToken'), 'the hung token fetch to end');
+    await eventually(() => attempts.some((e) => e.endpoint === 'oauthToken'), 'the hung token fetch to end');
     expect(await request('c').scope.loader('shipping', 'quote').load(p1.sku)).toBe(quoteOf(p1.sku));
     expect(sandbox.upstreams.shipping.stats().requests.map((r) => [r.route, r.status])).toEqual([
       ['POST /oauth/token', 0],
@@ -331,7 +320,7 @@ describe('the OAuth2 token fetch', () => {
       record(order, 'a', a.scope.loader('shipping', 'quote').load(p1.sku)),
       record(order, 'b', request('b').scope.loader('shipping', 'quote').load(p2.sku)),
     ]);
-    await until(() => sandbox.upstreams.shipping.stats().total === 1, 'the token request to arrive');
+    await eventually(() => sandbox.upstreams.shipping.stats().total === 1, 'the token request to arrive');
     a.abort.abort();
     await done;
     expect(order).toEqual(['a:UPSTREAM_UNAVAILABLE/cancelled', 'token:200', `b:${quoteOf(p2.sku)}`]);
@@ -341,23 +330,6 @@ describe('the OAuth2 token fetch', () => {
     ]);
   });
 });
-
-const tax = (retrySafe: boolean) =>
-  defineUpstream({
-    name: 'tax',
-    baseUrlEnv: 'UPSTREAM_TAX_URL',
-    auth: { scheme: 'basic', username: { env: 'TAX_USERNAME', sandboxDefault: 'sandbox-tax' }, password: { env: 'TAX_PASSWORD', sandboxDefault: 'sandbox-tax-password' } },
-    policy: { timeoutMs: 2_000, retry: { attempts: 3, baseDelayMs: 1 }, breaker: false },
-    endpoints: {
-      quote: singleEndpoint({
-        method: 'POST',
-        retrySafe,
-        request: (amount: number) => ({ path: '/v1/tax/quote', body: { country: 'US', postcode: '10001', amount } }),
-        response: Type.Object({ rate: Type.Number(), tax: Type.Number() }),
-        map: (b) => b.tax,
-      }),
-    },
-  });
 
 describe('a refused credential (401)', () => {
   const basic = (password: string) => `Basic ${Buffer.from(`sandbox-tax:${password}`).toString('base64')}`;
@@ -378,7 +350,7 @@ describe('a refused credential (401)', () => {
 
   it('a POST without a safe declaration is sent once: the credential is refreshed, and the next call uses it', async () => {
     const secret = rotatable();
-    const { request } = connectorFor([tax(false)], { env: secret.env });
+    const { request } = connectorFor([taxOrder(false, 2_000)], { env: secret.env });
     expect(await request('a').scope.loader('tax', 'quote').load(100)).toBe(7.25);
     secret.rotate();
     await expect(request('b').scope.loader('tax', 'quote').load(200)).rejects.toMatchObject({ code: 'UPSTREAM_UNAUTHORIZED', upstream: 'tax' });
@@ -396,7 +368,7 @@ describe('a refused credential (401)', () => {
 
   it('the same POST declared retry-safe is sent again once, with the refreshed credential', async () => {
     const secret = rotatable();
-    const { request } = connectorFor([tax(true)], { env: secret.env });
+    const { request } = connectorFor([taxOrder(true, 2_000)], { env: secret.env });
     expect(await request('a').scope.loader('tax', 'quote').load(100)).toBe(7.25);
     secret.rotate();
     expect(await request('b').scope.loader('tax', 'quote').load(200)).toBe(14.5);

@@ -4,7 +4,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { products } from './support/expected.js';
-import { eventually } from './support/observability.js';
+import { eventually } from './support/wait.js';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
 
 const vars = { id: '1', country: 'US', postcode: '10001' };
@@ -120,7 +120,7 @@ describe('a wrong credential', () => {
     ]);
     expect(r.text).not.toContain(CANARY);
     // The log line of the request exists and carries no credential.
-    await eventually('the request log line is written', () => stack.logs.some((l) => l.msg === 'graphql request' && l.operation === 'ProductPage'));
+    await eventually(() => stack.logs.some((l) => l.msg === 'graphql request' && l.operation === 'ProductPage'), 'the request log line is written');
     expect(stack.logText()).not.toContain(CANARY);
     expect(stack.logText()).not.toContain('sandbox-inventory-key');
   });

@@ -11,7 +11,8 @@ import type { UpstreamDef } from '../src/connector/index.js';
 import { Masker, TraceStore, formatTraceparent, newSpanId, newTraceId, parseTraceparent, type Trace, type TraceRecord } from '../src/observability/index.js';
 import { loadConfig } from '../src/config.js';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
-import { eventually, seen } from './support/observability.js';
+import { seen } from './support/observability.js';
+import { eventually } from './support/wait.js';
 
 describe('traceparent', () => {
   it('parses valid headers and refuses invalid ones', () => {
@@ -100,7 +101,7 @@ describe('OpenTelemetry with an SDK registered', () => {
     const r = await s.gql(OPERATIONS.ProductPage, { id: '5', country: 'US', postcode: '10001' }, { traceparent: `00-${traceId}-b7ad6b7169203331-01`, 'x-tributary-trace': '1' });
     const t = r.body.extensions.trace as Trace;
     // The request span ends when the response is done, just after the client has read it.
-    await eventually('the server span ended', () => exporter.getFinishedSpans().some((x) => x.kind === SpanKind.SERVER));
+    await eventually(() => exporter.getFinishedSpans().some((x) => x.kind === SpanKind.SERVER), 'the server span ended');
     const spans = exporter.getFinishedSpans();
     const server = spans.filter((x) => x.kind === SpanKind.SERVER);
     expect(server).toHaveLength(1);

@@ -6,7 +6,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
-import { eventually, multiset, parsePrometheus, seen, sum } from './support/observability.js';
+import { multiset, parsePrometheus, seen, sum } from './support/observability.js';
+import { eventually } from './support/wait.js';
 import type { Trace } from '../src/observability/index.js';
 
 const VARS = { id: '1', country: 'US', postcode: '10001' };
@@ -159,7 +160,7 @@ describe('a trace with hedged calls', () => {
     s.resetStats();
     await s.gql(OPERATIONS.ProductPage, VARS, { 'x-request-id': 'hedged-1' });
     // The loser's socket closes after the answer: wait until the sandbox has seen every request end.
-    await eventually('every upstream request ended', () => Object.values(s.sandbox.upstreams).every((u) => u.stats().requests.every((q) => q.end !== 0)));
+    await eventually(() => Object.values(s.sandbox.upstreams).every((u) => u.stats().requests.every((q) => q.end !== 0)), 'every upstream request ended');
     const { body: t } = await getJson<Trace>(`${s.url}/traces/hedged-1`);
     const sandboxSaw = seen(s.sandbox);
     expect(multiset(t.calls.map((c) => `${c.upstream} ${c.method} ${c.path}`))).toEqual(multiset(sandboxSaw.map((q) => `${q.upstream} ${q.method} ${q.path}`)));

@@ -12,6 +12,7 @@ import pricing from '../upstreams/pricing.js';
 import recommendations from '../upstreams/recommendations.js';
 import { anonymousRecommendations, products } from './support/expected.js';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
+import { taxOrder } from './support/upstreams.js';
 
 let sandbox: Sandbox;
 beforeAll(async () => {
@@ -51,23 +52,6 @@ function maxOverlap(reqs: readonly StatsEntry[]): number {
 /** pricing's declared fields of one price (as upstreams/pricing.ts declares them). */
 const PRICE_FIELDS = { sku: Type.String(), currency: Type.String(), list: Type.Number(), sale: Type.Number(), discountPercentage: Type.Number() };
 
-const taxOrder = (retrySafe: boolean) =>
-  defineUpstream({
-    name: 'tax',
-    baseUrlEnv: 'UPSTREAM_TAX_URL',
-    auth: { scheme: 'basic', username: { env: 'TAX_USERNAME', sandboxDefault: 'sandbox-tax' }, password: { env: 'TAX_PASSWORD', sandboxDefault: 'sandbox-tax-password' } },
-    policy: { timeoutMs: 300, retry: { attempts: 3, baseDelayMs: 1 }, breaker: false },
-    endpoints: {
-      quote: singleEndpoint({
-        method: 'POST',
-        retrySafe,
-        request: (amount: number) => ({ path: '/v1/tax/quote', body: { country: 'US', postcode: '10001', amount } }),
-        response: Type.Object({ rate: Type.Number(), tax: Type.Number() }),
-        map: (b) => b.tax,
-      }),
-    },
-  });
-
 describe('non-idempotent calls', () => {
   it.each([
     ['503', { error: { probability: 1, status: 503 } }],
@@ -75,7 +59,7 @@ describe('non-idempotent calls', () => {
     ['a hang', { hang: { probability: 1 } }],
     ['malformed JSON', { malformed: { probability: 1 } }],
   ] as const)('a POST without a safe declaration is sent exactly once whatever fails (%s)', async (_, faults) => {
-    const { connector, scope } = connectorFor([taxOrder(false)]);
+    const { connector, scope } = connectorFor([taxOrder(false, 300)]);
     try {
       sandbox.upstreams.tax.setFaults(faults);
       await expect(scope().loader('tax', 'quote').load(100)).rejects.toMatchObject({ upstream: 'tax' });
@@ -86,7 +70,7 @@ describe('non-idempotent calls', () => {
   });
 
   it('the same POST declared retry-safe is retried', async () => {
-    const { connector, scope } = connectorFor([taxOrder(true)]);
+    const { connector, scope } = connectorFor([taxOrder(true, 300)]);
     try {
       sandbox.upstreams.tax.setFaults({ error: { probability: 1, status: 503 } });
       await expect(scope().loader('tax', 'quote').load(100)).rejects.toMatchObject({ code: 'UPSTREAM_ERROR' });

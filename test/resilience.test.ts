@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { EngineEvents } from '../src/connector/index.js';
 import { startStack, type Stack } from './support/stack.js';
 import { products } from './support/expected.js';
+import { eventually } from './support/wait.js';
 
 const AVAILABILITY = 'query Availability($id: ID!) { product(id: $id) { id availability { status } } }';
 
@@ -165,7 +166,7 @@ describe('timeouts, deadlines and Retry-After', () => {
     const reqs = stack.sandbox.upstreams.inventory.stats().requests;
     expect(reqs.length).toBe(3); // the first attempt and two retries, each timed out
     // Every hanging request was closed by the gateway (the sandbox saw the socket end), none answered.
-    await waitFor(() => stack.sandbox.upstreams.inventory.stats().requests.every((q) => q.end > 0));
+    await eventually(() => stack.sandbox.upstreams.inventory.stats().requests.every((q) => q.end > 0));
     expect(stack.sandbox.upstreams.inventory.stats().requests.every((q) => q.status === 0)).toBe(true);
     expect(stack.gateway.connector.inFlight('inventory')).toEqual({ executing: 0, queued: 0 });
   });
@@ -214,13 +215,13 @@ describe('timeouts, deadlines and Retry-After', () => {
       body: JSON.stringify({ query: AVAILABILITY, variables: { id: '3' } }),
       signal: ac.signal,
     }).catch(() => 'aborted');
-    await waitFor(() => stack.sandbox.upstreams.inventory.stats().total === 1);
+    await eventually(() => stack.sandbox.upstreams.inventory.stats().total === 1);
     expect(stack.sandbox.upstreams.inventory.stats().requests[0]!.end).toBe(0); // still open
     ac.abort();
     expect(await pending).toBe('aborted');
     // The gateway closed the upstream call because the client left, long before its 300 ms timeout would matter:
     // there is exactly one request, closed, and no retry followed.
-    await waitFor(() => stack.sandbox.upstreams.inventory.stats().requests[0]!.end > 0);
+    await eventually(() => stack.sandbox.upstreams.inventory.stats().requests[0]!.end > 0);
     expect(stack.sandbox.upstreams.inventory.stats().total).toBe(1);
   });
 });
@@ -271,7 +272,7 @@ describe('stale-if-error and stale-while-revalidate', () => {
       const answers = await Promise.all([stack.gql(Q), stack.gql(Q), stack.gql(Q)]);
       for (const a of answers) expect(a.body.data.product.price.sale.amount).toBeTruthy();
       expect(events.filter((e) => e.status === 'stale').length).toBeGreaterThanOrEqual(1);
-      await waitFor(() => stack.sandbox.upstreams.pricing.stats().total >= 1);
+      await eventually(() => stack.sandbox.upstreams.pricing.stats().total >= 1);
       expect(stack.sandbox.upstreams.pricing.stats().total).toBe(1); // one refresh for three requests
       const after = await stack.gql(Q);
       expect(after.body.data.product.price).not.toBeNull();
@@ -281,12 +282,4 @@ describe('stale-if-error and stale-while-revalidate', () => {
     }
   });
 });
-
-async function waitFor(cond: () => boolean, maxMs = 10_000): Promise<void> {
-  const until = Date.now() + maxMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error('condition not reached');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 

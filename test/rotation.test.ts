@@ -10,20 +10,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AttemptEvent } from '../src/connector/index.js';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
+import { eventually } from './support/wait.js';
 
 const TTL_S = 300;
 let clock = Date.now();
 let stack: Stack;
 let secretFile: string;
 const attempts: AttemptEvent[] = [];
-
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500; i++) {
-    if (cond()) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'tributary-secrets-'));
@@ -97,7 +90,7 @@ describe('rotation under load', () => {
     // Upstream first this time, then the file; the watcher refreshes the credential on its own.
     stack.sandbox.upstreams.pricing.setCredentials({ pricingToken: 'rotation-pricing-v3' });
     writeFileSync(secretFile, 'rotation-pricing-v3\n');
-    await until(() => refreshes().length > seen, 'the watcher');
+    await eventually(() => refreshes().length > seen, 'the watcher');
     const line = refreshes().at(-1)!;
     expect(line.variables).toEqual(['PRICING_TOKEN_FILE']);
     expect(line.upstreams).toEqual(['pricing']);
@@ -114,7 +107,7 @@ describe('rotation under load', () => {
   it('SIGHUP forgets every upstream credential (the next OAuth2 call fetches a new token)', async () => {
     const before = stack.sandbox.upstreams.shipping.stats().counts['POST /oauth/token'] ?? 0;
     process.kill(process.pid, 'SIGHUP');
-    await until(() => stack.logs.some((l) => l.msg === 'credentials refreshed' && l.reason === 'signal'), 'SIGHUP');
+    await eventually(() => stack.logs.some((l) => l.msg === 'credentials refreshed' && l.reason === 'signal'), 'SIGHUP');
     const line = stack.logs.find((l) => l.msg === 'credentials refreshed' && l.reason === 'signal')!;
     expect(line.upstreams).toEqual(['accounts', 'catalog', 'inventory', 'pricing', 'recommendations', 'reviews', 'shipping', 'tax']);
     const r = await stack.gql(OPERATIONS.ProductPage, { id: '4', country: 'US', postcode: '10001' });

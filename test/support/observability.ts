@@ -87,18 +87,6 @@ export function seen(sandbox: Sandbox): SeenRequest[] {
   );
 }
 
-/**
- * Resolves once `done()` holds, polling every few ms (what a test waits for is a state, never a
- * duration); rejects with `what` if it does not hold within `withinMs`.
- */
-export async function eventually(what: string, done: () => boolean, withinMs = 5_000): Promise<void> {
-  const giveUp = Date.now() + withinMs;
-  while (!done()) {
-    if (Date.now() > giveUp) throw new Error(`still not true after ${withinMs} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 /** Count occurrences of each string. */
 export function multiset(xs: readonly string[]): Record<string, number> {
   const out: Record<string, number> = {};
