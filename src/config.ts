@@ -31,6 +31,8 @@ export interface GatewayConfig {
   readonly traces: { readonly enabled: boolean; readonly storeSize: number; readonly bodies: boolean };
   /** Execute operations compiled by graphql-jit (GRAPHQL_JIT), instead of the reference executor. */
   readonly jit: boolean;
+  /** Execute documents yoga has already accepted without yoga's Fetch API layer (DIRECT_EXECUTION, `src/direct.ts`). */
+  readonly directExecution: boolean;
   /** Processes serving the port (WORKERS, node:cluster); 1 = this process alone. */
   readonly workers: number;
   /** Browser origins allowed to call /graphql cross-origin: a list, any (`*`), or none (null). */
@@ -142,6 +144,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
       bodies: onOff(env, 'TRACE_BODIES', /^(debug|trace)$/i.test(env.LOG_LEVEL ?? '')),
     },
     jit: onOff(env, 'GRAPHQL_JIT', true),
+    directExecution: onOff(env, 'DIRECT_EXECUTION', true),
     workers: int(env, 'WORKERS', 1, 1),
     corsOrigins: corsOrigins(env, mode),
   };

@@ -11,6 +11,7 @@ import { GraphQLError, Kind, Source, type ASTNode, type ExecutionResult, type Gr
 import { createGraphQLError, createYoga, type Plugin } from 'graphql-yoga';
 import { useGraphQlJit } from '@envelop/graphql-jit';
 import type { GatewayConfig } from './config.js';
+import { acceptedMediaType, directParams, KnownDocuments, responseInit, serializeResult, type DirectHooks, type DirectParams, type JsonMediaType, type Runner } from './direct.js';
 import type { Connector, RequestScope } from './connector/index.js';
 import { isTributaryError } from './errors.js';
 import type { User } from './identity.js';
@@ -73,6 +74,12 @@ export interface GatewayServerOptions {
   readonly routes?: readonly Route[];
   /** More yoga/envelop plugins, after the gateway's own. */
   readonly plugins?: readonly Plugin<any>[];
+  /**
+   * What those plugins do for a request the server executes directly, without yoga (`src/direct.ts`,
+   * `DIRECT_EXECUTION`): a layer with a yoga plugin that admits, refuses or changes requests must
+   * give the same rules here.
+   */
+  readonly direct?: readonly DirectHooks[];
   /** Called once per GraphQL request, refused ones included, when its response is done (traces, metrics), before its log line. */
   readonly onRequestEnd?: (state: RequestState, status: number, aborted: boolean) => void;
   /**
@@ -96,6 +103,8 @@ export interface Refusal {
 
 export interface GatewayServer {
   readonly server: Server;
+  /** Requests executed by the direct path so far, and the documents it knows (`src/direct.ts`). */
+  directStats(): { readonly served: number; readonly documents: number };
   listen(port?: number, host?: string): Promise<string>;
   close(): Promise<void>;
 }
@@ -172,44 +181,46 @@ export function maskError(error: unknown): Error {
 }
 
 /**
- * Adds the request id to every error, and answers syntax and validation errors with 400 whatever the
- * Accept header. A batched request (an array of results) gets the same treatment per result.
+ * The result policy: adds the request id to every error, records the codes, and answers syntax and
+ * validation errors with 400 whatever the Accept header. Yoga's path and the direct path both apply it.
  */
-function useResultPolicy(): Plugin<ServerContext> {
-  function policed(r: ExecutionResult, state: RequestState): ExecutionResult {
-    if (!r || typeof r !== 'object' || !r.errors?.length) return r;
-    let specError = false;
-    // No `data` at all: a request error (e.g. variables graphql-jit refused before executing).
-    const requestError = !('data' in r);
-    const errors = r.errors.map((e) => {
-      const http = e.extensions?.http as { spec?: boolean } | undefined;
-      const spec = http?.spec === true || requestError;
-      if (spec) specError = true;
-      const code = (e.extensions?.code as string | undefined) ?? (spec ? 'GRAPHQL_VALIDATION_FAILED' : 'INTERNAL_SERVER_ERROR');
-      state.errorCodes.push(code);
-      return new GraphQLError(e.message, {
-        nodes: nodesOf(e),
-        source: e.source,
-        positions: e.positions,
-        path: e.path,
-        originalError: e.originalError,
-        extensions: { ...e.extensions, code, requestId: state.requestId },
-      });
+export function applyResultPolicy(r: ExecutionResult, state: RequestState): ExecutionResult {
+  if (!r || typeof r !== 'object' || !r.errors?.length) return r;
+  let specError = false;
+  // No `data` at all: a request error (e.g. variables graphql-jit refused before executing).
+  const requestError = !('data' in r);
+  const errors = r.errors.map((e) => {
+    const http = e.extensions?.http as { spec?: boolean } | undefined;
+    const spec = http?.spec === true || requestError;
+    if (spec) specError = true;
+    const code = (e.extensions?.code as string | undefined) ?? (spec ? 'GRAPHQL_VALIDATION_FAILED' : 'INTERNAL_SERVER_ERROR');
+    state.errorCodes.push(code);
+    return new GraphQLError(e.message, {
+      nodes: nodesOf(e),
+      source: e.source,
+      positions: e.positions,
+      path: e.path,
+      originalError: e.originalError,
+      extensions: { ...e.extensions, code, requestId: state.requestId },
     });
-    const extensions = specError && !('data' in r && r.data) ? { ...r.extensions, http: { status: 400 } } : r.extensions;
-    return { ...r, errors, ...(extensions ? { extensions } : {}) };
-  }
+  });
+  const extensions = specError && !('data' in r && r.data) ? { ...r.extensions, http: { status: 400 } } : r.extensions;
+  return { ...r, errors, ...(extensions ? { extensions } : {}) };
+}
+
+/** The result policy as a yoga plugin; a batched request (an array of results) gets it per result. */
+function useResultPolicy(): Plugin<ServerContext> {
   return {
     onResultProcess({ result, setResult, serverContext }) {
       const state = (serverContext as Partial<ServerContext>).state;
       if (!state || !result || typeof result !== 'object') return;
       if (Array.isArray(result)) {
-        if (result.some((r) => (r as ExecutionResult)?.errors?.length)) setResult(result.map((r) => policed(r as ExecutionResult, state)) as typeof result);
+        if (result.some((r) => (r as ExecutionResult)?.errors?.length)) setResult(result.map((r) => applyResultPolicy(r as ExecutionResult, state)) as typeof result);
         return;
       }
       if (!('errors' in result)) return;
       const r = result as ExecutionResult;
-      if (r.errors?.length) setResult(policed(r, state));
+      if (r.errors?.length) setResult(applyResultPolicy(r, state));
     },
   };
 }
@@ -250,6 +261,11 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     return config.corsOrigins.includes(origin) ? origin : undefined;
   }
 
+  // Documents yoga has accepted, executed directly from then on (DIRECT_EXECUTION, on by default).
+  const known = config.directExecution ? new KnownDocuments(opts.schema, config.jit) : undefined;
+  const directHooks = opts.direct ?? [];
+  let directServed = 0;
+
   const yoga = createYoga<ServerContext>({
     schema: opts.schema,
     graphqlEndpoint: '/graphql',
@@ -284,7 +300,8 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     },
     // graphql-jit (GRAPHQL_JIT, on by default): each validated document is compiled once into a
     // function, held per document object (yoga's parse/validate cache keeps the documents).
-    plugins: [useOperationInfo(), useResultPolicy(), ...(opts.plugins ?? []), ...(config.jit ? [useGraphQlJit()] : [])],
+    // The learning plugin of the direct path comes last: it sees the verdict of every validation rule.
+    plugins: [useOperationInfo(), useResultPolicy(), ...(opts.plugins ?? []), ...(config.jit ? [useGraphQlJit()] : []), ...(known ? [known.plugin()] : [])],
   });
 
   function deadlineFor(req: IncomingMessage): number {
@@ -396,8 +413,64 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       // An object with keys is used as parsed; anything else goes to yoga as text, to be refused there.
       const usable = parsed !== null && typeof parsed === 'object' && Object.keys(parsed).length > 0;
       if (usable || text) (req as IncomingMessage & { body?: unknown }).body = usable ? parsed : text;
+      if (usable && serveDirect(req, res, state, parsed)) return;
       void yoga(req, res, { req, res, state });
     });
+  }
+
+  /**
+   * Execute a known document without yoga, when nothing about the request needs it (`src/direct.ts`):
+   * true when the direct path took the request. A browser origin with CORS configured, an Accept
+   * header asking for a stream, or a layer's refusal leave it to yoga.
+   */
+  function serveDirect(req: IncomingMessage, res: ServerResponse, state: RequestState, body: unknown): boolean {
+    if (!known) return false;
+    const params = directParams(body);
+    if (!params) return false;
+    const mediaType = acceptedMediaType(headerValue(req.headers.accept));
+    if (!mediaType) return false;
+    if (config.corsOrigins !== null && req.headers.origin !== undefined) return false;
+    const op = known.operation(params);
+    if (!op) return false;
+    for (const h of directHooks) if (h.admit && !h.admit(state, params, op.document, opts.schema)) return false;
+    void runDirect(req, res, state, params, op.node, op.run, mediaType);
+    return true;
+  }
+
+  async function runDirect(req: IncomingMessage, res: ServerResponse, state: RequestState, params: DirectParams, node: OperationDefinitionNode, run: Runner, mediaType: JsonMediaType): Promise<void> {
+    let user: User | null;
+    try {
+      user = await opts.authenticate(headerValue(req.headers.authorization) ?? null);
+    } catch {
+      // Yoga answers a credential it cannot accept with its error (authentication runs again there).
+      void yoga(req, res, { req, res, state });
+      return;
+    }
+    if (res.destroyed) return;
+    directServed++;
+    try {
+      state.user = user;
+      for (const h of directHooks) h.start?.(state, params);
+      const scope = connector.scope({ requestId: state.requestId, user, deadline: state.startedAt + state.deadlineMs, signal: state.abort.signal, propagate: state.propagate });
+      state.scope = scope;
+      state.operationName = node.name?.value ?? params.operationName;
+      state.operationType = node.operation;
+      const contextValue = { requestId: state.requestId, user, scope, state, ...opts.extendContext(scope) };
+      let result = await run(contextValue, params.variables);
+      if (result.errors?.length) result = { ...result, errors: result.errors.map((e) => maskError(e) as GraphQLError) };
+      result = applyResultPolicy(result, state);
+      for (const h of directHooks) if (h.result) result = h.result(state, result);
+      const init = responseInit(result, mediaType);
+      const payload = serializeResult(result);
+      if (res.destroyed) return;
+      res.writeHead(init.status, { ...init.headers, 'content-type': `${mediaType}; charset=utf-8`, 'content-length': Buffer.byteLength(payload) });
+      res.end(payload);
+    } catch (e) {
+      logger.error({ requestId: state.requestId, err: e instanceof Error ? { name: e.name, message: e.message } : String(e) }, 'direct execution failed');
+      state.errorCodes.push('INTERNAL_SERVER_ERROR');
+      if (!res.headersSent) sendJson(res, 500, { errors: [{ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: state.requestId } }] }, req);
+      else res.destroy();
+    }
   }
 
   function logRequest(state: RequestState, status: number, aborted: boolean): void {
@@ -455,6 +528,7 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
 
   return {
     server,
+    directStats: () => ({ served: directServed, documents: known?.size ?? 0 }),
     listen(port = config.port, host = config.host) {
       return new Promise((resolve, reject) => {
         server.once('error', reject);

@@ -15,6 +15,7 @@ import type { Plugin } from 'graphql-yoga';
 import { isAdmin } from '../cache-admin.js';
 import type { GatewayConfig } from '../config.js';
 import type { Connector, Telemetry } from '../connector/index.js';
+import type { DirectHooks } from '../direct.js';
 import type { RequestState, Route } from '../server.js';
 import { GatewayMetrics } from './metrics.js';
 import { endRequestSpan, getTracer, parentContext, startRequestSpan } from './otel.js';
@@ -49,6 +50,8 @@ export interface ObservabilityOptions {
 export interface Observability {
   /** Yoga plugin: trace context per request, `extensions.trace` when asked for. */
   readonly plugin: Plugin<any>;
+  /** The same for requests the server executes without yoga. */
+  readonly direct: DirectHooks;
   /** `/metrics`, `/traces`, `/traces/{id}`. */
   readonly routes: readonly Route[];
   /** The gateway's `onRequestEnd`. */
@@ -205,24 +208,45 @@ export function createObservability(opts: ObservabilityOptions): Observability {
     onResultProcess({ request, result, setResult, serverContext }) {
       const state = (serverContext as { state?: RequestState } | undefined)?.state;
       if (!state || !result || typeof result !== 'object') return;
-      const l = live.get(state);
-      // A batched HTTP request (an array of operations) shares one request, so one trace: its errors
-      // are all of the operations', and every result carries the same trace when asked for.
       const results = (Array.isArray(result) ? result : [result]) as ExecutionResult[];
-      const errors = results.flatMap((r) => r.errors ?? []);
-      if (l && errors.length) {
-        l.errors = errors.map((e) => ({
-          message: e.message,
-          code: typeof e.extensions?.code === 'string' ? e.extensions.code : undefined,
-          path: e.path,
-        }));
-      }
-      if (request.headers.get(TRACE_HEADER) !== '1' || !allowed(state)) return;
-      const now = performance.now();
-      const status = (results[0]?.extensions?.http as { status?: number } | undefined)?.status ?? 200;
-      const trace = materialise(recordOf(state, l, now - state.startedAt, status, false), masker, origin + state.startedAt);
-      const traced = results.map((r) => ({ ...r, extensions: { ...r.extensions, trace } }));
-      setResult(Array.isArray(result) ? traced : traced[0]!);
+      const traced = processResults(state, results, request.headers.get(TRACE_HEADER));
+      if (traced) setResult(Array.isArray(result) ? traced : traced[0]!);
+    },
+  };
+
+  /**
+   * A request's results (an array for a batched HTTP request, which shares one request, so one
+   * trace): their errors are recorded; with the trace asked for (`x-tributary-trace: 1`) and
+   * allowed, the results carrying it in `extensions.trace` are returned.
+   */
+  function processResults(state: RequestState, results: readonly ExecutionResult[], traceHeader: string | null | undefined): ExecutionResult[] | undefined {
+    const l = live.get(state);
+    const errors = results.flatMap((r) => r.errors ?? []);
+    if (l && errors.length) {
+      l.errors = errors.map((e) => ({
+        message: e.message,
+        code: typeof e.extensions?.code === 'string' ? e.extensions.code : undefined,
+        path: e.path,
+      }));
+    }
+    if (traceHeader !== '1' || !allowed(state)) return undefined;
+    const now = performance.now();
+    const status = (results[0]?.extensions?.http as { status?: number } | undefined)?.status ?? 200;
+    const trace = materialise(recordOf(state, l, now - state.startedAt, status, false), masker, origin + state.startedAt);
+    return results.map((r) => ({ ...r, extensions: { ...r.extensions, trace } }));
+  }
+
+  const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
+
+  /** The plugin's work for a request executed without yoga (`src/direct.ts`). */
+  const direct: DirectHooks = {
+    start(state, params) {
+      const l = live.get(state) ?? begin(state, first(state.headers.traceparent), first(state.headers.tracestate));
+      l.query = params.query;
+      l.operationName = params.operationName ?? undefined;
+    },
+    result(state, result) {
+      return processResults(state, [result], first(state.headers[TRACE_HEADER]))?.[0] ?? result;
     },
   };
 
@@ -230,7 +254,6 @@ export function createObservability(opts: ObservabilityOptions): Observability {
     const end = performance.now();
     const durationMs = Math.round((end - state.startedAt) * 100) / 100; // as shown, so filters agree with the list
     // A request answered before yoga ran (a refusal) gets its span and trace id here, in the client's trace.
-    const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
     const l = live.get(state) ?? begin(state, first(state.headers.traceparent), first(state.headers.tracestate));
     const record = recordOf(state, l, durationMs, status, aborted);
     if (config.traces.enabled) store.add(record);
@@ -306,6 +329,7 @@ export function createObservability(opts: ObservabilityOptions): Observability {
 
   return {
     plugin,
+    direct,
     routes,
     onRequestEnd,
     store,

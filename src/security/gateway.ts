@@ -6,12 +6,13 @@ import type { IncomingMessage } from 'node:http';
 import type { GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Connector } from '../connector/index.js';
+import type { DirectHooks } from '../direct.js';
 import type { Logger } from '../logging.js';
 import { projectPath } from '../paths.js';
 import { loadClients, type ClientRegistry } from './clients.js';
 import { loadSecurityConfig, type SecurityConfig } from './config.js';
 import { guardFieldAccess } from './field-access.js';
-import { hardeningPlugins } from './hardening.js';
+import { hardeningDirectHooks, hardeningPlugins } from './hardening.js';
 import { PersistedDocuments } from './persisted.js';
 import { watchSecretFiles, type RotationWatcher } from './rotation.js';
 
@@ -25,6 +26,8 @@ export interface Security {
   readonly rotation: RotationWatcher;
   /** Yoga/envelop plugins, to run before the others. */
   readonly plugins: Plugin[];
+  /** The same rules for requests the server executes without yoga. */
+  readonly direct: DirectHooks;
   /** Applies `@pii` field access to a schema (in place). */
   guard(schema: GraphQLSchema): GraphQLSchema;
   /** The server's `identifyClient`: the `x-api-key` header's client, or a refusal. */
@@ -54,6 +57,7 @@ export function createSecurity(opts: { env: NodeJS.ProcessEnv; mode: 'developmen
     documents,
     rotation,
     plugins: hardeningPlugins({ config, documents, clients, maxBodyBytes: opts.maxBodyBytes }),
+    direct: hardeningDirectHooks({ config, documents, clients }),
     guard: (schema) => guardFieldAccess(schema),
     identifyClient(req) {
       const key = req.headers['x-api-key'];

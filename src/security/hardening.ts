@@ -29,6 +29,7 @@ import {
   type ValueNode,
 } from 'graphql';
 import { createGraphQLError, type GraphQLParams, type Plugin } from 'graphql-yoga';
+import type { DirectHooks } from '../direct.js';
 import type { RequestState } from '../server.js';
 import type { ClientRegistry } from './clients.js';
 import type { SecurityConfig } from './config.js';
@@ -124,16 +125,27 @@ function refusal(message: string, code: string, status: number) {
   return createGraphQLError(message, { extensions: { code, http: { status } } });
 }
 
+/** The refusal of an operation over the cost limit (with the request's variables), or undefined. */
+export function costRefusal(
+  config: Pick<SecurityConfig, 'maxCost' | 'defaultListSize'>,
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  variables: Readonly<Record<string, unknown>> | null | undefined,
+): GraphQLError | undefined {
+  const cost = operationCost(schema, document, operationName, variables ?? {}, config.defaultListSize);
+  if (cost <= config.maxCost) return undefined;
+  return createGraphQLError(`Operation cost ${Number.isFinite(cost) ? cost : 'unbounded'} exceeds the limit of ${config.maxCost}.`, {
+    extensions: { code: 'COST_LIMIT_EXCEEDED', cost: Number.isFinite(cost) ? cost : null, limit: config.maxCost, http: { status: 400 } },
+  });
+}
+
 /** The cost limit, applied before execution with the request's variables. */
 export function useCostLimit(config: Pick<SecurityConfig, 'maxCost' | 'defaultListSize'>): Plugin {
   return {
     onExecute({ args, setResultAndStopExecution }) {
-      const cost = operationCost(args.schema, args.document, args.operationName, (args.variableValues ?? {}) as Record<string, unknown>, config.defaultListSize);
-      if (cost > config.maxCost) {
-        setResultAndStopExecution({
-          errors: [createGraphQLError(`Operation cost ${Number.isFinite(cost) ? cost : 'unbounded'} exceeds the limit of ${config.maxCost}.`, { extensions: { code: 'COST_LIMIT_EXCEEDED', cost: Number.isFinite(cost) ? cost : null, limit: config.maxCost, http: { status: 400 } } })],
-        });
-      }
+      const refused = costRefusal(config, args.schema, args.document, args.operationName, args.variableValues as Record<string, unknown> | undefined);
+      if (refused) setResultAndStopExecution({ errors: [refused] });
     },
   };
 }
@@ -200,17 +212,25 @@ export function usePersistedDocuments(opts: { documents: PersistedDocuments; cli
         setParams({ ...params, query: op.document });
         return;
       }
-      const client = state?.client ? opts.clients.byName(state.client.name) : undefined;
-      const mustPersist = opts.only || client?.operations === 'persisted';
-      if (mustPersist && !(typeof params.query === 'string' && opts.documents.has(params.query))) {
-        throw refusal(
-          client && !opts.only ? `Client ${client.name} may send persisted operations only (documentId).` : 'Only persisted operations are accepted (documentId).',
-          'PERSISTED_QUERY_REQUIRED',
-          403,
-        );
-      }
+      const refused = persistedRequired(opts, state, params.query);
+      if (refused) throw refused;
     },
   };
+}
+
+/**
+ * The refusal of an ad-hoc document (one not in the manifest) for a client limited to persisted
+ * operations, or for everyone with `PERSISTED_OPERATIONS=only`; undefined when it may run.
+ */
+export function persistedRequired(opts: { documents: PersistedDocuments; clients: ClientRegistry; only: boolean }, state: RequestState | undefined, query: unknown): GraphQLError | undefined {
+  const client = state?.client ? opts.clients.byName(state.client.name) : undefined;
+  const mustPersist = opts.only || client?.operations === 'persisted';
+  if (!mustPersist || (typeof query === 'string' && opts.documents.has(query))) return undefined;
+  return refusal(
+    client && !opts.only ? `Client ${client.name} may send persisted operations only (documentId).` : 'Only persisted operations are accepted (documentId).',
+    'PERSISTED_QUERY_REQUIRED',
+    403,
+  );
 }
 
 /**
@@ -242,6 +262,20 @@ export function useBodyLimit(maxBytes: number): Plugin {
         return inner(new fetchAPI.Request(req.url, { method: req.method, headers: req.headers, body: buf }));
       });
     },
+  };
+}
+
+/**
+ * The hardening rules that depend on the request, for the direct path (`src/direct.ts`): a request
+ * an ad-hoc document is refused to, or over the cost limit, is left to yoga, whose plugins above
+ * answer with the refusal. The other limits are validation rules: the direct path only ever runs
+ * documents that passed them.
+ */
+export function hardeningDirectHooks(opts: { config: SecurityConfig; documents: PersistedDocuments; clients: ClientRegistry }): DirectHooks {
+  const persisted = { documents: opts.documents, clients: opts.clients, only: opts.config.persistedOperations === 'only' };
+  return {
+    admit: (state, params, document, schema) =>
+      !persistedRequired(persisted, state, params.query) && !costRefusal(opts.config, schema, document, params.operationName, params.variables),
   };
 }
 
