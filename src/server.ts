@@ -37,6 +37,8 @@ export interface RequestState {
    * prevention (403). Logged, traced and counted like any request, with the outcome `refused`.
    */
   refused: boolean;
+  /** The request's authentication, when the direct path already tried it and left the request to yoga. */
+  authentication?: Promise<User | null> | undefined;
   /** Headers sent with every upstream call of this request (W3C trace context), set by the observability plugin. */
   propagate?: Record<string, string> | undefined;
   /** The W3C trace id of this request (the client's, or a new one), set by the observability plugin. */
@@ -244,6 +246,30 @@ function useOperationInfo(): Plugin<ServerContext> {
   };
 }
 
+const operationCounts = new WeakMap<DocumentNode, boolean>();
+
+/**
+ * Whether a document holds one operation. @envelop/graphql-jit keeps one compiled query per
+ * document, for whichever operation ran first: a document of several operations would then run that
+ * one whatever `operationName` asks for (wrong data, and a cost limit checked against another
+ * operation). Such documents run on the reference executor in yoga's path; the direct path compiles
+ * per operation.
+ */
+function singleOperation(document: DocumentNode): boolean {
+  let single = operationCounts.get(document);
+  if (single === undefined) {
+    single = document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION).length === 1;
+    operationCounts.set(document, single);
+  }
+  return single;
+}
+
+/** Yoga's JSON request types (its `isPOSTJsonRequest`): the first listed type, exactly, with or without parameters. */
+function isJsonContentType(type: string): boolean {
+  const first = type.split(',', 1)[0]!;
+  return first === 'application/json' || first.startsWith('application/json;') || first === 'application/graphql+json' || first.startsWith('application/graphql+json;');
+}
+
 /**
  * Create the gateway's HTTP server.
  *
@@ -266,6 +292,9 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
   const directHooks = opts.direct ?? [];
   let directServed = 0;
 
+  /** The line yoga writes for an error it masks (or any error it logs); the direct path writes the same. */
+  const logError = (e: unknown): void => logger.error({ err: e instanceof Error ? { name: e.name, message: e.message } : String(e) }, 'yoga error');
+
   const yoga = createYoga<ServerContext>({
     schema: opts.schema,
     graphqlEndpoint: '/graphql',
@@ -282,10 +311,10 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       debug: () => {},
       info: () => {},
       warn: (...args: unknown[]) => logger.warn({ detail: String(args[0]) }, 'yoga warning'),
-      error: (...args: unknown[]) => logger.error({ err: args[0] instanceof Error ? { name: args[0].name, message: args[0].message } : String(args[0]) }, 'yoga error'),
+      error: (...args: unknown[]) => logError(args[0]),
     },
     context: async ({ request, state }) => {
-      const user = await opts.authenticate(request.headers.get('authorization'));
+      const user = await (state.authentication ?? opts.authenticate(request.headers.get('authorization')));
       state.user = user;
       // The operations of a batched request share one scope: one request, one set of loaders, one trace.
       const scope = state.scope ?? connector.scope({
@@ -301,7 +330,7 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     // graphql-jit (GRAPHQL_JIT, on by default): each validated document is compiled once into a
     // function, held per document object (yoga's parse/validate cache keeps the documents).
     // The learning plugin of the direct path comes last: it sees the verdict of every validation rule.
-    plugins: [useOperationInfo(), useResultPolicy(), ...(opts.plugins ?? []), ...(config.jit ? [useGraphQlJit()] : []), ...(known ? [known.plugin()] : [])],
+    plugins: [useOperationInfo(), useResultPolicy(), ...(opts.plugins ?? []), ...(config.jit ? [useGraphQlJit({}, { enableIf: (args) => singleOperation(args.document) })] : []), ...(known ? [known.plugin()] : [])],
   });
 
   function deadlineFor(req: IncomingMessage): number {
@@ -425,6 +454,8 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
    */
   function serveDirect(req: IncomingMessage, res: ServerResponse, state: RequestState, body: unknown): boolean {
     if (!known) return false;
+    // Only the JSON types yoga parses as JSON: any other (text/plain, say) is yoga's to refuse (CSRF prevention, 415).
+    if (!isJsonContentType(headerValue(req.headers['content-type']) ?? '')) return false;
     const params = directParams(body);
     if (!params) return false;
     const mediaType = acceptedMediaType(headerValue(req.headers.accept));
@@ -438,26 +469,39 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
   }
 
   async function runDirect(req: IncomingMessage, res: ServerResponse, state: RequestState, params: DirectParams, node: OperationDefinitionNode, run: Runner, mediaType: JsonMediaType): Promise<void> {
+    const authentication = opts.authenticate(headerValue(req.headers.authorization) ?? null);
     let user: User | null;
     try {
-      user = await opts.authenticate(headerValue(req.headers.authorization) ?? null);
+      user = await authentication;
     } catch {
-      // Yoga answers a credential it cannot accept with its error (authentication runs again there).
+      // Yoga answers a credential it cannot accept with its error, from this same attempt (not a second one).
+      state.authentication = authentication;
       void yoga(req, res, { req, res, state });
       return;
     }
     if (res.destroyed) return;
     directServed++;
+    const masked = (e: unknown): GraphQLError => {
+      const m = maskError(e) as GraphQLError;
+      if (m !== e) logError(e);
+      return m;
+    };
     try {
       state.user = user;
       for (const h of directHooks) h.start?.(state, params);
-      const scope = connector.scope({ requestId: state.requestId, user, deadline: state.startedAt + state.deadlineMs, signal: state.abort.signal, propagate: state.propagate });
-      state.scope = scope;
       state.operationName = node.name?.value ?? params.operationName;
       state.operationType = node.operation;
-      const contextValue = { requestId: state.requestId, user, scope, state, ...opts.extendContext(scope) };
-      let result = await run(contextValue, params.variables);
-      if (result.errors?.length) result = { ...result, errors: result.errors.map((e) => maskError(e) as GraphQLError) };
+      let result: ExecutionResult;
+      try {
+        const scope = connector.scope({ requestId: state.requestId, user, deadline: state.startedAt + state.deadlineMs, signal: state.abort.signal, propagate: state.propagate });
+        state.scope = scope;
+        const contextValue = { requestId: state.requestId, user, scope, state, ...opts.extendContext(scope) };
+        result = await run(contextValue, params.variables);
+        if (result.errors?.length) result = { ...result, errors: result.errors.map(masked) };
+      } catch (e) {
+        // As yoga answers an error thrown while building the context or executing: a request error.
+        result = { errors: [masked(e)] };
+      }
       result = applyResultPolicy(result, state);
       for (const h of directHooks) if (h.result) result = h.result(state, result);
       const init = responseInit(result, mediaType);

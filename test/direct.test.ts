@@ -34,6 +34,8 @@ interface Case {
   readonly direct: boolean;
 }
 
+/** A document learned by the first case: requests that must not be direct are sent with it. */
+const CATEGORY = { query: op('CategoryPage'), variables: { slug: 'groceries', first: 5 } };
 const TWO_OPS = 'query A { categories { slug } } query B { product(id: "1") { id title } }';
 const cases = (token: string): Case[] => [
   { name: 'CategoryPage', body: { query: op('CategoryPage'), variables: { slug: 'groceries', first: 5 } }, status: 200, direct: true },
@@ -48,6 +50,12 @@ const cases = (token: string): Case[] => [
   { name: 'variables of the wrong type', body: { query: op('CategoryPage'), variables: { slug: 'groceries', first: 'many' } }, status: 400, direct: true },
   { name: 'a missing required variable', body: { query: op('CategoryPage'), variables: { first: 5 } }, status: 400, direct: true },
   { name: 'two operations, one named', body: { query: TWO_OPS, operationName: 'B' }, status: 200, direct: true },
+  { name: 'two operations, the other one named', body: { query: TWO_OPS, operationName: 'A' }, status: 200, direct: true },
+  { name: 'Content-Type: application/json; charset=utf-8', body: { query: '{ categories { slug name } }' }, headers: { 'content-type': 'application/json; charset=utf-8' }, status: 200, direct: true },
+  { name: 'Content-Type: application/graphql+json', body: { query: '{ categories { slug name } }' }, headers: { 'content-type': 'application/graphql+json' }, status: 200, direct: true },
+  { name: 'Content-Type: text/plain; charset=json (CSRF)', body: CATEGORY, headers: { 'content-type': 'text/plain; charset=json' }, status: 403, direct: false },
+  { name: 'Content-Type: application/jsonx', body: CATEGORY, headers: { 'content-type': 'application/jsonx' }, status: 415, direct: false },
+  { name: 'Content-Type: text/json', body: CATEGORY, headers: { 'content-type': 'text/json' }, status: 415, direct: false },
   { name: 'two operations, none named', body: { query: TWO_OPS }, status: 400, direct: false },
   { name: 'an operation name not in the document', body: { query: TWO_OPS, operationName: 'C' }, status: 400, direct: false },
   { name: 'Accept: application/graphql-response+json', body: { query: '{ categories { slug } }' }, headers: { accept: 'application/graphql-response+json' }, status: 200, direct: true },
@@ -124,8 +132,15 @@ describe('the direct path answers exactly as yoga does', () => {
     try {
       const headers = { 'x-request-id': 'direct-partial', ...WEB };
       const before = direct.gateway.gateway.directStats().served;
+      const masked = (st: Stack) => st.logs.filter((l) => l.msg === 'yoga error').length;
+      const [maskedA, maskedB] = [masked(direct), masked(yoga)];
       const [a, b] = await Promise.all([post(direct.url, body, headers), post(yoga.url, body, headers)]);
       expect(direct.gateway.gateway.directStats().served).toBe(before + 1);
+      // The errors yoga masks are logged; the direct path logs the same lines.
+      await direct.requestLog('direct-partial');
+      await yoga.requestLog('direct-partial');
+      expect(masked(direct) - maskedA).toBe(masked(yoga) - maskedB);
+      expect(masked(direct) - maskedA).toBeGreaterThan(0);
       expect(a.status).toBe(200);
       expect(a.body.errors.map((e: { extensions: { code: string } }) => e.extensions.code)).toContain('UPSTREAM_UNAVAILABLE');
       expect(a.body.data.category.products.nodes[0].title).toEqual(expect.any(String));
