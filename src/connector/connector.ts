@@ -267,9 +267,10 @@ export class Connector {
       if (!proto) {
         proto = {};
         for (const ep of rt.endpoints.keys()) {
+          const id = `${name}.${ep}`; // built once, not on every \`.load\`
           Object.defineProperty(proto, ep, {
             get(this: { scope: RequestScope }) {
-              return this.scope.loader(name, ep);
+              return this.scope.loader(name, ep, id);
             },
           });
         }
@@ -675,8 +676,7 @@ export class RequestScope {
     this.propagate = init.propagate;
   }
 
-  loader(upstream: string, endpoint: string): DataLoader<unknown, unknown, string> {
-    const id = `${upstream}.${endpoint}`;
+  loader(upstream: string, endpoint: string, id = `${upstream}.${endpoint}`): DataLoader<unknown, unknown, string> {
     let l = this.loaders.get(id);
     if (!l) {
       const ep = this.connector.endpoint(upstream, endpoint);
