@@ -9,6 +9,7 @@ import { parse } from 'graphql';
 import { composeGatewaySchema } from '../src/main.js';
 import { Transport, UnsafeRequestError } from '../src/connector/transport.js';
 import { buildManifest, hashApiKey, loadSecurityConfig, manifestText, operationCost, SECURITY_DEFAULTS } from '../src/security/index.js';
+import { costLimit } from '../src/security/hardening.js';
 import { OPERATIONS, post, startStack, type Stack } from './support/stack.js';
 import { readFileSync } from 'node:fs';
 
@@ -171,6 +172,17 @@ describe('hardening defaults', () => {
     // 8 fields outside the list, `nodes` itself once per item, 10 fields per item.
     expect(c20).toBe(8 + 20 + 20 * 10);
     expect(c100).toBe(8 + 100 + 100 * 10);
+  });
+
+  it('remember each operation\'s cost per value of its size variables, never across values', () => {
+    const schema = composeGatewaySchema();
+    const doc = parse(OPERATIONS.CategoryPage);
+    // Between the cost of 20 products (228) and of 100 (1108).
+    const limit = costLimit({ maxCost: 500, defaultListSize: 10 });
+    const verdicts = [{ first: 20 }, { first: 100 }, { first: 20 }, { first: 100 }, { first: 'many' }, {}, { first: 45 }, { first: 46 }].map((v) => limit(schema, doc, 'CategoryPage', v)?.extensions.cost ?? 'ok');
+    // Not a number: the default list size (10): 8 + 10 + 100. 45 items: 8 + 45 + 450 = 503.
+    expect(verdicts).toEqual(['ok', 1108, 'ok', 1108, 'ok', 'ok', 503, 514]);
+    expect(limit(schema, doc, null, { first: 100 })?.extensions.code).toBe('COST_LIMIT_EXCEEDED');
   });
 
   it('CategoryPage with 20 products passes through the gateway', async () => {

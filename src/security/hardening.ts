@@ -38,9 +38,10 @@ import type { PersistedDocuments } from './persisted.js';
 /** Arguments that bound the size of a list (on the list field, or on the connection field above it). */
 const SIZE_ARGS = new Set(['first', 'last', 'limit', 'size']);
 
-function argNumber(value: ValueNode, variables: Readonly<Record<string, unknown>>): number | undefined {
+function argNumber(value: ValueNode, variables: Readonly<Record<string, unknown>>, read?: Set<string>): number | undefined {
   if (value.kind === Kind.INT) return Number(value.value);
   if (value.kind === Kind.VARIABLE) {
+    read?.add(value.name.value);
     const v = variables[value.name.value];
     return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
   }
@@ -62,6 +63,8 @@ export function operationCost(
   operationName: string | null | undefined,
   variables: Readonly<Record<string, unknown>>,
   defaultListSize: number,
+  /** Collects the names of the variables the cost depends on. */
+  read?: Set<string>,
 ): number {
   const fragments = new Map<string, FragmentDefinitionNode>();
   let operation: OperationDefinitionNode | undefined;
@@ -96,7 +99,7 @@ export function operationCost(
       if (!def) continue; // validation reports unknown fields
       let size: number | undefined;
       for (const a of sel.arguments ?? []) {
-        if (SIZE_ARGS.has(a.name.value)) size = argNumber(a.value, variables);
+        if (SIZE_ARGS.has(a.name.value)) size = argNumber(a.value, variables, read);
       }
       const list = isListType(getNullableType(def.type));
       const items = list ? Math.max(0, size ?? inherited ?? defaultListSize) : 1;
@@ -125,26 +128,65 @@ function refusal(message: string, code: string, status: number) {
   return createGraphQLError(message, { extensions: { code, http: { status } } });
 }
 
-/** The refusal of an operation over the cost limit (with the request's variables), or undefined. */
-export function costRefusal(
-  config: Pick<SecurityConfig, 'maxCost' | 'defaultListSize'>,
+/** Costs kept per operation of a document: one per combination of the size variables' values. */
+const MAX_COSTS_PER_OPERATION = 64;
+
+export type CostLimit = (
   schema: GraphQLSchema,
   document: DocumentNode,
   operationName: string | null | undefined,
   variables: Readonly<Record<string, unknown>> | null | undefined,
-): GraphQLError | undefined {
-  const cost = operationCost(schema, document, operationName, variables ?? {}, config.defaultListSize);
-  if (cost <= config.maxCost) return undefined;
-  return createGraphQLError(`Operation cost ${Number.isFinite(cost) ? cost : 'unbounded'} exceeds the limit of ${config.maxCost}.`, {
-    extensions: { code: 'COST_LIMIT_EXCEEDED', cost: Number.isFinite(cost) ? cost : null, limit: config.maxCost, http: { status: 400 } },
+) => GraphQLError | undefined;
+
+/**
+ * The cost limit: the refusal of an operation over it (with the request's variables), or undefined.
+ * A document's cost depends only on the values of the variables its size arguments read, so it is
+ * computed once per operation and combination of those values (a CategoryPage with `first: 20`), not
+ * walked on every request. One limiter serves one schema.
+ */
+export function costLimit(config: Pick<SecurityConfig, 'maxCost' | 'defaultListSize'>): CostLimit {
+  const memo = new WeakMap<DocumentNode, Map<string, { readonly vars: readonly string[]; readonly costs: Map<string, number> }>>();
+  const valueKey = (vars: readonly string[], variables: Readonly<Record<string, unknown>>) =>
+    vars.map((v) => {
+      const x = variables[v];
+      return typeof x === 'number' && Number.isFinite(x) ? String(x) : '-';
+    }).join(',');
+  return (schema, document, operationName, variables) => {
+    const vars = variables ?? {};
+    let byOperation = memo.get(document);
+    if (!byOperation) memo.set(document, (byOperation = new Map()));
+    const op = operationName ?? '';
+    let entry = byOperation.get(op);
+    let cost: number | undefined;
+    if (!entry) {
+      const read = new Set<string>();
+      cost = operationCost(schema, document, operationName, vars, config.defaultListSize, read);
+      entry = { vars: [...read], costs: new Map() };
+      byOperation.set(op, entry);
+      entry.costs.set(valueKey(entry.vars, vars), cost);
+    } else {
+      const key = valueKey(entry.vars, vars);
+      cost = entry.costs.get(key);
+      if (cost === undefined) {
+        cost = operationCost(schema, document, operationName, vars, config.defaultListSize);
+        if (entry.costs.size < MAX_COSTS_PER_OPERATION) entry.costs.set(key, cost);
+      }
+    }
+    return cost <= config.maxCost ? undefined : costError(cost, config.maxCost);
+  };
+}
+
+function costError(cost: number, maxCost: number): GraphQLError {
+  return createGraphQLError(`Operation cost ${Number.isFinite(cost) ? cost : 'unbounded'} exceeds the limit of ${maxCost}.`, {
+    extensions: { code: 'COST_LIMIT_EXCEEDED', cost: Number.isFinite(cost) ? cost : null, limit: maxCost, http: { status: 400 } },
   });
 }
 
 /** The cost limit, applied before execution with the request's variables. */
-export function useCostLimit(config: Pick<SecurityConfig, 'maxCost' | 'defaultListSize'>): Plugin {
+export function useCostLimit(limit: CostLimit): Plugin {
   return {
     onExecute({ args, setResultAndStopExecution }) {
-      const refused = costRefusal(config, args.schema, args.document, args.operationName, args.variableValues as Record<string, unknown> | undefined);
+      const refused = limit(args.schema, args.document, args.operationName, args.variableValues as Record<string, unknown> | undefined);
       if (refused) setResultAndStopExecution({ errors: [refused] });
     },
   };
@@ -271,16 +313,15 @@ export function useBodyLimit(maxBytes: number): Plugin {
  * answer with the refusal. The other limits are validation rules: the direct path only ever runs
  * documents that passed them.
  */
-export function hardeningDirectHooks(opts: { config: SecurityConfig; documents: PersistedDocuments; clients: ClientRegistry }): DirectHooks {
+export function hardeningDirectHooks(opts: { config: SecurityConfig; documents: PersistedDocuments; clients: ClientRegistry; costLimit: CostLimit }): DirectHooks {
   const persisted = { documents: opts.documents, clients: opts.clients, only: opts.config.persistedOperations === 'only' };
   return {
-    admit: (state, params, document, schema) =>
-      !persistedRequired(persisted, state, params.query) && !costRefusal(opts.config, schema, document, params.operationName, params.variables),
+    admit: (state, params, document, schema) => !persistedRequired(persisted, state, params.query) && !opts.costLimit(schema, document, params.operationName, params.variables),
   };
 }
 
 /** Every hardening plugin, configured. */
-export function hardeningPlugins(opts: { config: SecurityConfig; documents: PersistedDocuments; clients: ClientRegistry; maxBodyBytes: number }): Plugin[] {
+export function hardeningPlugins(opts: { config: SecurityConfig; documents: PersistedDocuments; clients: ClientRegistry; maxBodyBytes: number; costLimit: CostLimit }): Plugin[] {
   const c = opts.config;
   // Depth, aliases and directives are reported as validation errors (HTTP 400, GRAPHQL_VALIDATION_FAILED).
   const reject = {
@@ -298,7 +339,7 @@ export function hardeningPlugins(opts: { config: SecurityConfig; documents: Pers
     maxDepthPlugin({ n: c.maxDepth, ignoreIntrospection: true, flattenFragments: true, ...reject }) as Plugin,
     maxAliasesPlugin({ n: c.maxAliases, ...reject }) as Plugin,
     maxDirectivesPlugin({ n: c.maxDirectives, ...reject }) as Plugin,
-    useCostLimit(c),
+    useCostLimit(opts.costLimit),
   ];
   if (c.csrfPrevention) plugins.unshift(useCsrfPrevention());
   if (!c.introspection) plugins.push(useNoIntrospection());
