@@ -15,10 +15,10 @@
  * The server (`src/server.ts`) does the rest with the same functions yoga's plugins call (error
  * masking, the result policy, the security and observability hooks).
  */
-import { execute as executeReference, GraphQLError, Kind, type DocumentNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
-import { compileQuery, isCompiledQuery } from 'graphql-jit';
+import { GraphQLError, Kind, type DocumentNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { LRUCache } from 'lru-cache';
+import type { CompiledOperations, Runner } from './execution.js';
 import type { RequestState } from './server.js';
 
 /** The parameters of a JSON POST the direct path can serve. */
@@ -44,19 +44,10 @@ export interface DirectHooks {
   readonly result?: (state: RequestState, result: ExecutionResult) => ExecutionResult;
 }
 
-/** Runs one operation of a known document. */
-export type Runner = (contextValue: unknown, variables: Readonly<Record<string, unknown>>) => ExecutionResult | Promise<ExecutionResult>;
-
-/** An operation of a known document: its node and, once first asked for, how to run it (false: yoga runs it). */
-interface KnownOperation {
-  readonly node: OperationDefinitionNode;
-  run: Runner | false | undefined;
-}
-
 export interface KnownDocument {
   readonly document: DocumentNode;
-  /** By name; the key `null` holds the document's only operation (a request without operationName). */
-  readonly operations: ReadonlyMap<string | null, KnownOperation>;
+  /** Its queries and mutations by name; the key `null` holds the document's only operation (a request without operationName). */
+  readonly operations: ReadonlyMap<string | null, OperationDefinitionNode>;
 }
 
 const BODY_KEYS = new Set(['query', 'variables', 'operationName', 'extensions']);
@@ -175,8 +166,8 @@ export class KnownDocuments {
   private readonly sources = new WeakMap<DocumentNode, string>();
 
   constructor(
-    private readonly schema: GraphQLSchema,
-    private readonly jit: boolean,
+    /** How operations run: the same compiled queries as yoga's path. */
+    private readonly compiled: CompiledOperations,
     maxDocuments = 1000,
   ) {
     this.docs = new LRUCache({ max: maxDocuments });
@@ -202,17 +193,17 @@ export class KnownDocuments {
   }
 
   private learn(source: string, document: DocumentNode): void {
-    const operations = new Map<string | null, KnownOperation>();
+    const operations = new Map<string | null, OperationDefinitionNode>();
     const all: OperationDefinitionNode[] = [];
     for (const d of document.definitions) {
       if (d.kind !== Kind.OPERATION_DEFINITION) continue;
       all.push(d);
       // Queries and mutations only: a subscription is a stream, which yoga serves.
       if (d.operation === 'subscription') continue;
-      if (d.name) operations.set(d.name.value, { node: d, run: undefined });
+      if (d.name) operations.set(d.name.value, d);
     }
     const only = all.length === 1 ? all[0]! : undefined;
-    if (only && only.operation !== 'subscription') operations.set(null, { node: only, run: undefined });
+    if (only && only.operation !== 'subscription') operations.set(null, only);
     if (operations.size) this.docs.set(source, { document, operations });
   }
 
@@ -223,21 +214,9 @@ export class KnownDocuments {
   /** The operation a request asks for, with how to run it; undefined when yoga must serve the request. */
   operation(params: DirectParams): { document: DocumentNode; node: OperationDefinitionNode; run: Runner } | undefined {
     const known = this.docs.get(params.query);
-    const op = known?.operations.get(params.operationName);
-    if (!known || !op) return undefined;
-    if (op.run === undefined) op.run = this.compile(known.document, op.node);
-    return op.run ? { document: known.document, node: op.node, run: op.run } : undefined;
-  }
-
-  /** graphql-jit's compiled query (as yoga's jit plugin compiles it), or the reference executor. */
-  private compile(document: DocumentNode, node: OperationDefinitionNode): Runner | false {
-    const operationName = node.name?.value;
-    if (!this.jit) {
-      const schema = this.schema;
-      return (contextValue, variableValues) => executeReference({ schema, document, operationName, contextValue, variableValues }) as ExecutionResult | Promise<ExecutionResult>;
-    }
-    const compiled = compileQuery(this.schema, document, operationName);
-    if (!isCompiledQuery(compiled)) return false;
-    return (contextValue, variables) => compiled.query(undefined, contextValue, variables as Record<string, unknown>) as ExecutionResult | Promise<ExecutionResult>;
+    const node = known?.operations.get(params.operationName);
+    if (!known || !node) return undefined;
+    const run = this.compiled.runner(known.document, node.name?.value ?? null);
+    return run ? { document: known.document, node, run } : undefined;
   }
 }

@@ -9,9 +9,9 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import type { AddressInfo } from 'node:net';
 import { GraphQLError, Kind, Source, type ASTNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode, type DocumentNode } from 'graphql';
 import { createGraphQLError, createYoga, type Plugin } from 'graphql-yoga';
-import { useGraphQlJit } from '@envelop/graphql-jit';
 import type { GatewayConfig } from './config.js';
-import { acceptedMediaType, directParams, KnownDocuments, responseInit, serializeResult, type DirectHooks, type DirectParams, type JsonMediaType, type Runner } from './direct.js';
+import { acceptedMediaType, directParams, KnownDocuments, responseInit, serializeResult, type DirectHooks, type DirectParams, type JsonMediaType } from './direct.js';
+import { CompiledOperations, type Runner } from './execution.js';
 import type { Connector, RequestScope } from './connector/index.js';
 import { isTributaryError } from './errors.js';
 import type { User } from './identity.js';
@@ -246,24 +246,6 @@ function useOperationInfo(): Plugin<ServerContext> {
   };
 }
 
-const operationCounts = new WeakMap<DocumentNode, boolean>();
-
-/**
- * Whether a document holds one operation. @envelop/graphql-jit keeps one compiled query per
- * document, for whichever operation ran first: a document of several operations would then run that
- * one whatever `operationName` asks for (wrong data, and a cost limit checked against another
- * operation). Such documents run on the reference executor in yoga's path; the direct path compiles
- * per operation.
- */
-function singleOperation(document: DocumentNode): boolean {
-  let single = operationCounts.get(document);
-  if (single === undefined) {
-    single = document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION).length === 1;
-    operationCounts.set(document, single);
-  }
-  return single;
-}
-
 /** Yoga's JSON request types (its `isPOSTJsonRequest`): the first listed type, exactly, with or without parameters. */
 function isJsonContentType(type: string): boolean {
   const first = type.split(',', 1)[0]!;
@@ -287,8 +269,10 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     return config.corsOrigins.includes(origin) ? origin : undefined;
   }
 
-  // Documents yoga has accepted, executed directly from then on (DIRECT_EXECUTION, on by default).
-  const known = config.directExecution ? new KnownDocuments(opts.schema, config.jit) : undefined;
+  // Operations compiled once (GRAPHQL_JIT), for both paths; documents yoga has accepted, executed
+  // directly from then on (DIRECT_EXECUTION, on by default).
+  const compiled = new CompiledOperations(opts.schema, config.jit);
+  const known = config.directExecution ? new KnownDocuments(compiled) : undefined;
   const directHooks = opts.direct ?? [];
   let directServed = 0;
 
@@ -327,10 +311,10 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       state.scope = scope;
       return { requestId: state.requestId, user, scope, state, ...opts.extendContext(scope) };
     },
-    // graphql-jit (GRAPHQL_JIT, on by default): each validated document is compiled once into a
-    // function, held per document object (yoga's parse/validate cache keeps the documents).
+    // graphql-jit (GRAPHQL_JIT, on by default): each operation of a validated document is compiled
+    // once into a function (src/execution.ts), held per document object (yoga's parse/validate cache keeps the documents).
     // The learning plugin of the direct path comes last: it sees the verdict of every validation rule.
-    plugins: [useOperationInfo(), useResultPolicy(), ...(opts.plugins ?? []), ...(config.jit ? [useGraphQlJit({}, { enableIf: (args) => singleOperation(args.document) })] : []), ...(known ? [known.plugin()] : [])],
+    plugins: [useOperationInfo(), useResultPolicy(), ...(opts.plugins ?? []), ...(config.jit ? [compiled.plugin()] : []), ...(known ? [known.plugin()] : [])],
   });
 
   function deadlineFor(req: IncomingMessage): number {
