@@ -134,7 +134,8 @@ const CORS_EXPOSED = ['x-request-id', 'retry-after'];
 /** CORS for an allowed origin: echoed (`*` makes yoga echo the request's Origin, with Vary). */
 const CORS_ALLOWED = { origin: '*', credentials: false, exposedHeaders: CORS_EXPOSED, maxAge: 600 };
 
-function headerValue(v: string | string[] | undefined): string | undefined {
+/** A Node header's value: the first of a repeated header. */
+export function headerValue(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
@@ -395,12 +396,14 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     if (who && 'status' in who) return refuse(req, res, state, who);
     state.client = who;
     const type = headerValue(req.headers['content-type']);
-    if (req.method !== 'POST' || !type || !type.includes('json')) {
+    // Any other request (GET, a non-JSON body: yoga refuses it, or CSRF prevention does) is yoga's to read.
+    if (req.method !== 'POST' || !type || !isJsonContentType(type)) {
       void yoga(req, res, { req, res, state });
       return;
     }
-    // A JSON POST: read and parse the body here, under the size limit, and hand yoga the parsed
-    // value (its Node adapter then skips the stream pipeline and its second parse).
+    // A JSON POST (the types yoga parses as JSON): read and parse the body here, under the size
+    // limit, and hand yoga the parsed value (its Node adapter then skips the stream pipeline and its
+    // second parse), or execute it directly.
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
@@ -438,8 +441,6 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
    */
   function serveDirect(req: IncomingMessage, res: ServerResponse, state: RequestState, body: unknown): boolean {
     if (!known) return false;
-    // Only the JSON types yoga parses as JSON: any other (text/plain, say) is yoga's to refuse (CSRF prevention, 415).
-    if (!isJsonContentType(headerValue(req.headers['content-type']) ?? '')) return false;
     const params = directParams(body);
     if (!params) return false;
     const mediaType = acceptedMediaType(headerValue(req.headers.accept));

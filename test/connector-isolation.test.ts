@@ -129,26 +129,18 @@ describe('cross-request coalescing', () => {
     expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.status)).toEqual([200]);
   });
 
-  it("a request with a short deadline times out alone; the shared call runs on for the others' deadlines", async () => {
+  it.each([
+    ["a request with a short deadline times out alone; the shared call runs on for the others' deadlines", 50, 10_000, '2', ['a:UPSTREAM_TIMEOUT', 'b:2']],
+    ['a request that joins with a shorter deadline than the call it shares gets its own UPSTREAM_TIMEOUT, first', 10_000, 50, '3', ['b:UPSTREAM_TIMEOUT', 'a:3']],
+  ] as const)('%s', async (_name, deadlineA, deadlineB, key, expected) => {
     const { request } = connectorFor([catalog()], { cache: new MemoryStore({ maxEntries: 100 }) });
     sandbox.upstreams.catalog.setLatency(400);
-    const a = request('a', 50);
-    const b = request('b', 10_000);
+    const a = request('a', deadlineA);
+    const b = request('b', deadlineB);
     const order: string[] = [];
-    await Promise.all([record(order, 'a', a.scope.loader('catalog', 'byId').load('2')), record(order, 'b', b.scope.loader('catalog', 'byId').load('2'))]);
-    expect(order).toEqual(['a:UPSTREAM_TIMEOUT', 'b:2']);
-    // One call, sent once (not retried when a's deadline passed), answered.
-    expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.status)).toEqual([200]);
-  });
-
-  it('a request that joins with a shorter deadline than the call it shares gets its own UPSTREAM_TIMEOUT, first', async () => {
-    const { request } = connectorFor([catalog()], { cache: new MemoryStore({ maxEntries: 100 }) });
-    sandbox.upstreams.catalog.setLatency(400);
-    const a = request('a', 10_000);
-    const b = request('b', 50);
-    const order: string[] = [];
-    await Promise.all([record(order, 'a', a.scope.loader('catalog', 'byId').load('3')), record(order, 'b', b.scope.loader('catalog', 'byId').load('3'))]);
-    expect(order).toEqual(['b:UPSTREAM_TIMEOUT', 'a:3']);
+    await Promise.all([record(order, 'a', a.scope.loader('catalog', 'byId').load(key)), record(order, 'b', b.scope.loader('catalog', 'byId').load(key))]);
+    expect(order).toEqual(expected);
+    // One call, sent once (not retried when the shorter deadline passed), answered.
     expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.status)).toEqual([200]);
   });
 

@@ -16,7 +16,7 @@ import { isAdmin } from '../cache-admin.js';
 import type { GatewayConfig } from '../config.js';
 import type { Connector, Telemetry } from '../connector/index.js';
 import type { DirectHooks } from '../direct.js';
-import type { RequestState, Route } from '../server.js';
+import { headerValue, type RequestState, type Route } from '../server.js';
 import { GatewayMetrics } from './metrics.js';
 import { endRequestSpan, getTracer, parentContext, startRequestSpan } from './otel.js';
 import { listPage, pageCsp, waterfallPage } from './pages.js';
@@ -192,11 +192,13 @@ export function createObservability(opts: ObservabilityOptions): Observability {
     return l;
   }
 
+  /** The request's live record, begun from its Node headers when yoga's `onRequest` did not run (a refusal, the direct path). */
+  const liveOf = (state: RequestState): Live => live.get(state) ?? begin(state, headerValue(state.headers.traceparent), headerValue(state.headers.tracestate));
+
   const plugin: Plugin<{ state?: RequestState }> = {
-    onRequest({ request, serverContext }) {
+    onRequest({ serverContext }) {
       const state = (serverContext as { state?: RequestState } | undefined)?.state;
-      if (!state) return;
-      begin(state, request.headers.get('traceparent'), request.headers.get('tracestate'));
+      if (state) liveOf(state);
     },
     onParams({ params, context }) {
       const state = (context as { state?: RequestState } | undefined)?.state;
@@ -236,17 +238,16 @@ export function createObservability(opts: ObservabilityOptions): Observability {
     return results.map((r) => ({ ...r, extensions: { ...r.extensions, trace } }));
   }
 
-  const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
 
   /** The plugin's work for a request executed without yoga (`src/direct.ts`). */
   const direct: DirectHooks = {
     start(state, params) {
-      const l = live.get(state) ?? begin(state, first(state.headers.traceparent), first(state.headers.tracestate));
+      const l = liveOf(state);
       l.query = params.query;
       l.operationName = params.operationName ?? undefined;
     },
     result(state, result) {
-      return processResults(state, [result], first(state.headers[TRACE_HEADER]))?.[0] ?? result;
+      return processResults(state, [result], headerValue(state.headers[TRACE_HEADER]))?.[0] ?? result;
     },
   };
 
@@ -254,7 +255,7 @@ export function createObservability(opts: ObservabilityOptions): Observability {
     const end = performance.now();
     const durationMs = Math.round((end - state.startedAt) * 100) / 100; // as shown, so filters agree with the list
     // A request answered before yoga ran (a refusal) gets its span and trace id here, in the client's trace.
-    const l = live.get(state) ?? begin(state, first(state.headers.traceparent), first(state.headers.tracestate));
+    const l = liveOf(state);
     const record = recordOf(state, l, durationMs, status, aborted);
     if (config.traces.enabled) store.add(record);
     metrics.request(record.operationName, state.operationType, durationMs, state.refused ? 'refused' : outcomeOf(record), state.errorCodes);

@@ -145,35 +145,29 @@ export type CostLimit = (
  * walked on every request. One limiter serves one schema.
  */
 export function costLimit(config: Pick<SecurityConfig, 'maxCost' | 'defaultListSize'>): CostLimit {
-  const memo = new WeakMap<DocumentNode, Map<string, { readonly vars: readonly string[]; readonly costs: Map<string, number> }>>();
-  const valueKey = (vars: readonly string[], variables: Readonly<Record<string, unknown>>) =>
-    vars.map((v) => {
-      const x = variables[v];
-      return typeof x === 'number' && Number.isFinite(x) ? String(x) : '-';
-    }).join(',');
+  /** Per document and operation: the variables its cost reads, and the costs seen by their values. */
+  const memo = new WeakMap<DocumentNode, Map<string, { vars: readonly string[]; readonly costs: Map<string, number> }>>();
   return (schema, document, operationName, variables) => {
     const vars = variables ?? {};
     let byOperation = memo.get(document);
     if (!byOperation) memo.set(document, (byOperation = new Map()));
-    const op = operationName ?? '';
-    let entry = byOperation.get(op);
-    let cost: number | undefined;
-    if (!entry) {
-      const read = new Set<string>();
+    let entry = byOperation.get(operationName ?? '');
+    // The first walk also finds which variables the cost depends on.
+    const read = entry ? undefined : new Set<string>();
+    const key = entry ? valueKey(entry.vars, vars) : undefined;
+    let cost = key === undefined ? undefined : entry!.costs.get(key);
+    if (cost === undefined) {
       cost = operationCost(schema, document, operationName, vars, config.defaultListSize, read);
-      entry = { vars: [...read], costs: new Map() };
-      byOperation.set(op, entry);
-      entry.costs.set(valueKey(entry.vars, vars), cost);
-    } else {
-      const key = valueKey(entry.vars, vars);
-      cost = entry.costs.get(key);
-      if (cost === undefined) {
-        cost = operationCost(schema, document, operationName, vars, config.defaultListSize);
-        if (entry.costs.size < MAX_COSTS_PER_OPERATION) entry.costs.set(key, cost);
-      }
+      if (!entry) byOperation.set(operationName ?? '', (entry = { vars: [...read!], costs: new Map() }));
+      if (entry.costs.size < MAX_COSTS_PER_OPERATION) entry.costs.set(key ?? valueKey(entry.vars, vars), cost);
     }
     return cost <= config.maxCost ? undefined : costError(cost, config.maxCost);
   };
+}
+
+/** The values of the size variables a cost depends on (only finite numbers count as a size). */
+function valueKey(vars: readonly string[], variables: Readonly<Record<string, unknown>>): string {
+  return vars.map((v) => (typeof variables[v] === 'number' && Number.isFinite(variables[v]) ? String(variables[v]) : '-')).join(',');
 }
 
 function costError(cost: number, maxCost: number): GraphQLError {
