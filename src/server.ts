@@ -4,7 +4,6 @@
  * request scope on the connector, and writes one log line when the response is done.
  */
 import { randomUUID } from 'node:crypto';
-import { setMaxListeners } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GraphQLError, Kind, Source, type ASTNode, type ExecutionResult, type GraphQLSchema, type OperationDefinitionNode, type DocumentNode } from 'graphql';
@@ -12,7 +11,7 @@ import { createGraphQLError, createYoga, type Plugin } from 'graphql-yoga';
 import type { GatewayConfig } from './config.js';
 import { acceptedMediaType, directParams, KnownDocuments, responseInit, serializeResult, type DirectHooks, type DirectParams, type JsonMediaType } from './direct.js';
 import { CompiledOperations, type Runner } from './execution.js';
-import type { Connector, RequestScope } from './connector/index.js';
+import { Cancel, type Connector, type RequestScope } from './connector/index.js';
 import { isTributaryError } from './errors.js';
 import type { User } from './identity.js';
 import type { Logger } from './logging.js';
@@ -23,7 +22,8 @@ export interface RequestState {
   /** The request's headers, for hooks that run when GraphQL never did (a refusal's trace context). */
   readonly headers: IncomingHttpHeaders;
   readonly startedAt: number;
-  readonly abort: AbortController;
+  /** Aborted when the client goes away before its answer: every upstream call of the request stops. */
+  readonly abort: Cancel;
   readonly deadlineMs: number;
   operationName: string | null;
   operationType: string | null;
@@ -112,17 +112,6 @@ export interface GatewayServer {
 }
 
 const isGraphQLError = (e: unknown): e is GraphQLError => e instanceof GraphQLError;
-
-/**
- * A request's AbortController. Every upstream call in flight for the request listens to its signal,
- * and a request may fan out to a hundred calls (a quote of 100 lines): no listener limit, so Node's
- * leak warning (at 11) does not fire for a legitimate fan-out. Listeners leave as their calls end.
- */
-function requestController(): AbortController {
-  const ac = new AbortController();
-  setMaxListeners(0, ac.signal);
-  return ac;
-}
 
 /** A client's `x-request-id` is used when it matches this (no spaces, no CR/LF, at most 128 characters); else one is generated. */
 export const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -306,7 +295,7 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
         requestId: state.requestId,
         user,
         deadline: state.startedAt + state.deadlineMs,
-        signal: state.abort.signal,
+        signal: state.abort,
         propagate: state.propagate,
       });
       state.scope = scope;
@@ -341,7 +330,7 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       requestId,
       headers: req.headers,
       startedAt: performance.now(),
-      abort: requestController(),
+      abort: new Cancel(),
       deadlineMs: deadlineFor(req),
       operationName: null,
       operationType: null,
@@ -478,7 +467,7 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       state.operationType = node.operation;
       let result: ExecutionResult;
       try {
-        const scope = connector.scope({ requestId: state.requestId, user, deadline: state.startedAt + state.deadlineMs, signal: state.abort.signal, propagate: state.propagate });
+        const scope = connector.scope({ requestId: state.requestId, user, deadline: state.startedAt + state.deadlineMs, signal: state.abort, propagate: state.propagate });
         state.scope = scope;
         const contextValue = { requestId: state.requestId, user, scope, state, ...opts.extendContext(scope) };
         result = await run(contextValue, params.variables);

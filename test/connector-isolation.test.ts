@@ -29,6 +29,7 @@ import {
   type AttemptEvent,
   type UpstreamDef,
 } from '../src/connector/index.js';
+import { Cancel, delay } from '../src/connector/cancel.js';
 import { shippingQuote } from '../sandbox/data.js';
 import { products } from './support/expected.js';
 import { eventually } from './support/wait.js';
@@ -417,5 +418,57 @@ describe('OAuth2 refresh ahead of expiry', () => {
     const [t1, t1again, t2] = bearer();
     expect(t1again).toBe(t1);
     expect(t2).not.toBe(t1);
+  });
+});
+
+describe('the connector’s cancellation token', () => {
+  it('runs every callback once, in order, and not the ones taken back; a late `on` is not called', () => {
+    const c = new Cancel();
+    const seen: string[] = [];
+    const a = () => seen.push('a');
+    const b = () => seen.push('b');
+    c.on(a);
+    c.on(b);
+    c.on(() => seen.push('c'));
+    c.off(b);
+    c.abort();
+    c.abort();
+    c.on(() => seen.push('late'));
+    expect(seen).toEqual(['a', 'c']);
+    expect(c.aborted).toBe(true);
+  });
+
+  it('a callback that throws does not stop the others; the error reaches the caller of abort', () => {
+    const c = new Cancel();
+    const seen: string[] = [];
+    c.on(() => {
+      throw new Error('first');
+    });
+    c.on(() => seen.push('second'));
+    expect(() => c.abort()).toThrow('first');
+    expect(seen).toEqual(['second']);
+  });
+
+  it('follows an AbortSignal: aborted with it, or at once when it already was; a token is followed as itself', () => {
+    const ac = new AbortController();
+    const c = Cancel.follow(ac.signal)!;
+    expect(c.aborted).toBe(false);
+    ac.abort();
+    expect(c.aborted).toBe(true);
+    expect(Cancel.follow(AbortSignal.abort())!.aborted).toBe(true);
+    expect(Cancel.follow(c)).toBe(c);
+    expect(Cancel.follow(undefined)).toBeUndefined();
+  });
+
+  it('a delay ends with its reason when the token aborts, and leaves no callback behind when it elapses', async () => {
+    const c = new Cancel();
+    const waiting = delay(60_000, c, () => new Error('gone'));
+    c.abort();
+    await expect(waiting).rejects.toThrow('gone');
+    await expect(delay(1, new Cancel(), () => 'never')).resolves.toBeUndefined();
+    const kept = new Cancel();
+    await delay(1, kept, () => 'never');
+    expect((kept as unknown as { listeners: unknown[] | null }).listeners).toEqual([]);
+    await expect(delay(1, kept.abort() ?? kept, () => new Error('already'))).rejects.toThrow('already');
   });
 });

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'graphql';
 import { composeGatewaySchema } from '../src/main.js';
 import { Transport, UnsafeRequestError } from '../src/connector/transport.js';
+import { Cancel } from '../src/connector/cancel.js';
 import { buildManifest, hashApiKey, loadSecurityConfig, manifestText, operationCost, SECURITY_DEFAULTS } from '../src/security/index.js';
 import { costLimit } from '../src/security/hardening.js';
 import { OPERATIONS, post, startStack, type Stack } from './support/stack.js';
@@ -148,10 +149,10 @@ describe('hostile-input table', () => {
     stack.resetStats();
     const t = new Transport({ baseUrl: stack.sandbox.urls.catalog, connections: 1, maxResponseBytes: 1024 });
     try {
-      await expect(t.send('GET', '/products/1', { 'x-test': 'a\r\nX-Injected: 1' }, undefined, new AbortController().signal)).rejects.toBeInstanceOf(UnsafeRequestError);
-      await expect(t.send('GET', '/products/1\r\nX-Injected: 1', {}, undefined, new AbortController().signal)).rejects.toBeInstanceOf(UnsafeRequestError);
+      await expect(t.send('GET', '/products/1', { 'x-test': 'a\r\nX-Injected: 1' }, undefined, new Cancel())).rejects.toBeInstanceOf(UnsafeRequestError);
+      await expect(t.send('GET', '/products/1\r\nX-Injected: 1', {}, undefined, new Cancel())).rejects.toBeInstanceOf(UnsafeRequestError);
       // The same transport, with a larger answer than its limit: aborted.
-      await expect(t.send('GET', '/products/1', {}, undefined, new AbortController().signal)).rejects.toThrow(/larger than 1024 bytes/);
+      await expect(t.send('GET', '/products/1', {}, undefined, new Cancel())).rejects.toThrow(/larger than 1024 bytes/);
     } finally {
       await t.close();
     }

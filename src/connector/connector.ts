@@ -18,6 +18,7 @@ import {
   UpstreamUnavailableError,
 } from '../errors.js';
 import type { CacheRead, CacheStore } from './cache.js';
+import { Cancel } from './cancel.js';
 import { CredentialProvider, SecretSource, type TokenObserver } from './credentials.js';
 import type { UpstreamDef } from './define.js';
 import type { AttemptEvent, CacheStatus, Telemetry } from './events.js';
@@ -60,7 +61,8 @@ export interface ScopeInit {
   readonly user: { readonly id: string } | null;
   /** performance.now() by which every upstream call must be over. */
   readonly deadline: number;
-  readonly signal?: AbortSignal | undefined;
+  /** The request's abort signal (its client went away), or the server's own token for it. */
+  readonly signal?: AbortSignal | Cancel | undefined;
   /** Headers to propagate to every upstream call (e.g. W3C traceparent). */
   readonly propagate?: Record<string, string> | undefined;
 }
@@ -78,7 +80,7 @@ interface FetchContext {
   readonly user: { readonly id: string } | null;
   /** performance.now() by which the call must be over; a shared call's moves later as requests join it. */
   readonly deadline: number;
-  readonly signal: AbortSignal | undefined;
+  readonly signal: Cancel | undefined;
   readonly propagate: Record<string, string> | undefined;
   readonly onAttempt: ((e: AttemptEvent) => void) | undefined;
 }
@@ -606,7 +608,7 @@ async function fetchOAuthToken(
 ): Promise<{ accessToken: string; expiresInS: number }> {
   const where = { upstream, endpoint: 'oauthToken' };
   const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64');
-  const ac = new AbortController();
+  const ac = new Cancel();
   const t = setTimeout(() => ac.abort(), TOKEN_FETCH_TIMEOUT_MS);
   const path = transport.path({ path: tokenPath });
   const start = performance.now();
@@ -619,7 +621,7 @@ async function fetchOAuthToken(
       path,
       { ...observer?.headers, authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
       'grant_type=client_credentials',
-      ac.signal,
+      ac,
     );
     status = res.status;
     bytes = res.body.length;
@@ -636,7 +638,7 @@ async function fetchOAuthToken(
     }
     return { accessToken: body.access_token, expiresInS: body.expires_in };
   } catch (e) {
-    const err = e instanceof UpstreamError ? e : ac.signal.aborted ? new UpstreamTimeoutError(where) : new UpstreamUnavailableError({ ...where, status: 0 }, 'is unavailable');
+    const err = e instanceof UpstreamError ? e : ac.aborted ? new UpstreamTimeoutError(where) : new UpstreamUnavailableError({ ...where, status: 0 }, 'is unavailable');
     errorCode = err.code;
     throw err;
   } finally {
@@ -655,7 +657,8 @@ export class RequestScope {
   readonly requestId: string;
   readonly user: { readonly id: string } | null;
   readonly deadline: number;
-  readonly signal: AbortSignal | undefined;
+  /** The request's token, following its abort signal: every call of the request listens to it. */
+  readonly signal: Cancel | undefined;
   readonly propagate: Record<string, string> | undefined;
   readonly startedAt = performance.now();
   readonly attempts: AttemptEvent[] = [];
@@ -672,7 +675,7 @@ export class RequestScope {
     this.requestId = init.requestId;
     this.user = init.user;
     this.deadline = init.deadline;
-    this.signal = init.signal;
+    this.signal = Cancel.follow(init.signal);
     this.propagate = init.propagate;
   }
 

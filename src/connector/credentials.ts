@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigurationError } from '../errors.js';
+import type { Cancel } from './cancel.js';
 import type { AttemptEvent } from './events.js';
 import { Flight, type LeaveErrors } from './flight.js';
 import type { AuthDef, SecretRef } from './types.js';
@@ -111,7 +112,7 @@ export class CredentialProvider {
    * (the calling attempt's) aborts. A token fetch is reported to the observer of the call that started
    * it (shared fetches are reported once).
    */
-  headers(observer?: TokenObserver, signal?: AbortSignal): Record<string, string> | Promise<Record<string, string>> {
+  headers(observer?: TokenObserver, signal?: Cancel): Record<string, string> | Promise<Record<string, string>> {
     if (this.auth.scheme !== 'oauth2ClientCredentials') return this.staticHeaders();
     const t = this.token;
     if (t && this.now() < t.refreshAt) return { authorization: `Bearer ${t.value}` };
@@ -162,7 +163,7 @@ export class CredentialProvider {
     return h;
   }
 
-  private fetch(observer: TokenObserver | undefined, signal: AbortSignal | undefined): Promise<string> {
+  private fetch(observer: TokenObserver | undefined, signal: Cancel | undefined): Promise<string> {
     let flight = this.inflight;
     if (!flight) {
       const a = this.auth as Extract<AuthDef, { scheme: 'oauth2ClientCredentials' }>;

@@ -11,7 +11,6 @@
  * `Retry-After` header, and the client's abort signal (waits end when the client goes away). Backoff
  * uses cockatiel's full-jitter generator.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BrokenCircuitError,
   BulkheadRejectedError,
@@ -35,6 +34,7 @@ import {
   UpstreamUnavailableError,
   isUpstreamError,
 } from '../errors.js';
+import { Cancel, delay as wait } from './cancel.js';
 import type { CredentialProvider } from './credentials.js';
 import type { ResolvedPolicy } from './define.js';
 import type { AttemptEvent, BreakerState, Telemetry } from './events.js';
@@ -67,7 +67,8 @@ export interface CallOptions {
    * by several requests (coalescing) has the latest of their deadlines, which moves as they join.
    */
   readonly deadline: number;
-  readonly signal: AbortSignal | undefined;
+  /** The caller's token: its client went away, or (a shared call) every request waiting for it did. */
+  readonly signal: Cancel | undefined;
   readonly notFoundIsNull: boolean;
   readonly validator: Validator;
   /** Extra headers for this call (trace context). Never credentials: those are added here. */
@@ -205,13 +206,8 @@ export class Executor {
           throw err;
         }
         this.telemetry.emit('retry', { ...where, attempt: attempt + 1, delayMs: delay, reason: err.code });
-        if (delay > 0) {
-          try {
-            await sleep(delay, undefined, o.signal ? { signal: o.signal } : undefined);
-          } catch {
-            throw err; // the client went away while we waited
-          }
-        }
+        // The client going away while we wait ends the wait with this error.
+        if (delay > 0) await wait(delay, o.signal, () => err);
       }
     }
   }
@@ -245,25 +241,24 @@ export class Executor {
     const delay = this.hedgeDelay(o);
     if (delay === undefined) return this.guarded(o, attempt, false, undefined);
     return new Promise((resolve, reject) => {
-      const controllers: AbortController[] = [];
+      const controllers: Cancel[] = [];
       let pending = 0;
       let settled = false;
       let hedgeTimer: NodeJS.Timeout | undefined;
       let firstError: unknown;
       const onClientAbort = () => controllers.forEach((c) => c.abort());
-      o.signal?.addEventListener('abort', onClientAbort, { once: true });
+      o.signal?.on(onClientAbort);
       const finish = () => {
         settled = true;
         clearTimeout(hedgeTimer);
-        o.signal?.removeEventListener('abort', onClientAbort);
+        o.signal?.off(onClientAbort);
         controllers.forEach((c) => c.abort()); // the loser, if any, is aborted
       };
       const launch = (hedge: boolean) => {
-        const ac = new AbortController();
+        const ac = new Cancel();
         controllers.push(ac);
         pending++;
-        // A settled attempt leaves the list: only attempts still in flight are aborted (an abort
-        // builds a DOMException, which is not free on every call).
+        // A settled attempt leaves the list: only attempts still in flight are aborted.
         const done = () => controllers.splice(controllers.indexOf(ac), 1);
         this.guarded(o, attempt, hedge, ac).then(
           (v) => {
@@ -307,10 +302,10 @@ export class Executor {
   }
 
   /**
-   * `owner`: the controller of a hedged attempt (the hedge aborts it when the other wins or the client
-   * goes away); without one, the attempt makes its own and follows the client's signal.
+   * `owner`: the token of a hedged attempt (the hedge aborts it when the other wins or the client
+   * goes away); without one, the attempt makes its own and follows the client's.
    */
-  private guarded(o: CallOptions, attempt: number, hedge: boolean, owner: AbortController | undefined): Promise<CallResult | typeof NOT_FOUND> {
+  private guarded(o: CallOptions, attempt: number, hedge: boolean, owner: Cancel | undefined): Promise<CallResult | typeof NOT_FOUND> {
     const run = () => this.bulkhead.execute(() => this.attempt(o, attempt, hedge, owner, false));
     return this.breaker ? this.breaker.execute(run) : run();
   }
@@ -330,18 +325,18 @@ export class Executor {
   }
 
   /**
-   * One HTTP attempt under its own timeout, on one AbortController: the owner's (hedged attempts) or
-   * its own, which follows the client's signal. A 401/403 refreshes the credential, and an idempotent
+   * One HTTP attempt under its own timeout, on one cancellation token: the owner's (hedged attempts)
+   * or its own, which follows the client's. A 401/403 refreshes the credential, and an idempotent
    * call tries once more with it.
    */
-  private async attempt(o: CallOptions, attempt: number, hedge: boolean, owner: AbortController | undefined, refreshed: boolean): Promise<CallResult | typeof NOT_FOUND> {
+  private async attempt(o: CallOptions, attempt: number, hedge: boolean, owner: Cancel | undefined, refreshed: boolean): Promise<CallResult | typeof NOT_FOUND> {
     const where = { upstream: this.upstream, endpoint: o.endpoint };
     const client = o.signal;
-    if (owner?.signal.aborted || client?.aborted) throw new CancelledError();
+    if (owner?.aborted || client?.aborted) throw new CancelledError();
     const remaining = o.deadline - performance.now();
     if (remaining <= 0) throw new UpstreamTimeoutError(where);
     const budgetMs = Math.min(o.timeoutMs, remaining);
-    const ac = owner ?? new AbortController();
+    const ac = owner ?? new Cancel();
     let timedOut = false;
     const attemptEnd = performance.now() + o.timeoutMs;
     const expire = (): void => {
@@ -359,7 +354,7 @@ export class Executor {
     };
     let timer = setTimeout(expire, budgetMs);
     const onAbort = owner ? undefined : () => ac.abort();
-    if (onAbort) client?.addEventListener('abort', onAbort, { once: true });
+    if (onAbort) client?.on(onAbort);
     const start = performance.now();
     let status = 0;
     let bytes = 0;
@@ -370,7 +365,7 @@ export class Executor {
     try {
       // o carries onAttempt and headers: a token fetch joins this call's trace. The wait for a token
       // ends with this attempt (its timeout, its client, a lost hedge), never later.
-      const auth = this.credentials.headers(o, ac.signal);
+      const auth = this.credentials.headers(o, ac);
       const credHeaders = auth instanceof Promise ? await auth : auth;
       const headers: Record<string, string> = { accept: 'application/json', ...o.headers, ...credHeaders };
       if (hedge) headers['x-tributary-hedge'] = '1';
@@ -379,7 +374,7 @@ export class Executor {
         payload = JSON.stringify(o.body);
         headers['content-type'] = 'application/json';
       }
-      const res = await this.transport.send(o.method, o.path, headers, payload, ac.signal);
+      const res = await this.transport.send(o.method, o.path, headers, payload, ac);
       status = res.status;
       bytes = res.body.length;
       if (status === 401 || status === 403) {
@@ -391,7 +386,7 @@ export class Executor {
           this.report(o, attempt, hedge, start, status, bytes, 'UPSTREAM_UNAUTHORIZED', undefined);
           reported = true;
           clearTimeout(timer);
-          // The same controller carries on (still following the client); this attempt's finally unlinks it.
+          // The same token carries on (still following the client); this attempt's finally unlinks it.
           return await this.attempt(o, attempt, hedge, ac, true);
         }
         throw new UpstreamUnauthorizedError({ ...where, status });
@@ -431,7 +426,7 @@ export class Executor {
           err = new UpstreamHttpError({ ...where, status }, 'answered with a body larger than its limit', undefined, { extensions: { reason: TOO_LARGE } });
         } else if (timedOut) {
           err = new UpstreamTimeoutError(where);
-        } else if (ac.signal.aborted || client?.aborted) {
+        } else if (ac.aborted || client?.aborted) {
           err = new CancelledError();
         } else {
           err = new UpstreamUnavailableError({ ...where, status: 0 }, 'is unavailable');
@@ -441,7 +436,7 @@ export class Executor {
       throw err;
     } finally {
       clearTimeout(timer);
-      if (onAbort) client?.removeEventListener('abort', onAbort);
+      if (onAbort) client?.off(onAbort);
       if (!reported) this.report(o, attempt, hedge, start, status, bytes, errorCode, captured, contractViolation);
     }
   }

@@ -4,7 +4,7 @@
  * background flight: it bounds itself, and the next caller may still want its token).
  *
  * The work belongs to the flight, not to the caller that started it:
- * - it runs on the flight's own AbortController, aborted only when every caller has gone (a reference
+ * - it runs on the flight's own cancellation token, aborted only when every caller has gone (a reference
  *   count; a background flight holds a reference of its own and is never abandoned);
  * - it runs under the flight's own deadline, the latest of its callers' (it only moves later);
  * - each caller races its own deadline and abort signal, and gets its own error (timeout, cancelled)
@@ -14,13 +14,7 @@
  * no policy for one call with several callers.
  */
 
-import { setMaxListeners } from 'node:events';
-
-/** No listener limit on the controller's signal: a shared call may have many attempts and token waits listening. */
-function unlimited(ac: AbortController): AbortController {
-  setMaxListeners(0, ac.signal);
-  return ac;
-}
+import { Cancel } from './cancel.js';
 
 export type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
 
@@ -48,8 +42,8 @@ interface Waiter<T> {
 }
 
 export class Flight<T> {
-  /** The shared call's own controller: every attempt of the call listens to it (no listener limit, as a request's). */
-  private readonly controller = unlimited(new AbortController());
+  /** The shared call's own token: every attempt of the call listens to it. */
+  private readonly controller = new Cancel();
   private readonly waiters = new Set<Waiter<T>>();
   private readonly background: boolean;
   private readonly onEnd: (() => void) | undefined;
@@ -64,9 +58,9 @@ export class Flight<T> {
     this.onEnd = opts.onEnd;
   }
 
-  /** The work's signal: aborted when every caller has gone. */
-  get signal(): AbortSignal {
-    return this.controller.signal;
+  /** The work's token: aborted when every caller has gone. */
+  get signal(): Cancel {
+    return this.controller;
   }
 
   /** performance.now() by which the work must be over: the latest deadline of any caller so far. */
@@ -93,7 +87,7 @@ export class Flight<T> {
    * Wait for the work as one more caller, until its own `deadline` (performance.now()) or `signal`.
    * Resolves to the work's outcome, or to the caller's own timeout or cancellation; never rejects.
    */
-  join(deadline: number, signal: AbortSignal | undefined, errors: LeaveErrors): Promise<Outcome<T>> {
+  join(deadline: number, signal: Cancel | undefined, errors: LeaveErrors): Promise<Outcome<T>> {
     if (this.outcome) return Promise.resolve(this.outcome);
     if (signal?.aborted || deadline <= performance.now()) {
       // Gone before it joined: it never counts, and work that no one else waits for is stopped.
@@ -113,14 +107,14 @@ export class Flight<T> {
           if (done) return;
           done = true;
           clearTimeout(w.timer);
-          signal?.removeEventListener('abort', onAbort);
+          signal?.off(onAbort);
           this.waiters.delete(w);
           resolve(outcome);
           if (left) this.release();
         },
       };
       this.waiters.add(w);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      signal?.on(onAbort);
       if (deadline > this.latest) {
         // A caller with more time: the work may run longer, so callers with less now need timers.
         this.latest = deadline;

@@ -3,6 +3,7 @@ export { defineUpstream, batchEndpoint, singleEndpoint, withPolicy, resolvePolic
 export type { UpstreamDef, ResolvedPolicy } from './define.js';
 export type * from './types.js';
 export { Connector, RequestScope, stableStringify } from './connector.js';
+export { Cancel } from './cancel.js';
 export type { UpstreamClients, EndpointClient, ScopeInit, ConnectorOptions } from './connector.js';
 export { MemoryStore, TieredStore } from './cache.js';
 // RedisStore lives in './redis-store.js', imported on demand (only when Redis is configured).

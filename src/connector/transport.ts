@@ -5,6 +5,7 @@
  */
 import { Pool, type Dispatcher } from 'undici';
 import { ConfigurationError } from '../errors.js';
+import type { Cancel } from './cancel.js';
 import type { HttpMethod, RequestSpec } from './types.js';
 
 /** Encode a value as exactly one path segment. `.` and `..` are encoded too, so no URL normaliser can climb. */
@@ -87,12 +88,12 @@ class BodyCollector implements Dispatcher.DispatchHandler {
 
   constructor(
     private readonly max: number,
-    private readonly signal: AbortSignal,
+    private readonly cancel: Cancel,
     private readonly resolve: (r: TransportResponse) => void,
     private readonly reject: (e: Error) => void,
   ) {
     this.onAbort = () => this.fail(new RequestAbortedError());
-    signal.addEventListener('abort', this.onAbort, { once: true });
+    cancel.on(this.onAbort);
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -118,7 +119,7 @@ class BodyCollector implements Dispatcher.DispatchHandler {
   onResponseEnd(): void {
     if (this.settled) return;
     this.settled = true;
-    this.signal.removeEventListener('abort', this.onAbort);
+    this.cancel.off(this.onAbort);
     const c = this.chunks;
     this.resolve({ status: this.status, headers: this.headers, body: c.length === 1 ? c[0]! : Buffer.concat(c, this.size) });
   }
@@ -131,7 +132,7 @@ class BodyCollector implements Dispatcher.DispatchHandler {
   private fail(error: Error): void {
     if (this.settled) return;
     this.settled = true;
-    this.signal.removeEventListener('abort', this.onAbort);
+    this.cancel.off(this.onAbort);
     this.reject(error);
     if (this.controller) {
       if (!this.controller.aborted) this.controller.abort(error);
@@ -182,23 +183,23 @@ export class Transport {
   /**
    * Send one request. Redirects are never followed (undici's Pool does not), so a credential can
    * never be carried to another origin. The body is collected by a dispatch handler (no stream per
-   * call); an abort of `signal` ends the request at once, queued or in flight.
+   * call); an abort of `cancel` ends the request at once, queued or in flight.
    */
   send(
     method: HttpMethod,
     path: string,
     headers: Record<string, string>,
     body: string | undefined,
-    signal: AbortSignal,
+    cancel: Cancel,
   ): Promise<TransportResponse> {
     // A CR, LF or NUL in a header value or the path would split the request: refuse before sending.
     if (UNSAFE.test(path)) return Promise.reject(new UnsafeRequestError('path'));
     for (const k in headers) {
       if (UNSAFE.test(headers[k]!)) return Promise.reject(new UnsafeRequestError(`header ${k}`));
     }
-    if (signal.aborted) return Promise.reject(new RequestAbortedError());
+    if (cancel.aborted) return Promise.reject(new RequestAbortedError());
     return new Promise((resolve, reject) => {
-      this.pool.dispatch({ method, path, headers, body }, new BodyCollector(this.maxResponseBytes, signal, resolve, reject));
+      this.pool.dispatch({ method, path, headers, body }, new BodyCollector(this.maxResponseBytes, cancel, resolve, reject));
     });
   }
 
