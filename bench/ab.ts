@@ -2,7 +2,8 @@
  * A/B of Tributary configurations (what a feature costs): `node --import tsx bench/ab.ts
  * '{"all on":{},"TRACES=off":{"TRACES":"off"}}' [--rounds 3] [--duration 5]`. Each variant is a
  * gateway process (env added to the bench's TRIBUTARY_FEATURES and CACHE=off) on core 0, driven in turn with
- * CategoryPage at 50 connections, rounds interleaved; prints the median CPU ms per request. Every
+ * CategoryPage at 50 connections, rounds interleaved; prints the median CPU ms per request, and for
+ * each variant after the first the median of its per-round ratios to the first. Every
  * variant must still log its "tributary listening" line at info (do not set LOG_LEVEL above info).
  * A variant's `CHECKOUT` runs another checkout of the project (e.g. a `git worktree` of the base
  * commit, with its own node_modules) to compare two builds side by side; `NODE_ARGS` adds node flags.
@@ -36,8 +37,13 @@ try {
       (tail[name] ??= []).push(x.p99 / Math.max(1, x.p50));
     }
   }
+  // The machine's speed drifts between rounds (shared host): a variant is compared with the first in
+  // the same round, and the median of those per-round ratios is the robust figure.
+  const first = Object.keys(cpu)[0]!;
   for (const name of Object.keys(cpu)) {
-    process.stdout.write(`${name.padEnd(28)} CPU ms/req ${median(cpu[name]!).toFixed(3)} (${cpu[name]!.map((x) => x.toFixed(3)).join(' ')})  req/s ${median(rps[name]!).toFixed(0)}  p99/p50 ${median(tail[name]!).toFixed(2)}\n`);
+    const ratios = cpu[name]!.map((x, i) => x / cpu[first]![i]!);
+    const vs = name === first ? '' : `  ÷ ${first}: ${median(ratios).toFixed(3)} (${ratios.map((x) => x.toFixed(2)).join(' ')})`;
+    process.stdout.write(`${name.padEnd(28)} CPU ms/req ${median(cpu[name]!).toFixed(3)} (${cpu[name]!.map((x) => x.toFixed(3)).join(' ')})  req/s ${median(rps[name]!).toFixed(0)}  p99/p50 ${median(tail[name]!).toFixed(2)}${vs}\n`);
   }
 } finally {
   for (const { gw } of gws) await gw.stop();
