@@ -479,9 +479,11 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       result = applyResultPolicy(result, state);
       for (const h of directHooks) if (h.result) result = h.result(state, result);
       const init = responseInit(result, mediaType);
-      const payload = serializeResult(result);
+      // Encoded once here: the socket writes the bytes as they are (a string would be joined to the
+      // head and copied again), and their length is the Content-Length.
+      const payload = Buffer.from(serializeResult(result));
       if (res.destroyed) return;
-      res.writeHead(init.status, { ...init.headers, 'content-type': `${mediaType}; charset=utf-8`, 'content-length': Buffer.byteLength(payload) });
+      res.writeHead(init.status, { ...init.headers, 'content-type': `${mediaType}; charset=utf-8`, 'content-length': payload.length });
       res.end(payload);
     } catch (e) {
       logger.error({ requestId: state.requestId, err: e instanceof Error ? { name: e.name, message: e.message } : String(e) }, 'direct execution failed');

@@ -86,6 +86,46 @@ interface FetchContext {
 }
 
 /**
+ * One logical call's options for the executor. A class, not an object literal with a getter: every
+ * call has the same shape, and the deadline is read through the context at each use (a shared
+ * call's moves later as requests join it).
+ */
+class Call implements CallOptions {
+  readonly endpoint: string;
+  readonly retryable: boolean;
+  readonly timeoutMs: number;
+  readonly signal: Cancel | undefined;
+  readonly validator: Validator;
+  readonly headers: Record<string, string> | undefined;
+  readonly onAttempt: ((e: AttemptEvent) => void) | undefined;
+  readonly requestId: string | undefined;
+  readonly method: EndpointRuntime['def']['method'];
+
+  constructor(
+    ep: EndpointRuntime,
+    private readonly ctx: FetchContext,
+    readonly path: string,
+    readonly body: unknown,
+    readonly keys: number,
+    readonly notFoundIsNull: boolean,
+  ) {
+    this.endpoint = ep.name;
+    this.retryable = ep.retryable;
+    this.timeoutMs = ep.timeoutMs;
+    this.signal = ctx.signal;
+    this.validator = ep.validator;
+    this.headers = ctx.propagate;
+    this.onAttempt = ctx.onAttempt;
+    this.requestId = ctx.requestId;
+    this.method = ep.def.method;
+  }
+
+  get deadline(): number {
+    return this.ctx.deadline;
+  }
+}
+
+/**
  * The TTL to store a value for: the endpoint's, lowered by the upstream's Cache-Control (`s-maxage`
  * first, as we are a shared cache, then `max-age`); 0 means do not store (`no-store`, `no-cache`,
  * `private` on a shared entry, or max-age=0).
@@ -173,7 +213,6 @@ export class Connector {
   /** Cross-request coalescing: cache key → the in-flight call fetching that key. */
   private readonly inflight = new Map<string, Slot>();
   private readonly warnedUserVariance = new Set<string>();
-  private readonly facadeProtos = new Map<string, object>();
   private readonly now: () => number;
 
   constructor(opts: ConnectorOptions) {
@@ -261,28 +300,48 @@ export class Connector {
     return new RequestScope(this, init);
   }
 
-  /** Typed clients for a scope: `clients.pricing.prices.load('SKU')`. Prototypes are built once. */
+  /**
+   * Typed clients for a scope: `clients.pricing.prices.load('SKU')`. One object per request; an
+   * upstream's client is made when a resolver first uses it, and an endpoint's loader when it is first
+   * loaded from. The prototypes (one getter per upstream and per endpoint) are built once.
+   */
   clientsFor<U extends Record<string, UpstreamDef<any>>>(scope: RequestScope): UpstreamClients<U> {
-    const out: Record<string, object> = {};
+    const o = Object.create((this.clientsProto ??= this.buildClientsProto())) as { scope: RequestScope; made: Record<string, object> | undefined };
+    o.scope = scope;
+    o.made = undefined;
+    return o as unknown as UpstreamClients<U>;
+  }
+
+  private clientsProto: object | undefined;
+
+  private buildClientsProto(): object {
+    const proto = {};
     for (const [name, rt] of this.runtimes) {
-      let proto = this.facadeProtos.get(name);
-      if (!proto) {
-        proto = {};
-        for (const ep of rt.endpoints.keys()) {
-          const id = `${name}.${ep}`; // built once, not on every \`.load\`
-          Object.defineProperty(proto, ep, {
-            get(this: { scope: RequestScope }) {
-              return this.scope.loader(name, ep, id);
-            },
-          });
-        }
-        this.facadeProtos.set(name, proto);
+      const upstreamProto = {};
+      for (const ep of rt.endpoints.keys()) {
+        const id = `${name}.${ep}`; // built once, not on every \`.load\`
+        Object.defineProperty(upstreamProto, ep, {
+          enumerable: true,
+          get(this: { scope: RequestScope }) {
+            return this.scope.loader(name, ep, id);
+          },
+        });
       }
-      const o = Object.create(proto) as { scope: RequestScope };
-      o.scope = scope;
-      out[name] = o;
+      Object.defineProperty(proto, name, {
+        enumerable: true,
+        get(this: { scope: RequestScope; made: Record<string, object> | undefined }) {
+          const made = (this.made ??= {});
+          let client = made[name];
+          if (!client) {
+            const c = Object.create(upstreamProto) as { scope: RequestScope };
+            c.scope = this.scope;
+            made[name] = client = c;
+          }
+          return client;
+        },
+      });
     }
-    return out as UpstreamClients<U>;
+    return proto;
   }
 
   /** @internal the batch function behind a scope's loader. */
@@ -309,6 +368,15 @@ export class Connector {
 
     if (!cacheable) {
       // Not cached, so never shared: the calls are this request's own, under its deadline and signal.
+      if (ep.def.kind === 'batch' && n <= ep.def.maxBatchSize) {
+        // One call for every key (the common case): no index bookkeeping.
+        try {
+          return (await this.fetch(ep, keys, scope)).values;
+        } catch (error) {
+          for (let i = 0; i < n; i++) out[i] = failed(i, error);
+          return out;
+        }
+      }
       const all = Array.from({ length: n }, (_, i) => i);
       await Promise.all(
         this.chunks(ep, all).map(async (chunk) => {
@@ -535,25 +603,7 @@ export class Connector {
   private async fetch(ep: EndpointRuntime, keys: readonly unknown[], ctx: FetchContext): Promise<{ values: unknown[]; cacheControl: string | undefined }> {
     const rt = ep.upstream;
     const callCtx: CallContext = { user: ctx.user };
-    const call = (path: string, body: unknown, keys: number, notFoundIsNull: boolean): CallOptions => ({
-      endpoint: ep.name,
-      retryable: ep.retryable,
-      timeoutMs: ep.timeoutMs,
-      // Read at each use: a shared call's deadline moves later as requests join it.
-      get deadline() {
-        return ctx.deadline;
-      },
-      signal: ctx.signal,
-      validator: ep.validator,
-      headers: ctx.propagate,
-      onAttempt: ctx.onAttempt,
-      requestId: ctx.requestId,
-      method: ep.def.method,
-      path,
-      body,
-      keys,
-      notFoundIsNull,
-    });
+    const call = (path: string, body: unknown, keys: number, notFoundIsNull: boolean): CallOptions => new Call(ep, ctx, path, body, keys, notFoundIsNull);
     if (ep.def.kind === 'batch') {
       const def = ep.def as BatchEndpointDef<unknown, any, unknown, unknown, 'one' | 'many'>;
       const spec = def.request(keys, callCtx);
