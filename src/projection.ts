@@ -17,12 +17,20 @@ export interface Projection {
   readonly always?: readonly string[];
 }
 
-function skipped(node: { directives?: readonly { name: { value: string }; arguments?: readonly { name: { value: string }; value: ValueNode }[] }[] }, variables: Record<string, unknown>): boolean {
+/** What a walk of the selection read: `dynamic` once a @skip/@include depended on a variable. */
+interface Walk {
+  readonly fragments: Record<string, FragmentDefinitionNode>;
+  readonly variables: Record<string, unknown>;
+  dynamic: boolean;
+}
+
+function skipped(node: { directives?: readonly { name: { value: string }; arguments?: readonly { name: { value: string }; value: ValueNode }[] }[] }, walk: Walk): boolean {
   for (const d of node.directives ?? []) {
     if (d.name.value !== 'skip' && d.name.value !== 'include') continue;
     const arg = d.arguments?.find((a) => a.name.value === 'if');
     if (!arg) continue;
-    const v = arg.value.kind === Kind.VARIABLE ? variables[arg.value.name.value] : arg.value.kind === Kind.BOOLEAN ? arg.value.value : undefined;
+    if (arg.value.kind === Kind.VARIABLE) walk.dynamic = true;
+    const v = arg.value.kind === Kind.VARIABLE ? walk.variables[arg.value.name.value] : arg.value.kind === Kind.BOOLEAN ? arg.value.value : undefined;
     if (d.name.value === 'skip' && v === true) return true;
     if (d.name.value === 'include' && v === false) return true;
   }
@@ -30,45 +38,79 @@ function skipped(node: { directives?: readonly { name: { value: string }; argume
 }
 
 /** Field nodes selected directly in these selection sets (fragments and inline fragments flattened). */
-function collectFields(sets: readonly SelectionSetNode[], fragments: Record<string, FragmentDefinitionNode>, variables: Record<string, unknown>, out: FieldNode[] = [], seen = new Set<string>()): FieldNode[] {
+function collectFields(sets: readonly SelectionSetNode[], walk: Walk, out: FieldNode[] = [], seen = new Set<string>()): FieldNode[] {
   for (const set of sets) {
     for (const sel of set.selections) {
-      if (skipped(sel, variables)) continue;
+      if (skipped(sel, walk)) continue;
       if (sel.kind === Kind.FIELD) out.push(sel);
-      else if (sel.kind === Kind.INLINE_FRAGMENT) collectFields([sel.selectionSet], fragments, variables, out, seen);
+      else if (sel.kind === Kind.INLINE_FRAGMENT) collectFields([sel.selectionSet], walk, out, seen);
       else if (sel.kind === Kind.FRAGMENT_SPREAD && !seen.has(sel.name.value)) {
         seen.add(sel.name.value);
-        const f = fragments[sel.name.value];
-        if (f) collectFields([f.selectionSet], fragments, variables, out, seen);
+        const f = walk.fragments[sel.name.value];
+        if (f) collectFields([f.selectionSet], walk, out, seen);
       }
     }
   }
   return out;
 }
 
+/** A projection worked out for a field of a parsed document, kept with the document's nodes. */
+interface Memo {
+  readonly nodes: readonly FieldNode[];
+  readonly projection: Projection;
+  readonly path: string;
+  readonly result: readonly string[] | undefined;
+}
+
+/**
+ * Projections by the field's first node. A cached document runs with the same nodes every time, so
+ * its projection is worked out once; one that a variable changes (@skip/@include) is worked out
+ * again each time.
+ */
+const memos = new WeakMap<FieldNode, Memo[]>();
+const MAX_MEMOS_PER_NODE = 8;
+
+const sameNodes = (a: readonly FieldNode[], b: readonly FieldNode[]): boolean => a.length === b.length && a.every((n, i) => n === b[i]);
+
 /**
  * The upstream fields the current field's selection needs, below `path` (e.g. `['nodes']` from a
  * connection field), sorted and without duplicates; or undefined when some selected field has no
- * mapping (then the caller fetches everything). `__typename` needs nothing.
+ * mapping (then the caller fetches everything). `__typename` needs nothing. The list is shared
+ * (frozen): the same document gets the same list.
  *
  * @example
  * // products(first: 20) { nodes { id title price { ... } } } with fields {id: ['id'], title: ['title'], price: ['sku']}
  * projectSelection(info, ['nodes'], projection) // ['id', 'sku', 'title']
  */
-export function projectSelection(info: Pick<GraphQLResolveInfo, 'fieldNodes' | 'fragments' | 'variableValues'>, path: readonly string[], projection: Projection): string[] | undefined {
-  let sets: SelectionSetNode[] = info.fieldNodes.flatMap((n) => (n.selectionSet ? [n.selectionSet] : []));
+export function projectSelection(info: Pick<GraphQLResolveInfo, 'fieldNodes' | 'fragments' | 'variableValues'>, path: readonly string[], projection: Projection): readonly string[] | undefined {
+  const first = info.fieldNodes[0];
+  const key = path.join('.');
+  const kept = first && memos.get(first);
+  if (kept) for (const m of kept) if (m.projection === projection && m.path === key && sameNodes(m.nodes, info.fieldNodes)) return m.result;
+  const walk: Walk = { fragments: info.fragments, variables: info.variableValues, dynamic: false };
+  const result = project(info.fieldNodes, path, projection, walk);
+  if (first && !walk.dynamic) {
+    const list = kept || [];
+    if (!kept) memos.set(first, list);
+    if (list.length < MAX_MEMOS_PER_NODE) list.push({ nodes: [...info.fieldNodes], projection, path: key, result });
+  }
+  return result;
+}
+
+function project(fieldNodes: readonly FieldNode[], path: readonly string[], projection: Projection, walk: Walk): readonly string[] | undefined {
+  let sets: SelectionSetNode[] = fieldNodes.flatMap((n) => (n.selectionSet ? [n.selectionSet] : []));
   for (const step of path) {
-    sets = collectFields(sets, info.fragments, info.variableValues)
+    sets = collectFields(sets, walk)
       .filter((f) => f.name.value === step && f.selectionSet)
       .map((f) => f.selectionSet!);
   }
   const wanted = new Set<string>(projection.always ?? []);
-  for (const f of collectFields(sets, info.fragments, info.variableValues)) {
+  for (const f of collectFields(sets, walk)) {
     const name = f.name.value;
     if (name === '__typename') continue;
     const needs = projection.fields[name];
     if (!needs) return undefined;
     for (const n of needs) wanted.add(n);
   }
-  return [...wanted].sort();
+  return Object.freeze([...wanted].sort());
 }

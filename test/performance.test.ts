@@ -38,6 +38,22 @@ describe('projectSelection', () => {
     expect(projectSelection(infoFor(q, { t: true }), ['nodes'], P)).toEqual(['id', 'thumbnail', 'title']);
   });
 
+  it('works a document out once, but again for each value of a variable that a @skip/@include reads', () => {
+    const info = infoFor('{ products { nodes { title price { sale } } } }');
+    const once = projectSelection(info, ['nodes'], P);
+    expect(projectSelection({ ...info, variableValues: { any: 1 } }, ['nodes'], P)).toBe(once);
+    expect(Object.isFrozen(once)).toBe(true);
+    const withVar = infoFor(`query Q($t: Boolean!) { products { nodes { title thumbnail @include(if: $t) } } }`);
+    expect(projectSelection({ ...withVar, variableValues: { t: true } }, ['nodes'], P)).toEqual(['id', 'thumbnail', 'title']);
+    expect(projectSelection({ ...withVar, variableValues: { t: false } }, ['nodes'], P)).toEqual(['id', 'title']);
+    expect(projectSelection({ ...withVar, variableValues: { t: true } }, ['nodes'], P)).toEqual(['id', 'thumbnail', 'title']);
+    // Another field node list (a second node merged in by the executor) is its own entry.
+    const two = infoFor('{ products { nodes { title } } }');
+    const other = infoFor('{ products { nodes { thumbnail } } }');
+    expect(projectSelection(two, ['nodes'], P)).toEqual(['id', 'title']);
+    expect(projectSelection({ ...two, fieldNodes: [...two.fieldNodes, ...other.fieldNodes] }, ['nodes'], P)).toEqual(['id', 'thumbnail', 'title']);
+  });
+
   it('gives up (fetch everything) when a selected field has no mapping', () => {
     expect(projectSelection(infoFor('{ products { nodes { title weight } } }'), ['nodes'], P)).toBeUndefined();
   });

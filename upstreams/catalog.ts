@@ -157,6 +157,8 @@ export default defineUpstream({
         limit: Type.Integer({ minimum: 0 }),
       }),
       map: (page) => ({ total: page.total, products: page.products.map(toProjectedProduct) }),
+      // Its fields in a fixed order (the default sorts the key's property names on every load).
+      keyId: (k: ProjectedCategoryPageKey) => JSON.stringify([k.slug, k.limit, k.skip, k.select]),
       cache: { ttlMs: 60_000, scope: 'public' },
     }),
     categories: singleEndpoint({
