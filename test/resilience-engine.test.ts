@@ -13,6 +13,7 @@ import recommendations from '../upstreams/recommendations.js';
 import { anonymousRecommendations, products } from './support/expected.js';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
 import { taxOrder } from './support/upstreams.js';
+import { spawn } from 'node:child_process';
 
 let sandbox: Sandbox;
 beforeAll(async () => {
@@ -189,6 +190,83 @@ describe('hedging', () => {
       expect(spikedUnhedged).toBeLessThanOrEqual(refused);
     } finally {
       await connector.close();
+    }
+  });
+});
+
+describe('hedging when this process is the slow one', () => {
+  /**
+   * An upstream in another process (the sandbox shares this test's event loop, so it could not answer
+   * while the loop is busy): it prints "got <n> <hedge header>" when a request arrives and answers
+   * 10 ms later.
+   */
+  const UPSTREAM = `
+    let n = 0;
+    require('node:http').createServer((req, res) => {
+      n++;
+      process.stdout.write('got ' + n + ' ' + (req.headers['x-tributary-hedge'] || '-') + '\\n');
+      req.resume();
+      setTimeout(() => { res.setHeader('content-type', 'application/json'); res.end(JSON.stringify({ items: [{ sku: 'S', onHand: 7 }] })); }, 10);
+    }).listen(0, '127.0.0.1', function () { process.stdout.write('port ' + this.address().port + '\\n'); });`;
+
+  it('an answer that arrived while the event loop was busy past the hedge delay is read first: no hedge is sent', async () => {
+    const child = spawn(process.execPath, ['-e', UPSTREAM], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const seen: string[] = [];
+    const waiters: (() => void)[] = [];
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      seen.push(...d.split('\n').filter(Boolean));
+      waiters.splice(0).forEach((w) => w());
+    });
+    const line = (pred: (l: string) => boolean) =>
+      new Promise<string>((resolve) => {
+        const check = () => {
+          const l = seen.find(pred);
+          if (l) resolve(l);
+          else waiters.push(check);
+        };
+        check();
+      });
+    const hedgedDef = defineUpstream({
+      name: 'inventory',
+      baseUrlEnv: 'UPSTREAM_INVENTORY_URL',
+      auth: { scheme: 'none' },
+      policy: { timeoutMs: 2_000, hedge: { delayMs: 50 }, breaker: false },
+      endpoints: {
+        stock: batchEndpoint({
+          method: 'POST',
+          retrySafe: true,
+          maxBatchSize: 100,
+          request: (skus: readonly string[]) => ({ path: '/stock/lookup', body: { skus } }),
+          response: Type.Object({ items: Type.Array(Type.Object({ sku: Type.String(), onHand: Type.Integer() })) }),
+          items: (b) => b.items,
+          itemKey: (i: { sku: string; onHand: number }) => i.sku,
+          map: (i) => i.onHand,
+          cardinality: 'one',
+        }),
+      },
+    });
+    const port = (await line((l) => l.startsWith('port '))).slice(5);
+    const telemetry = new Telemetry();
+    const connector = new Connector({ upstreams: [hedgedDef], env: {}, baseUrls: { inventory: `http://127.0.0.1:${port}` }, sandboxMode: true, cache: null, telemetry });
+    let hedges = 0;
+    telemetry.on('hedge', () => hedges++);
+    try {
+      for (let n = 1; n <= 3; n++) {
+        const answer = connector.scope({ requestId: `busy-${n}`, user: null, deadline: performance.now() + 10_000 }).loader('inventory', 'stock').load('S');
+        // The upstream has the request and answers 10 ms later, while this process is busy for 200 ms:
+        // past the 50 ms hedge delay, so the hedge timer is due before the socket is read.
+        await line((l) => l.startsWith(`got ${n} `));
+        const busyUntil = performance.now() + 200;
+        while (performance.now() < busyUntil) {
+          /* a busy event loop */
+        }
+        expect(await answer).toBe(7);
+      }
+      expect(hedges).toBe(0);
+      expect(seen.filter((l) => l.startsWith('got '))).toEqual(['got 1 -', 'got 2 -', 'got 3 -']);
+    } finally {
+      await connector.close();
+      child.kill();
     }
   });
 });

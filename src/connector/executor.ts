@@ -282,8 +282,7 @@ export class Executor {
         );
       };
       launch(false);
-      hedgeTimer = setTimeout(() => {
-        hedgeTimer = undefined;
+      const hedgeNow = () => {
         if (settled) return;
         if (pending === 0) {
           finish();
@@ -297,6 +296,14 @@ export class Executor {
         }
         this.telemetry.emit('hedge', { upstream: this.upstream, endpoint: o.endpoint, attempt, delayMs: delay });
         launch(true);
+      };
+      hedgeTimer = setTimeout(() => {
+        hedgeTimer = undefined;
+        // Timers run before the event loop reads its sockets. When this process was busy past the
+        // delay, the first attempt's answer may already be waiting there: read it first (setImmediate
+        // runs after the sockets are read), and hedge only a call still unanswered then. Under load,
+        // a second request would otherwise be sent for an answer that had arrived.
+        if (!settled) setImmediate(hedgeNow);
       }, delay);
     });
   }
