@@ -213,6 +213,8 @@ export class Connector {
   /** Cross-request coalescing: cache key → the in-flight call fetching that key. */
   private readonly inflight = new Map<string, Slot>();
   private readonly warnedUserVariance = new Set<string>();
+  /** The prototype of every request's clients (a getter per upstream), built on first use. */
+  private clientsProto: object | undefined;
   private readonly now: () => number;
 
   constructor(opts: ConnectorOptions) {
@@ -312,14 +314,12 @@ export class Connector {
     return o as unknown as UpstreamClients<U>;
   }
 
-  private clientsProto: object | undefined;
-
   private buildClientsProto(): object {
     const proto = {};
     for (const [name, rt] of this.runtimes) {
       const upstreamProto = {};
       for (const ep of rt.endpoints.keys()) {
-        const id = `${name}.${ep}`; // built once, not on every \`.load\`
+        const id = `${name}.${ep}`; // built once, not on every `.load`
         Object.defineProperty(upstreamProto, ep, {
           enumerable: true,
           get(this: { scope: RequestScope }) {
