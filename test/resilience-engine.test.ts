@@ -14,6 +14,8 @@ import { anonymousRecommendations, products } from './support/expected.js';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
 import { taxOrder } from './support/upstreams.js';
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 let sandbox: Sandbox;
 beforeAll(async () => {
@@ -267,6 +269,53 @@ describe('hedging when this process is the slow one', () => {
     } finally {
       await connector.close();
       child.kill();
+    }
+  });
+});
+
+describe('a batch answer is matched to its keys', () => {
+  it('in the order asked, reordered, with a key missing or an item not asked for: each key gets its own item or null', async () => {
+    // What the upstream does with the SKUs it is asked for, call by call.
+    const answers: ((skus: string[]) => { sku: string; onHand: number }[])[] = [
+      (skus) => skus.map((sku, i) => ({ sku, onHand: i })),
+      (skus) => [...skus].reverse().map((sku) => ({ sku, onHand: skus.indexOf(sku) })),
+      (skus) => [{ sku: 'nobody-asked', onHand: 99 }, ...skus.slice(1).map((sku) => ({ sku, onHand: skus.indexOf(sku) }))],
+    ];
+    let call = 0;
+    const server = createServer((req, res) => {
+      const skus = new URL(req.url ?? '/', 'http://x').searchParams.get('skus')!.split(',');
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ items: answers[call++]!(skus) }));
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+    const def = defineUpstream({
+      name: 'stock',
+      baseUrlEnv: 'UPSTREAM_STOCK_URL',
+      auth: { scheme: 'none' },
+      policy: { breaker: false },
+      endpoints: {
+        bySku: batchEndpoint({
+          method: 'GET',
+          maxBatchSize: 10,
+          request: (skus: readonly string[]) => ({ path: '/stock', query: { skus: skus.join(',') } }),
+          response: Type.Object({ items: Type.Array(Type.Object({ sku: Type.String(), onHand: Type.Integer() })) }),
+          items: (b) => b.items,
+          itemKey: (i: { sku: string; onHand: number }) => i.sku,
+          map: (i) => i.onHand,
+          cardinality: 'one',
+        }),
+      },
+    });
+    const { port } = server.address() as AddressInfo;
+    const connector = new Connector({ upstreams: [def], env: {}, baseUrls: { stock: `http://127.0.0.1:${port}` }, sandboxMode: true, cache: null, telemetry: new Telemetry() });
+    try {
+      const load = () => connector.scope({ requestId: 'order', user: null, deadline: performance.now() + 10_000 }).loader('stock', 'bySku').loadMany(['a', 'b', 'c']);
+      expect(await load()).toEqual([0, 1, 2]);
+      expect(await load()).toEqual([0, 1, 2]);
+      expect(await load()).toEqual([null, 1, 2]);
+    } finally {
+      await connector.close();
+      await new Promise((ok) => server.close(ok));
     }
   });
 });

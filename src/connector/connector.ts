@@ -175,6 +175,13 @@ export function stableStringify(v: unknown): string {
     .join(',')}}`;
 }
 
+/** Does item i answer key i, for every key? */
+function inKeyOrder(items: readonly unknown[], keys: readonly unknown[], itemKey: (item: any) => string, keyId: (key: unknown) => string): boolean {
+  if (items.length !== keys.length) return false;
+  for (let i = 0; i < keys.length; i++) if (itemKey(items[i]) !== keyId(keys[i])) return false;
+  return true;
+}
+
 /** `UPSTREAM_<NAME>_CONTRACT=report|enforce` overrides the definition's contract mode (e.g. during a migration). */
 function contractMode(def: UpstreamDef, env: NodeJS.ProcessEnv): 'enforce' | 'report' {
   const v = env[`UPSTREAM_${def.name.toUpperCase()}_CONTRACT`];
@@ -368,7 +375,7 @@ export class Connector {
 
     if (!cacheable) {
       // Not cached, so never shared: the calls are this request's own, under its deadline and signal.
-      if (ep.def.kind === 'batch' && n <= ep.def.maxBatchSize) {
+      if (ep.def.kind === 'batch' ? n <= ep.def.maxBatchSize : n === 1) {
         // One call for every key (the common case): no index bookkeeping.
         try {
           return (await this.fetch(ep, keys, scope)).values;
@@ -610,8 +617,13 @@ export class Connector {
       const res = await rt.executor.call(call(rt.transport.path(spec), spec.body, keys.length, false));
       if (res === NOT_FOUND) return { values: keys.map(() => (def.cardinality === 'many' ? [] : null)), cacheControl: undefined };
       const many = def.cardinality === 'many';
+      const items = def.items(res.body);
+      if (!many && inKeyOrder(items, keys, def.itemKey, ep.keyId)) {
+        // One item per key, in the order asked (what batch upstreams usually answer): no index needed.
+        return { values: items.map((item) => def.map(item)), cacheControl: res.cacheControl };
+      }
       const byKey = new Map<string, unknown>();
-      for (const item of def.items(res.body)) {
+      for (const item of items) {
         const k = def.itemKey(item);
         if (many) {
           const list = byKey.get(k) as unknown[] | undefined;
