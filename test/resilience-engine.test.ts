@@ -232,7 +232,7 @@ describe('hedging when this process is the slow one', () => {
       name: 'inventory',
       baseUrlEnv: 'UPSTREAM_INVENTORY_URL',
       auth: { scheme: 'none' },
-      policy: { timeoutMs: 2_000, hedge: { delayMs: 50 }, breaker: false },
+      policy: { timeoutMs: 5_000, hedge: { delayMs: 200 }, breaker: false },
       endpoints: {
         stock: batchEndpoint({
           method: 'POST',
@@ -255,10 +255,10 @@ describe('hedging when this process is the slow one', () => {
     try {
       for (let n = 1; n <= 3; n++) {
         const answer = connector.scope({ requestId: `busy-${n}`, user: null, deadline: performance.now() + 10_000 }).loader('inventory', 'stock').load('S');
-        // The upstream has the request and answers 10 ms later, while this process is busy for 200 ms:
-        // past the 50 ms hedge delay, so the hedge timer is due before the socket is read.
+        // The upstream has the request and answers 10 ms later, while this process is busy for 600 ms:
+        // past the 200 ms hedge delay, so the hedge timer is due before the socket is read.
         await line((l) => l.startsWith(`got ${n} `));
-        const busyUntil = performance.now() + 200;
+        const busyUntil = performance.now() + 600;
         while (performance.now() < busyUntil) {
           /* a busy event loop */
         }
@@ -269,6 +269,26 @@ describe('hedging when this process is the slow one', () => {
     } finally {
       await connector.close();
       child.kill();
+    }
+  });
+});
+
+describe('typed clients', () => {
+  it('an upstream may have any name the definitions accept, "scope" and "made" included', async () => {
+    const named = (name: string) =>
+      defineUpstream({
+        name,
+        baseUrlEnv: 'UPSTREAM_X_URL',
+        auth: { scheme: 'none' },
+        endpoints: { byId: singleEndpoint({ method: 'GET', request: (id: string) => ({ path: '/products/:id', params: { id } }), response: Type.Object({ id: Type.Integer() }), map: (p) => p.id }) },
+      });
+    const connector = new Connector({ upstreams: [named('scope'), named('made')], env: {}, baseUrls: { scope: sandbox.urls.catalog, made: sandbox.urls.catalog }, sandboxMode: true, cache: null, telemetry: new Telemetry() });
+    try {
+      const clients = connector.clientsFor(connector.scope({ requestId: 'names', user: null, deadline: performance.now() + 10_000 })) as unknown as Record<string, Record<string, { load(id: string): Promise<unknown> }>>;
+      expect(await clients.scope!.byId!.load('1')).toBe(1);
+      expect(await clients.made!.byId!.load('2')).toBe(2);
+    } finally {
+      await connector.close();
     }
   });
 });

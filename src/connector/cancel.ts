@@ -40,22 +40,27 @@ export class Cancel {
     if (i >= 0) l.splice(i, 1);
   }
 
-  /** Abort (once): every callback runs, in the order given; an error from one does not stop the others. */
+  /**
+   * Abort (once): every callback runs, in the order given. The caller (a timer, a socket's close
+   * handler, a hedge settling) always carries on: an error from a callback does not stop the others
+   * and is not thrown here; it is raised on its own afterwards, as an AbortController's listener
+   * errors are.
+   */
   abort(): void {
     if (this.done) return;
     this.done = true;
     const l = this.listeners;
     this.listeners = null;
     if (!l) return;
-    let failure: { error: unknown } | undefined;
     for (const fn of l) {
       try {
         fn();
       } catch (error) {
-        failure ??= { error };
+        queueMicrotask(() => {
+          throw error;
+        });
       }
     }
-    if (failure) throw failure.error;
   }
 }
 

@@ -61,7 +61,10 @@ export interface ScopeInit {
   readonly user: { readonly id: string } | null;
   /** performance.now() by which every upstream call must be over. */
   readonly deadline: number;
-  /** The request's abort signal (its client went away), or the server's own token for it. */
+  /**
+   * The request's abort signal (its client went away), or the server's own token for it. One per
+   * request: the scope listens to an AbortSignal for as long as the signal lives.
+   */
   readonly signal?: AbortSignal | Cancel | undefined;
   /** Headers to propagate to every upstream call (e.g. W3C traceparent). */
   readonly propagate?: Record<string, string> | undefined;
@@ -173,6 +176,17 @@ export function stableStringify(v: unknown): string {
     .filter((k) => o[k] !== undefined)
     .map((k) => `${JSON.stringify(k)}:${stableStringify(o[k])}`)
     .join(',')}}`;
+}
+
+/**
+ * Where a request's clients keep their scope and the upstream clients made so far: under symbols,
+ * so no upstream name (the getters beside them) can collide with them.
+ */
+const SCOPE = Symbol('scope');
+const MADE = Symbol('made');
+interface ClientsState {
+  [SCOPE]: RequestScope;
+  [MADE]: Record<string, object> | undefined;
 }
 
 /** Does item i answer key i, for every key? */
@@ -315,9 +329,9 @@ export class Connector {
    * loaded from. The prototypes (one getter per upstream and per endpoint) are built once.
    */
   clientsFor<U extends Record<string, UpstreamDef<any>>>(scope: RequestScope): UpstreamClients<U> {
-    const o = Object.create((this.clientsProto ??= this.buildClientsProto())) as { scope: RequestScope; made: Record<string, object> | undefined };
-    o.scope = scope;
-    o.made = undefined;
+    const o = Object.create((this.clientsProto ??= this.buildClientsProto())) as ClientsState;
+    o[SCOPE] = scope;
+    o[MADE] = undefined;
     return o as unknown as UpstreamClients<U>;
   }
 
@@ -329,19 +343,19 @@ export class Connector {
         const id = `${name}.${ep}`; // built once, not on every `.load`
         Object.defineProperty(upstreamProto, ep, {
           enumerable: true,
-          get(this: { scope: RequestScope }) {
-            return this.scope.loader(name, ep, id);
+          get(this: { [SCOPE]: RequestScope }) {
+            return this[SCOPE].loader(name, ep, id);
           },
         });
       }
       Object.defineProperty(proto, name, {
         enumerable: true,
-        get(this: { scope: RequestScope; made: Record<string, object> | undefined }) {
-          const made = (this.made ??= {});
+        get(this: ClientsState) {
+          const made = (this[MADE] ??= {});
           let client = made[name];
           if (!client) {
-            const c = Object.create(upstreamProto) as { scope: RequestScope };
-            c.scope = this.scope;
+            const c = Object.create(upstreamProto) as { [SCOPE]: RequestScope };
+            c[SCOPE] = this[SCOPE];
             made[name] = client = c;
           }
           return client;
@@ -620,7 +634,7 @@ export class Connector {
       const items = def.items(res.body);
       if (!many && inKeyOrder(items, keys, def.itemKey, ep.keyId)) {
         // One item per key, in the order asked (what batch upstreams usually answer): no index needed.
-        return { values: items.map((item) => def.map(item)), cacheControl: res.cacheControl };
+        return { values: items.map((item) => def.map(item) ?? null), cacheControl: res.cacheControl };
       }
       const byKey = new Map<string, unknown>();
       for (const item of items) {
