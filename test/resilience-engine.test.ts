@@ -134,25 +134,26 @@ describe('bulkhead', () => {
   });
 });
 
+/** The inventory's stock lookup (a POST declared retry-safe, so it may be hedged), for the hedging tests. */
+const stockLookup = batchEndpoint({
+  method: 'POST',
+  retrySafe: true,
+  maxBatchSize: 100,
+  request: (skus: readonly string[]) => ({ path: '/stock/lookup', body: { skus } }),
+  response: Type.Object({ items: Type.Array(Type.Object({ sku: Type.String(), onHand: Type.Integer() })) }),
+  items: (b) => b.items,
+  itemKey: (i: { sku: string; onHand: number }) => i.sku,
+  map: (i) => i.onHand,
+  cardinality: 'one',
+});
+
 describe('hedging', () => {
   const inventoryDef = defineUpstream({
     name: 'inventory',
     baseUrlEnv: 'UPSTREAM_INVENTORY_URL',
     auth: { scheme: 'apiKey', header: 'X-Api-Key', key: { env: 'INVENTORY_API_KEY', sandboxDefault: 'sandbox-inventory-key' } },
     policy: { timeoutMs: 2_000, hedge: { delayMs: 80 }, breaker: false },
-    endpoints: {
-      stock: batchEndpoint({
-        method: 'POST',
-        retrySafe: true,
-        maxBatchSize: 100,
-        request: (skus: readonly string[]) => ({ path: '/stock/lookup', body: { skus } }),
-        response: Type.Object({ items: Type.Array(Type.Object({ sku: Type.String(), onHand: Type.Integer() })) }),
-        items: (b) => b.items,
-        itemKey: (i: { sku: string; onHand: number }) => i.sku,
-        map: (i) => i.onHand,
-        cardinality: 'one',
-      }),
-    },
+    endpoints: { stock: stockLookup },
   });
 
   it('fires only for slow calls, the first answer wins, and the loser is aborted', async () => {
@@ -233,19 +234,7 @@ describe('hedging when this process is the slow one', () => {
       baseUrlEnv: 'UPSTREAM_INVENTORY_URL',
       auth: { scheme: 'none' },
       policy: { timeoutMs: 5_000, hedge: { delayMs: 200 }, breaker: false },
-      endpoints: {
-        stock: batchEndpoint({
-          method: 'POST',
-          retrySafe: true,
-          maxBatchSize: 100,
-          request: (skus: readonly string[]) => ({ path: '/stock/lookup', body: { skus } }),
-          response: Type.Object({ items: Type.Array(Type.Object({ sku: Type.String(), onHand: Type.Integer() })) }),
-          items: (b) => b.items,
-          itemKey: (i: { sku: string; onHand: number }) => i.sku,
-          map: (i) => i.onHand,
-          cardinality: 'one',
-        }),
-      },
+      endpoints: { stock: stockLookup },
     });
     const port = (await line((l) => l.startsWith('port '))).slice(5);
     const telemetry = new Telemetry();
