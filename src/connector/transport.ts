@@ -170,7 +170,7 @@ export class Transport {
       connections: opts.connections,
       keepAliveTimeout: 30_000, // ms an idle socket is kept
       keepAliveMaxTimeout: 60_000,
-      // Timeouts are enforced by the engine's per-attempt AbortSignal; these are only backstops.
+      // Timeouts are enforced by the engine's per-attempt cancellation token; these are only backstops.
       headersTimeout: 0,
       bodyTimeout: 0,
     });
