@@ -113,6 +113,9 @@ export interface GatewayServer {
 
 const isGraphQLError = (e: unknown): e is GraphQLError => e instanceof GraphQLError;
 
+/** What a log line shows of an error: its name and message, never its stack or its properties. */
+const errorInfo = (e: unknown): { name: string; message: string } | string => (e instanceof Error ? { name: e.name, message: e.message } : String(e));
+
 /** A client's `x-request-id` is used when it matches this (no spaces, no CR/LF, at most 128 characters); else one is generated. */
 export const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
@@ -267,7 +270,19 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
   let directServed = 0;
 
   /** The line yoga writes for an error it masks (or any error it logs); the direct path writes the same. */
-  const logError = (e: unknown): void => logger.error({ err: e instanceof Error ? { name: e.name, message: e.message } : String(e) }, 'yoga error');
+  const logError = (e: unknown): void => logger.error({ err: errorInfo(e) }, 'yoga error');
+
+  /**
+   * A request's GraphQL context, for yoga's path and the direct one: its user, its scope on the
+   * connector (the operations of a batched request share one: one request, one set of loaders, one
+   * trace) and the typed clients.
+   */
+  function contextFor(state: RequestState, user: User | null): Record<string, unknown> {
+    state.user = user;
+    const scope = state.scope ?? connector.scope({ requestId: state.requestId, user, deadline: state.startedAt + state.deadlineMs, signal: state.abort, propagate: state.propagate });
+    state.scope = scope;
+    return { requestId: state.requestId, user, scope, state, ...opts.extendContext(scope) };
+  }
 
   const yoga = createYoga<ServerContext>({
     schema: opts.schema,
@@ -287,20 +302,7 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       warn: (...args: unknown[]) => logger.warn({ detail: String(args[0]) }, 'yoga warning'),
       error: (...args: unknown[]) => logError(args[0]),
     },
-    context: async ({ request, state }) => {
-      const user = await (state.authentication ?? opts.authenticate(request.headers.get('authorization')));
-      state.user = user;
-      // The operations of a batched request share one scope: one request, one set of loaders, one trace.
-      const scope = state.scope ?? connector.scope({
-        requestId: state.requestId,
-        user,
-        deadline: state.startedAt + state.deadlineMs,
-        signal: state.abort,
-        propagate: state.propagate,
-      });
-      state.scope = scope;
-      return { requestId: state.requestId, user, scope, state, ...opts.extendContext(scope) };
-    },
+    context: async ({ request, state }) => contextFor(state, await (state.authentication ?? opts.authenticate(request.headers.get('authorization')))),
     // graphql-jit (GRAPHQL_JIT, on by default): each operation of a validated document is compiled
     // once into a function (src/execution.ts), held per document object (yoga's parse/validate cache keeps the documents).
     // The learning plugin of the direct path comes last: it sees the verdict of every validation rule.
@@ -467,10 +469,7 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       state.operationType = node.operation;
       let result: ExecutionResult;
       try {
-        const scope = connector.scope({ requestId: state.requestId, user, deadline: state.startedAt + state.deadlineMs, signal: state.abort, propagate: state.propagate });
-        state.scope = scope;
-        const contextValue = { requestId: state.requestId, user, scope, state, ...opts.extendContext(scope) };
-        result = await run(contextValue, params.variables);
+        result = await run(contextFor(state, user), params.variables);
         if (result.errors?.length) result = { ...result, errors: result.errors.map(masked) };
       } catch (e) {
         // As yoga answers an error thrown while building the context or executing: a request error.
@@ -486,7 +485,7 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
       res.writeHead(init.status, { ...init.headers, 'content-type': `${mediaType}; charset=utf-8`, 'content-length': payload.length });
       res.end(payload);
     } catch (e) {
-      logger.error({ requestId: state.requestId, err: e instanceof Error ? { name: e.name, message: e.message } : String(e) }, 'direct execution failed');
+      logger.error({ requestId: state.requestId, err: errorInfo(e) }, 'direct execution failed');
       state.errorCodes.push('INTERNAL_SERVER_ERROR');
       if (!res.headersSent) sendJson(res, 500, { errors: [{ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR', requestId: state.requestId } }] }, req);
       else res.destroy();

@@ -189,6 +189,9 @@ interface ClientsState {
   [MADE]: Record<string, object> | undefined;
 }
 
+/** Keys per upstream call: the endpoint's maximum batch (batch endpoints), or one (single endpoints). */
+const callSize = (ep: EndpointRuntime): number => (ep.def.kind === 'batch' ? ep.def.maxBatchSize : 1);
+
 /** Does item i answer key i, for every key? */
 function inKeyOrder(items: readonly unknown[], keys: readonly unknown[], itemKey: (item: any) => string, keyId: (key: unknown) => string): boolean {
   if (items.length !== keys.length) return false;
@@ -388,27 +391,24 @@ export class Connector {
     };
 
     if (!cacheable) {
-      // Not cached, so never shared: the calls are this request's own, under its deadline and signal.
-      if (ep.def.kind === 'batch' ? n <= ep.def.maxBatchSize : n === 1) {
-        // One call for every key (the common case): no index bookkeeping.
-        try {
-          return (await this.fetch(ep, keys, scope)).values;
-        } catch (error) {
-          for (let i = 0; i < n; i++) out[i] = failed(i, error);
-          return out;
-        }
+      // Not cached, so never shared: the calls are this request's own, under its deadline and
+      // signal, each for a run of consecutive keys (usually all of them, in one call).
+      const size = callSize(ep);
+      const calls: Promise<void>[] = [];
+      for (let start = 0; start < n; start += size) {
+        const part = n <= size ? keys : keys.slice(start, start + size);
+        calls.push(
+          this.fetch(ep, part, scope).then(
+            (result) => {
+              for (let j = 0; j < part.length; j++) out[start + j] = result.values[j];
+            },
+            (error: unknown) => {
+              for (let j = 0; j < part.length; j++) out[start + j] = failed(start + j, error);
+            },
+          ),
+        );
       }
-      const all = Array.from({ length: n }, (_, i) => i);
-      await Promise.all(
-        this.chunks(ep, all).map(async (chunk) => {
-          try {
-            const result = await this.fetch(ep, chunk.map((i) => keys[i]), scope);
-            chunk.forEach((i, j) => (out[i] = result.values[j]));
-          } catch (error) {
-            for (const i of chunk) out[i] = failed(i, error);
-          }
-        }),
-      );
+      await (calls.length === 1 ? calls[0] : Promise.all(calls));
       return out;
     }
 
@@ -482,8 +482,7 @@ export class Connector {
 
   /** Keys split into calls: one per `maxBatchSize` keys (batch endpoints) or one per key. */
   private chunks(ep: EndpointRuntime, idx: readonly number[]): number[][] {
-    if (ep.def.kind !== 'batch') return idx.map((i) => [i]);
-    const size = ep.def.maxBatchSize;
+    const size = callSize(ep);
     const chunks: number[][] = [];
     for (let i = 0; i < idx.length; i += size) chunks.push(idx.slice(i, i + size));
     return chunks;
