@@ -2,25 +2,166 @@
  * pino logger. Credentials never reach it by construction (the engine logs no headers and no
  * secrets); the redact list is a second line of defence for anything that looks like one.
  */
+import { write as fsWrite, writeSync as fsWriteSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import pino, { type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
+/** Most characters of log lines held while the output is slower than the gateway (about 8 MB of ASCII). */
+export const MAX_PENDING_LOG_CHARS = 8 * 1024 * 1024;
+/** At most one "dropping log lines" warning on standard error per this many ms. */
+const DROP_WARNING_EVERY_MS = 60_000;
+
 /**
- * Standard output, written in batches of up to 4 KB (one write per many lines instead of one per
- * line), at least every 250 ms, and at once on `flushLogs()` and at exit.
+ * Log lines to a file descriptor (standard output), written in batches by the event loop: the lines
+ * of one loop turn go out in a single write, and while a write is in progress the next lines queue
+ * and go out together when it ends. A reader slower than the gateway (a pipe to a busy log
+ * collector) makes the queue grow only up to `maxPendingChars`; lines beyond it are dropped and
+ * counted (`tributary_log_lines_dropped_total`, and a warning on standard error at most once a
+ * minute), so memory stays bounded and requests never wait for the log. A closed output (EPIPE)
+ * drops every later line the same way; nothing is thrown.
+ *
+ * (pino's default destination, sonic-boom, writes at most 16 KB per loop turn and measures the
+ * whole pending chunk on every line; at 200 concurrent requests one loop turn takes long enough
+ * that ProductPage lines arrive faster than 16 KB per turn, and its buffer grew without bound:
+ * 4 MB after a 10 s warm-up, 12 MB 30 s later, in a heap snapshot.)
  */
-function bufferedStdout(): DestinationStream {
-  const dest = pino.destination({ dest: 1, minLength: 4096, sync: false });
-  setInterval(() => dest.flush(), 250).unref();
-  process.once('exit', () => {
-    try {
-      dest.flushSync();
-    } catch {
-      /* not ready yet, or closed: nothing buffered to lose */
+export class LogOutput implements DestinationStream {
+  private pending: string[] = [];
+  private pendingChars = 0;
+  private writing = false;
+  private scheduled = false;
+  private closed = false;
+  private dropped = 0;
+  private writes = 0;
+  private lastWarning = -Infinity;
+  private readonly waiters: (() => void)[] = [];
+
+  constructor(
+    private readonly fd: number,
+    private readonly maxPendingChars = MAX_PENDING_LOG_CHARS,
+    /** Told (at most once a minute) that lines are being dropped: a JSON line on standard error by default. */
+    private readonly warn: (dropped: number) => void = warnOnStderr,
+  ) {}
+
+  write(line: string): void {
+    if (this.closed || this.pendingChars + line.length > this.maxPendingChars) {
+      this.drop(1);
+      return;
     }
-  });
-  return dest;
+    this.pending.push(line);
+    this.pendingChars += line.length;
+    if (!this.writing && !this.scheduled) {
+      // The rest of this loop turn's lines join this write.
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        if (!this.writing) this.next();
+      });
+    }
+  }
+
+  /** Calls `cb` once every line written so far has reached the descriptor (or was dropped). */
+  flush(cb: () => void = () => {}): void {
+    if (!this.writing && this.pending.length === 0) return cb();
+    this.waiters.push(cb);
+    if (!this.writing) this.next();
+  }
+
+  /** Write what is queued now, synchronously (at exit). A write still in progress is left to finish on its own. */
+  flushSync(): void {
+    if (this.closed || this.pending.length === 0) return;
+    let buf = this.take();
+    for (let tries = 0; buf.length > 0 && tries < 1000; tries++) {
+      try {
+        buf = buf.subarray(fsWriteSync(this.fd, buf));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return;
+      }
+    }
+  }
+
+  /** Lines dropped, lines and characters waiting, and writes made (diagnostics, metrics, tests). */
+  stats(): { dropped: number; pendingLines: number; pendingChars: number; writes: number } {
+    return { dropped: this.dropped, pendingLines: this.pending.length, pendingChars: this.pendingChars, writes: this.writes };
+  }
+
+  private take(): Buffer {
+    const buf = Buffer.from(this.pending.length === 1 ? this.pending[0]! : this.pending.join(''), 'utf8');
+    this.pending = [];
+    this.pendingChars = 0;
+    return buf;
+  }
+
+  private next(): void {
+    if (this.pending.length === 0 || this.closed) {
+      this.writing = false;
+      for (const cb of this.waiters.splice(0)) cb();
+      return;
+    }
+    this.writing = true;
+    this.send(this.take());
+  }
+
+  private send(buf: Buffer): void {
+    this.writes++;
+    fsWrite(this.fd, buf, 0, buf.length, null, (err, written) => {
+      if (err) {
+        if (err.code === 'EAGAIN') {
+          // A non-blocking descriptor that is full: try again shortly, the bytes kept.
+          setTimeout(() => this.send(buf), 10);
+          return;
+        }
+        // EPIPE, EBADF...: the output is gone. Count what was and would be written as dropped.
+        this.closed = true;
+        this.drop(countLines(buf) + this.pending.length);
+        this.pending = [];
+        this.pendingChars = 0;
+        return this.next();
+      }
+      if (written < buf.length) return this.send(buf.subarray(written));
+      this.next();
+    });
+  }
+
+  private drop(lines: number): void {
+    this.dropped += lines;
+    const now = performance.now();
+    if (now - this.lastWarning < DROP_WARNING_EVERY_MS) return;
+    this.lastWarning = now;
+    this.warn(this.dropped);
+  }
+}
+
+function warnOnStderr(dropped: number): void {
+  try {
+    fsWriteSync(2, `${JSON.stringify({ level: 40, time: Date.now(), service: 'tributary', dropped, msg: 'log output is not keeping up: dropping log lines' })}\n`);
+  } catch {
+    /* standard error is gone too */
+  }
+}
+
+function countLines(buf: Buffer): number {
+  let n = 0;
+  for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) n++;
+  return n;
+}
+
+let stdoutOutput: LogOutput | undefined;
+
+/** The process's standard output as a LogOutput (one per process), written out at exit. */
+export function stdoutLog(): LogOutput {
+  if (stdoutOutput) return stdoutOutput;
+  const out = new LogOutput(1);
+  process.once('exit', () => out.flushSync());
+  stdoutOutput = out;
+  return out;
+}
+
+/** Log lines dropped on standard output so far (0 when nothing logs there). */
+export function droppedLogLines(): number {
+  return stdoutOutput?.stats().dropped ?? 0;
 }
 
 /** Write what the logger buffered now (a start-up line others wait for). */
@@ -74,6 +215,6 @@ export function createLogger(opts: { level: string; destination?: DestinationStr
       base: { service: 'tributary' },
       formatters: { log: redactSecrets },
     },
-    opts.destination ?? bufferedStdout(),
+    opts.destination ?? stdoutLog(),
   );
 }

@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Connector, Telemetry } from '../connector/index.js';
+import { droppedLogLines } from '../logging.js';
 
 /** Distinct operation names kept as labels; later ones are counted as `(other)`. */
 const MAX_OPERATIONS = 200;
@@ -16,6 +17,8 @@ export type RequestOutcome = 'ok' | 'error' | 'refused';
 export interface MetricsOptions {
   readonly telemetry: Telemetry;
   readonly connector: Connector;
+  /** Log lines dropped because the log output fell behind (default: standard output's count). */
+  readonly logLinesDropped?: () => number;
 }
 
 /** The gateway's metrics. `text()` is what `GET /metrics` serves. */
@@ -73,6 +76,17 @@ export class GatewayMetrics {
       name: 'tributary_graphql_requests_total',
       help: 'GraphQL requests, by operation and outcome: ok, error, or refused (answered before GraphQL ran: 401, 403 CSRF, 413, 429, 503; operation "(unknown)").', labelNames: ['operation', 'type', 'outcome'] as const, registers });
     this.graphqlErrors = new Counter({ name: 'tributary_graphql_errors_total', help: 'GraphQL errors returned, by operation and error code.', labelNames: ['operation', 'code'] as const, registers });
+
+    const logLinesDropped = opts.logLinesDropped ?? droppedLogLines;
+    new Counter({
+      name: 'tributary_log_lines_dropped_total',
+      help: 'Log lines dropped because the log output (standard output) could not keep up and its bounded queue was full, or was closed.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(logLinesDropped());
+      },
+    });
 
     const t = opts.telemetry;
     this.unsubscribe.push(
