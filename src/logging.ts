@@ -10,13 +10,18 @@ export type { Logger };
 
 /** Most characters of log lines held while the output is slower than the gateway (about 8 MB of ASCII). */
 export const MAX_PENDING_LOG_CHARS = 8 * 1024 * 1024;
+/** Characters of queued lines that are written at once; fewer wait up to LOG_BATCH_DELAY_MS. */
+export const LOG_BATCH_CHARS = 32 * 1024;
+/** Longest a queued line waits for its batch to fill. */
+export const LOG_BATCH_DELAY_MS = 100;
 /** At most one "dropping log lines" warning on standard error per this many ms. */
 const DROP_WARNING_EVERY_MS = 60_000;
 
 /**
- * Log lines to a file descriptor (standard output), written in batches by the event loop: the lines
- * of one loop turn go out in a single write, and while a write is in progress the next lines queue
- * and go out together when it ends. A reader slower than the gateway (a pipe to a busy log
+ * Log lines to a file descriptor (standard output), written in batches: once 32 KB are queued or
+ * the oldest queued line has waited 100 ms, everything queued goes out in one write, and lines
+ * logged while a write is in progress go out together when it ends (a pipe write costs the
+ * gateway's core a thread hand-off and two wake-ups, whatever its size). A reader slower than the gateway (a pipe to a busy log
  * collector) makes the queue grow only up to `maxPendingChars`; lines beyond it are dropped and
  * counted (`tributary_log_lines_dropped_total`, and a warning on standard error at most once a
  * minute), so memory stays bounded and requests never wait for the log. A closed output (EPIPE)
@@ -31,7 +36,7 @@ export class LogOutput implements DestinationStream {
   private pending: string[] = [];
   private pendingChars = 0;
   private writing = false;
-  private scheduled = false;
+  private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private dropped = 0;
   private writes = 0;
@@ -52,14 +57,7 @@ export class LogOutput implements DestinationStream {
     }
     this.pending.push(line);
     this.pendingChars += line.length;
-    if (!this.writing && !this.scheduled) {
-      // The rest of this loop turn's lines join this write.
-      this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
-        if (!this.writing) this.next();
-      });
-    }
+    if (!this.writing) this.schedule();
   }
 
   /** Calls `cb` once every line written so far has reached the descriptor (or was dropped). */
@@ -87,7 +85,20 @@ export class LogOutput implements DestinationStream {
     return { dropped: this.dropped, pendingLines: this.pending.length, pendingChars: this.pendingChars, writes: this.writes };
   }
 
+  /** Write now when a batch is full, else within LOG_BATCH_DELAY_MS. */
+  private schedule(): void {
+    if (this.pendingChars >= LOG_BATCH_CHARS) return this.next();
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      if (!this.writing) this.next();
+    }, LOG_BATCH_DELAY_MS).unref();
+  }
+
   private take(): Buffer {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
     const buf = Buffer.from(this.pending.length === 1 ? this.pending[0]! : this.pending.join(''), 'utf8');
     this.pending = [];
     this.pendingChars = 0;
@@ -121,7 +132,9 @@ export class LogOutput implements DestinationStream {
         return this.next();
       }
       if (written < buf.length) return this.send(buf.subarray(written));
-      this.next();
+      if (this.waiters.length > 0 || this.pending.length === 0) return this.next();
+      this.writing = false;
+      this.schedule();
     });
   }
 
