@@ -18,14 +18,15 @@ export const LOG_BATCH_DELAY_MS = 100;
 const DROP_WARNING_EVERY_MS = 60_000;
 
 /**
- * Log lines to a file descriptor (standard output), written in batches: once 32 KB are queued or
- * the oldest queued line has waited 100 ms, everything queued goes out in one write, and lines
- * logged while a write is in progress go out together when it ends (a pipe write costs the
- * gateway's core a thread hand-off and two wake-ups, whatever its size). A reader slower than the gateway (a pipe to a busy log
- * collector) makes the queue grow only up to `maxPendingChars`; lines beyond it are dropped and
- * counted (`tributary_log_lines_dropped_total`, and a warning on standard error at most once a
- * minute), so memory stays bounded and requests never wait for the log. A closed output (EPIPE)
- * drops every later line the same way; nothing is thrown.
+ * Log lines to a file descriptor (standard output), written in batches off the event loop: once
+ * 32 KB are queued or the oldest queued line has waited 100 ms, everything queued goes out in one
+ * `fs.write` (libuv's thread pool), and lines logged meanwhile wait for the next. A pipe write costs
+ * the gateway's core a thread hand-off and two wake-ups whatever its size, so batches are large.
+ * A reader slower than the gateway (a pipe to a busy log collector) makes the queue grow only up to
+ * `maxPendingChars` (queued and being written together); lines beyond it are dropped and counted
+ * (`tributary_log_lines_dropped_total`, and a warning on standard error at most once a minute), so
+ * memory stays bounded and requests never wait for the log. A closed output (EPIPE) drops every
+ * later line the same way; nothing is thrown. Lines are written whole and in order.
  *
  * (pino's default destination, sonic-boom, writes at most 16 KB per loop turn and measures the
  * whole pending chunk on every line; at 200 concurrent requests one loop turn takes long enough
@@ -33,15 +34,23 @@ const DROP_WARNING_EVERY_MS = 60_000;
  * 4 MB after a 10 s warm-up, 12 MB 30 s later, in a heap snapshot.)
  */
 export class LogOutput implements DestinationStream {
-  private pending: string[] = [];
-  private pendingChars = 0;
-  private writing = false;
+  private queue: string[] = [];
+  private queuedChars = 0;
+  /** When the oldest queued line was queued (performance.now()). */
+  private oldestAt = 0;
+  /** The batch being written: its unwritten bytes and its line count. */
+  private batch: { buf: Buffer; lines: number } | null = null;
+  /** An fs.write of the batch is running in the thread pool (not merely waiting to retry). */
+  private inWrite = false;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Lines accepted, and lines written or dropped after being accepted: a flush waits for the first to reach the second. */
+  private accepted = 0;
+  private settled = 0;
   private dropped = 0;
   private writes = 0;
   private lastWarning = -Infinity;
-  private readonly waiters: (() => void)[] = [];
+  private waiters: { upTo: number; cb: () => void }[] = [];
 
   constructor(
     private readonly fd: number,
@@ -51,95 +60,153 @@ export class LogOutput implements DestinationStream {
   ) {}
 
   write(line: string): void {
-    if (this.closed || this.pendingChars + line.length > this.maxPendingChars) {
+    if (this.closed || this.queuedChars + (this.batch?.buf.length ?? 0) + line.length > this.maxPendingChars) {
       this.drop(1);
       return;
     }
-    this.pending.push(line);
-    this.pendingChars += line.length;
-    if (!this.writing) this.schedule();
+    if (this.queue.length === 0) this.oldestAt = performance.now();
+    this.queue.push(line);
+    this.queuedChars += line.length;
+    this.accepted++;
+    if (!this.batch) this.schedule();
   }
 
-  /** Calls `cb` once every line written so far has reached the descriptor (or was dropped). */
+  /** Calls `cb` once every line logged before the call has been written (or dropped), however many follow. */
   flush(cb: () => void = () => {}): void {
-    if (!this.writing && this.pending.length === 0) return cb();
-    this.waiters.push(cb);
-    if (!this.writing) this.next();
+    if (this.settled >= this.accepted) return cb();
+    this.waiters.push({ upTo: this.accepted, cb });
+    if (!this.batch) this.start();
   }
 
-  /** Write what is queued now, synchronously (at exit). A write still in progress is left to finish on its own. */
+  /**
+   * Write what is queued, synchronously (at exit, and pino's `fatal`): the batch left waiting to
+   * retry first, then the queue; on a full non-blocking descriptor it waits 10 ms at a time, up to
+   * a second, and counts what is left as dropped. A batch already being written by the thread pool
+   * is left to it, and the queue is written now anyway (the process is ending: a last line, the
+   * reason for a crash, is worth more than the order of two batches, which carry their times).
+   * A graceful stop waits for `flush` instead (src/main.ts).
+   */
   flushSync(): void {
-    if (this.closed || this.pending.length === 0) return;
-    let buf = this.take();
-    for (let tries = 0; buf.length > 0 && tries < 1000; tries++) {
+    if (this.closed) return;
+    // The batch in the thread pool stays there; a batch waiting to retry is sent first.
+    let b: { buf: Buffer; lines: number } | null = this.inWrite ? null : this.batch;
+    if (!b && this.queue.length > 0) b = this.take();
+    if (!this.inWrite) this.batch = b;
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    const until = performance.now() + 1000;
+    while (b) {
+      const cur = b;
       try {
-        buf = buf.subarray(fsWriteSync(this.fd, buf));
+        const n = fsWriteSync(this.fd, cur.buf);
+        if (n < cur.buf.length) {
+          cur.buf = cur.buf.subarray(n);
+          continue;
+        }
+        this.settle(cur.lines);
+        b = this.queue.length > 0 ? this.take() : null;
+        if (!this.inWrite) this.batch = b;
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') return;
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN' || performance.now() > until) {
+          this.drop(cur.lines + this.queue.length, true);
+          this.queue = [];
+          this.queuedChars = 0;
+          if (!this.inWrite) this.batch = null;
+          return;
+        }
+        Atomics.wait(pause, 0, 0, 10);
       }
     }
   }
 
-  /** Lines dropped, lines and characters waiting, and writes made (diagnostics, metrics, tests). */
+  /** Lines dropped, lines and characters waiting (queued and being written), and write calls made. */
   stats(): { dropped: number; pendingLines: number; pendingChars: number; writes: number } {
-    return { dropped: this.dropped, pendingLines: this.pending.length, pendingChars: this.pendingChars, writes: this.writes };
+    return {
+      dropped: this.dropped,
+      pendingLines: this.queue.length + (this.batch?.lines ?? 0),
+      pendingChars: this.queuedChars + (this.batch?.buf.length ?? 0),
+      writes: this.writes,
+    };
   }
 
-  /** Write now when a batch is full, else within LOG_BATCH_DELAY_MS. */
+  /** With nothing being written: write now if a batch is full, a flush waits or the oldest line is due; else when it is due. */
   private schedule(): void {
-    if (this.pendingChars >= LOG_BATCH_CHARS) return this.next();
-    this.timer ??= setTimeout(() => {
+    if (this.queue.length === 0) return;
+    if (this.queuedChars >= LOG_BATCH_CHARS || this.waiters.length > 0) return this.start();
+    if (this.timer) return;
+    const wait = LOG_BATCH_DELAY_MS - (performance.now() - this.oldestAt);
+    if (wait <= 0) return this.start();
+    this.timer = setTimeout(() => {
       this.timer = undefined;
-      if (!this.writing) this.next();
-    }, LOG_BATCH_DELAY_MS).unref();
+      if (!this.batch) this.start();
+    }, wait).unref();
   }
 
-  private take(): Buffer {
+  private take(): { buf: Buffer; lines: number } {
+    const lines = this.queue.length;
+    const buf = Buffer.from(lines === 1 ? this.queue[0]! : this.queue.join(''), 'utf8');
+    this.queue = [];
+    this.queuedChars = 0;
+    return { buf, lines };
+  }
+
+  /** Take the queue as the batch and write it. */
+  private start(): void {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    const buf = Buffer.from(this.pending.length === 1 ? this.pending[0]! : this.pending.join(''), 'utf8');
-    this.pending = [];
-    this.pendingChars = 0;
-    return buf;
+    if (this.closed || this.queue.length === 0) return;
+    this.batch = this.take();
+    this.send();
   }
 
-  private next(): void {
-    if (this.pending.length === 0 || this.closed) {
-      this.writing = false;
-      for (const cb of this.waiters.splice(0)) cb();
-      return;
-    }
-    this.writing = true;
-    this.send(this.take());
-  }
-
-  private send(buf: Buffer): void {
+  private send(): void {
+    const b = this.batch!;
     this.writes++;
-    fsWrite(this.fd, buf, 0, buf.length, null, (err, written) => {
+    this.inWrite = true;
+    fsWrite(this.fd, b.buf, 0, b.buf.length, null, (err, written) => {
+      this.inWrite = false;
+      if (this.batch !== b) return; // written out by flushSync meanwhile (cannot happen while inWrite; kept safe)
       if (err) {
         if (err.code === 'EAGAIN') {
-          // A non-blocking descriptor that is full: try again shortly, the bytes kept.
-          setTimeout(() => this.send(buf), 10);
+          // A full non-blocking descriptor: try again shortly, the bytes kept (flushSync may send them first).
+          setTimeout(() => {
+            if (this.batch === b && !this.inWrite) this.send();
+          }, 10).unref();
           return;
         }
-        // EPIPE, EBADF...: the output is gone. Count what was and would be written as dropped.
+        // EPIPE, EBADF...: the output is gone. What was being written and what is queued are dropped.
         this.closed = true;
-        this.drop(countLines(buf) + this.pending.length);
-        this.pending = [];
-        this.pendingChars = 0;
-        return this.next();
+        this.drop(b.lines + this.queue.length, true);
+        this.queue = [];
+        this.queuedChars = 0;
+        this.batch = null;
+        return;
       }
-      if (written < buf.length) return this.send(buf.subarray(written));
-      if (this.waiters.length > 0 || this.pending.length === 0) return this.next();
-      this.writing = false;
+      if (written < b.buf.length) {
+        b.buf = b.buf.subarray(written);
+        return this.send();
+      }
+      this.batch = null;
+      this.settle(b.lines);
       this.schedule();
     });
   }
 
-  private drop(lines: number): void {
+  /** `lines` accepted lines are written (or dropped): call back the flushes they complete. */
+  private settle(lines: number): void {
+    this.settled += lines;
+    if (this.waiters.length === 0) return;
+    const due = this.waiters.filter((w) => w.upTo <= this.settled);
+    if (due.length === 0) return;
+    this.waiters = this.waiters.filter((w) => w.upTo > this.settled);
+    for (const w of due) w.cb();
+  }
+
+  /** Count dropped lines; `accepted` when they had been queued (they settle a flush too). */
+  private drop(lines: number, accepted = false): void {
     this.dropped += lines;
+    if (accepted) this.settle(lines);
     const now = performance.now();
     if (now - this.lastWarning < DROP_WARNING_EVERY_MS) return;
     this.lastWarning = now;
@@ -153,12 +220,6 @@ function warnOnStderr(dropped: number): void {
   } catch {
     /* standard error is gone too */
   }
-}
-
-function countLines(buf: Buffer): number {
-  let n = 0;
-  for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) n++;
-  return n;
 }
 
 let stdoutOutput: LogOutput | undefined;

@@ -219,10 +219,15 @@ async function run(): Promise<void> {
     // Printed for humans trying the sandbox; never in production (loadConfig refuses sandbox mode there).
     process.stdout.write(`\nTributary is up: GraphQL and GraphiQL at ${t.url}/graphql\nSandbox demo token for user 1:\n  Authorization: Bearer ${token}\n\n`);
   }
+  // Exit once the last log lines are out (at most 2 s: a stuck log reader does not hold the stop).
+  const exit = (code: number) => {
+    setTimeout(() => process.exit(code), 2_000).unref();
+    t.logger.flush(() => process.exit(code));
+  };
   const stop = () => {
     t.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
+      () => exit(0),
+      () => exit(1),
     );
   };
   process.once('SIGINT', stop);

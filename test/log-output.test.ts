@@ -2,7 +2,7 @@
  * The log output (src/logging.ts LogOutput): lines batched per loop turn, a slow reader bounded by
  * dropping (and counting) lines instead of growing memory, a closed output survived.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -103,9 +103,55 @@ describe('LogOutput', () => {
     drain();
     const got = Buffer.concat(chunks).toString('utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { i: number }).i);
     expect(got.length + out.stats().dropped).toBe(total);
+    // What was held (queued and being written) stayed within the bound: what arrived is at most the
+    // bound plus what the pipe itself held (64 KB).
+    expect(got.length * line(0).length).toBeLessThanOrEqual(bound + 65536);
     expect(got).toEqual([...got].sort((a, b) => a - b));
     expect(got[0]).toBe(0);
     expect(out.stats()).toMatchObject({ pendingLines: 0, pendingChars: 0 });
+  });
+
+  it('calls a flush back once the lines before it are written, while more keep coming', async () => {
+    const fifo = join(tempDir(), 'fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const reader = open(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const out = new LogOutput(open(fifo, constants.O_WRONLY), undefined, () => {});
+    let n = 0;
+    for (; n < 2000; n++) out.write(line(n)); // ~180 KB against a 64 KB pipe
+    let flushedAt: number | undefined;
+    out.flush(() => (flushedAt = n));
+    const buf = Buffer.alloc(4096);
+    let read = 0;
+    // A reader slower than the logger: 4 KB per turn while 20 lines (~1.8 KB) are logged per turn,
+    // so the queue never empties while this runs.
+    for (let turn = 0; turn < 5000 && flushedAt === undefined; turn++) {
+      for (let k = 0; k < 20; k++) out.write(line(n++));
+      try {
+        read += readSync(reader, buf, 0, buf.length, null);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      }
+      await new Promise((ok) => setTimeout(ok, 1));
+    }
+    expect(flushedAt).toBeDefined();
+    expect(out.stats().pendingLines).toBeGreaterThan(0); // called back with lines still queued behind it
+    expect(read).toBeGreaterThanOrEqual(2000 * line(0).length - 65536); // the 2,000 lines had left for the pipe
+  });
+
+  it.each([
+    ['process.exit', {}],
+    ["pino's fatal, then process.exit", { FATAL: '1' }],
+  ])('loses no line when the process ends right after logging (%s)', async (_what, env) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/log-exit.ts'], { env: { ...process.env, LINES: '20000', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    const code = await new Promise<number | null>((ok) => child.on('close', ok));
+    expect(code).toBe(0);
+    const lines = Buffer.concat(chunks).toString('utf8').split('\n').filter(Boolean);
+    const seen = lines.map((l) => (JSON.parse(l) as { i: number }).i); // every line whole
+    const want = env.FATAL ? 20001 : 20000;
+    expect(seen).toHaveLength(want);
+    expect(new Set(seen).size).toBe(want);
   });
 
   it('survives a closed output: lines are counted as dropped, nothing throws, flush still answers', async () => {
