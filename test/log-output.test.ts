@@ -138,7 +138,7 @@ describe('LogOutput', () => {
     expect(read).toBeGreaterThanOrEqual(2000 * line(0).length - 65536); // the 2,000 lines had left for the pipe
   });
 
-  it.each([
+  it.each<[string, Record<string, string>]>([
     ['process.exit', {}],
     ["pino's fatal, then process.exit", { FATAL: '1' }],
   ])('loses no line when the process ends right after logging (%s)', async (_what, env) => {
@@ -149,7 +149,7 @@ describe('LogOutput', () => {
     expect(code).toBe(0);
     const lines = Buffer.concat(chunks).toString('utf8').split('\n').filter(Boolean);
     const seen = lines.map((l) => (JSON.parse(l) as { i: number }).i); // every line whole
-    const want = env.FATAL ? 20001 : 20000;
+    const want = env.FATAL !== undefined ? 20001 : 20000;
     expect(seen).toHaveLength(want);
     expect(new Set(seen).size).toBe(want);
   });
