@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parse, type FragmentDefinitionNode, type OperationDefinitionNode, type FieldNode } from 'graphql';
+import { eventually } from './support/wait.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productById, productsByCategory } from '../sandbox/data.js';
 import { CREDENTIAL_ENV, startSandbox, type Sandbox, type SandboxCredentials } from '../sandbox/index.js';
@@ -134,6 +135,15 @@ describe('select pushdown, graphql-jit and server-read bodies, end to end', () =
 
 type GqlResponse = Awaited<ReturnType<Stack['gql']>>;
 
+const isJson = (l: string): boolean => {
+  try {
+    JSON.parse(l);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 describe('--workers N', () => {
   let sandbox: Sandbox;
   // The workers are other processes, outside any stack: the same canary and isolation check, by hand.
@@ -180,9 +190,14 @@ describe('--workers N', () => {
       );
       expect(answers.filter((a) => !a.errors && a.data.category.products.nodes.length === 20)).toHaveLength(20);
       expect(sandbox.upstreams.pricing.stats().requests.map((q) => q.headers.authorization)).toContain(`Bearer ${C.pricingToken}`);
+      // The workers' request lines reach the primary's standard output, each line whole.
+      await eventually(() => [...out.matchAll(/"msg":"graphql request"/g)].length >= 20, 'a request line per answer');
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
+      const lines = out.split('\n').filter((l) => l.startsWith('{'));
+      expect(lines.filter((l) => !isJson(l))).toEqual([]);
+      expect(lines.filter((l) => l.includes('"msg":"graphql request"'))).toHaveLength(20);
       for (const pid of workerPids) expect(() => process.kill(Number(pid), 0)).toThrow();
       expect(watch.leaks([{ what: "the workers' output", text: out }, ...answers.map((a, i) => ({ what: `answer ${i}`, text: JSON.stringify(a) }))])).toEqual([]);
     } finally {
