@@ -98,7 +98,13 @@ export function runPrimary(workers: number, logger: Logger): Promise<string> {
       lastFork = Date.now();
       const w = cluster.fork();
       if (w.process.stdout) forwardLines(w.process.stdout, paused);
-      w.process.stderr?.pipe(process.stderr, { end: false });
+      const err = w.process.stderr;
+      if (err) {
+        // As it comes (a crash trace), without a pipe: no listeners pile up on process.stderr.
+        err.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+        forwarding.add(err);
+        err.on('close', () => forwarding.delete(err));
+      }
       w.on('message', (m: ListeningMessage) => {
         if (m?.type !== 'tributary:listening') return;
         listening.add(w.id);
@@ -116,7 +122,8 @@ export function runPrimary(workers: number, logger: Logger): Promise<string> {
       logger.error({ worker: w.id, code, signal }, 'worker exited; replacing it');
       if (url === undefined) return reject(new Error(`a worker exited (${code ?? signal}) before listening`));
       const wait = Math.max(0, 1_000 - (Date.now() - lastFork));
-      setTimeout(fork, wait);
+      // A replacement due after a stop began is not started (it would never be told to stop).
+      setTimeout(() => stopping || fork(), wait);
     });
     for (let i = 0; i < workers; i++) fork();
     const stop = () => {

@@ -12,6 +12,11 @@ export type { Logger };
 export const MAX_PENDING_LOG_CHARS = 8 * 1024 * 1024;
 /** Characters of queued lines that are written at once; fewer wait up to LOG_BATCH_DELAY_MS. */
 export const LOG_BATCH_CHARS = 32 * 1024;
+/**
+ * Most characters in one write: a write cut short (a full pipe, the process ending) leaves at most
+ * this much unsent, and the queue behind it goes out in the next.
+ */
+export const LOG_WRITE_CHARS = 64 * 1024;
 /** Longest a queued line waits for its batch to fill. */
 export const LOG_BATCH_DELAY_MS = 100;
 /** At most one "dropping log lines" warning on standard error per this many ms. */
@@ -19,8 +24,8 @@ const DROP_WARNING_EVERY_MS = 60_000;
 
 /**
  * Log lines to a file descriptor (standard output), written in batches off the event loop: once
- * 32 KB are queued or the oldest queued line has waited 100 ms, everything queued goes out in one
- * `fs.write` (libuv's thread pool), and lines logged meanwhile wait for the next. A pipe write costs
+ * 32 KB are queued or the oldest queued line has waited 100 ms, the queue goes out in `fs.write`s
+ * (libuv's thread pool) of up to 64 KB of whole lines, one after the other. A pipe write costs
  * the gateway's core a thread hand-off and two wake-ups whatever its size, so batches are large.
  * A reader slower than the gateway (a pipe to a busy log collector) makes the queue grow only up to
  * `maxPendingChars` (queued and being written together); lines beyond it are dropped and counted
@@ -40,8 +45,9 @@ export class LogOutput implements DestinationStream {
   private oldestAt = 0;
   /** The batch being written: its unwritten bytes and its line count. */
   private batch: { buf: Buffer; lines: number } | null = null;
-  /** An fs.write of the batch is running in the thread pool (not merely waiting to retry). */
+  /** An fs.write of the batch is running in the thread pool (not merely waiting to retry), since writeStartedAt. */
   private inWrite = false;
+  private writeStartedAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   /** Lines accepted, and lines written or dropped after being accepted: a flush waits for the first to reach the second. */
@@ -79,16 +85,30 @@ export class LogOutput implements DestinationStream {
   }
 
   /**
-   * Write what is queued, synchronously (at exit, and pino's `fatal`): the batch left waiting to
+   * Write what is queued, synchronously (pino's `fatal` calls this): the batch left waiting to
    * retry first, then the queue; on a full non-blocking descriptor it waits 10 ms at a time, up to
-   * a second, and counts what is left as dropped. A batch already being written by the thread pool
-   * is left to it, and the queue is written now anyway (the process is ending: a last line, the
-   * reason for a crash, is worth more than the order of two batches, which carry their times).
-   * A graceful stop waits for `flush` instead (src/main.ts).
+   * a second, and counts what is left as dropped. While a write is running in the thread pool it
+   * writes nothing (the queue follows that write, in order).
    */
   flushSync(): void {
+    if (!this.inWrite) this.writeOutSync();
+  }
+
+  /**
+   * At exit: as `flushSync`, but the queue is written even while a batch (at most 64 KB) is still
+   * being written by the thread pool, whose callback will never run: a last line, the reason for a
+   * crash, is worth more than the order of two batches, which carry their times. When that write
+   * has been stuck for over a second the reader is not reading, and nothing more is tried (a
+   * synchronous write would block the exit). A graceful stop waits for `flush` instead (src/main.ts).
+   */
+  drainAtExit(): void {
+    if (this.inWrite && performance.now() - this.writeStartedAt > 1000) return;
+    this.writeOutSync();
+  }
+
+  private writeOutSync(): void {
     if (this.closed) return;
-    // The batch in the thread pool stays there; a batch waiting to retry is sent first.
+    // A batch in the thread pool stays there; a batch waiting to retry is sent first.
     let b: { buf: Buffer; lines: number } | null = this.inWrite ? null : this.batch;
     if (!b && this.queue.length > 0) b = this.take();
     if (!this.inWrite) this.batch = b;
@@ -141,12 +161,16 @@ export class LogOutput implements DestinationStream {
     }, wait).unref();
   }
 
+  /** The next batch: whole lines from the front of the queue, up to LOG_WRITE_CHARS (at least one line). */
   private take(): { buf: Buffer; lines: number } {
-    const lines = this.queue.length;
-    const buf = Buffer.from(lines === 1 ? this.queue[0]! : this.queue.join(''), 'utf8');
-    this.queue = [];
-    this.queuedChars = 0;
-    return { buf, lines };
+    let lines = 0;
+    let chars = 0;
+    while (lines < this.queue.length && (lines === 0 || chars + this.queue[lines]!.length <= LOG_WRITE_CHARS)) chars += this.queue[lines++]!.length;
+    const taken = lines === this.queue.length ? this.queue : this.queue.slice(0, lines);
+    this.queue = lines === this.queue.length ? [] : this.queue.slice(lines);
+    this.queuedChars -= chars;
+    // Lines left keep the oldest time: they are due no later than it says.
+    return { buf: Buffer.from(lines === 1 ? taken[0]! : taken.join(''), 'utf8'), lines };
   }
 
   /** Take the queue as the batch and write it. */
@@ -164,6 +188,7 @@ export class LogOutput implements DestinationStream {
     const b = this.batch!;
     this.writes++;
     this.inWrite = true;
+    this.writeStartedAt = performance.now();
     fsWrite(this.fd, b.buf, 0, b.buf.length, null, (err, written) => {
       this.inWrite = false;
       if (this.batch !== b) return; // written out by flushSync meanwhile (cannot happen while inWrite; kept safe)
@@ -228,7 +253,7 @@ let stdoutOutput: LogOutput | undefined;
 export function stdoutLog(): LogOutput {
   if (stdoutOutput) return stdoutOutput;
   const out = new LogOutput(1);
-  process.once('exit', () => out.flushSync());
+  process.once('exit', () => out.drainAtExit());
   stdoutOutput = out;
   return out;
 }

@@ -48,14 +48,14 @@ describe('LogOutput', () => {
     await flushed(out);
     const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean);
     expect(lines.map((l) => (JSON.parse(l) as { i: number }).i)).toEqual([...Array(1000).keys()]);
-    // ~90 KB: one write when the first 32 KB were queued, one for the rest (queued meanwhile).
-    expect(out.stats()).toEqual({ dropped: 0, pendingLines: 0, pendingChars: 0, writes: 2 });
+    // ~99 KB: one write when the first 32 KB were queued, then the rest (queued meanwhile) in writes of at most 64 KB.
+    expect(out.stats()).toEqual({ dropped: 0, pendingLines: 0, pendingChars: 0, writes: 3 });
 
     // A line alone is not held back for a batch that never fills: it goes out without a flush.
     out.write(line(1000));
     expect(out.stats().pendingLines).toBe(1);
     await eventually(() => readFileSync(file, 'utf8').split('\n').filter(Boolean).length === 1001, 'the lone line written');
-    expect(out.stats()).toMatchObject({ pendingLines: 0, writes: 3 });
+    expect(out.stats()).toMatchObject({ pendingLines: 0, writes: 4 });
   });
 
   it('holds at most its bound for a reader that does not read, drops and counts the rest, and delivers what it kept once the reader reads', async () => {
@@ -136,6 +136,43 @@ describe('LogOutput', () => {
     expect(flushedAt).toBeDefined();
     expect(out.stats().pendingLines).toBeGreaterThan(0); // called back with lines still queued behind it
     expect(read).toBeGreaterThanOrEqual(2000 * line(0).length - 65536); // the 2,000 lines had left for the pipe
+  });
+
+  it("writes nothing synchronously on pino's fatal while a write is blocked on a full pipe, and keeps every line in order", async () => {
+    const fifo = join(tempDir(), 'fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const reader = open(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const out = new LogOutput(open(fifo, constants.O_WRONLY), undefined, () => {});
+    const logger = createLogger({ level: 'info', destination: out });
+    for (let i = 0; i < 3000; i++) logger.info({ i, pad: 'x'.repeat(60) }, 'filling'); // ~330 KB against a 64 KB pipe
+    // The first write fills the pipe; the next blocks in the thread pool until someone reads.
+    await eventually(() => out.stats().writes >= 2, 'a second write under way');
+    logger.fatal({ i: 3000 }, 'fatal while blocked'); // a synchronous write here would block this test for good
+    const done = flushed(out);
+    let finished = false;
+    void done.then(() => (finished = true));
+    const chunks: Buffer[] = [];
+    const buf = Buffer.alloc(1 << 16);
+    while (!finished || chunks.length === 0) {
+      try {
+        const n = readSync(reader, buf, 0, buf.length, null);
+        if (n > 0) chunks.push(Buffer.from(buf.subarray(0, n)));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+      }
+      await new Promise((ok) => setTimeout(ok, 2));
+    }
+    for (;;) {
+      try {
+        const n = readSync(reader, buf, 0, buf.length, null);
+        if (n <= 0) break;
+        chunks.push(Buffer.from(buf.subarray(0, n)));
+      } catch {
+        break;
+      }
+    }
+    const seen = Buffer.concat(chunks).toString('utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { i: number }).i);
+    expect(seen).toEqual([...Array(3001).keys()]);
   });
 
   it.each<[string, Record<string, string>]>([
