@@ -54,7 +54,8 @@ describe('LogOutput', () => {
     // A line alone is not held back for a batch that never fills: it goes out without a flush.
     out.write(line(1000));
     expect(out.stats().pendingLines).toBe(1);
-    await eventually(() => readFileSync(file, 'utf8').split('\n').filter(Boolean).length === 1001, 'the lone line written');
+    // (The bytes can reach the file a moment before the write's callback runs: wait for both.)
+    await eventually(() => out.stats().pendingLines === 0 && readFileSync(file, 'utf8').split('\n').filter(Boolean).length === 1001, 'the lone line written');
     expect(out.stats()).toMatchObject({ pendingLines: 0, writes: 4 });
   });
 
