@@ -66,7 +66,8 @@ function forwardLines(from: Readable, paused: Set<Readable>): void {
     rest = all.slice(end + 1);
     for (const line of all.slice(0, end).split('\n')) if (line) out.write(`${line}\n`);
     if (out.stats().pendingChars > FORWARD_PAUSE_CHARS && paused.size === 0) {
-      const streams = [...forwarding];
+      // Only the log lines wait: a worker's standard error (a crash trace) keeps flowing.
+      const streams = [...logStreams];
       for (const st of streams) {
         st.pause();
         paused.add(st);
@@ -80,10 +81,16 @@ function forwardLines(from: Readable, paused: Set<Readable>): void {
   from.on('end', () => {
     if (rest) out.write(`${rest}\n`);
   });
-  from.on('close', () => forwarding.delete(from));
+  from.on('close', () => {
+    forwarding.delete(from);
+    logStreams.delete(from);
+  });
   forwarding.add(from);
+  logStreams.add(from);
 }
+/** Every worker output still open (stdout and stderr), and the stdout ones (paused while the primary is behind). */
 const forwarding = new Set<Readable>();
+const logStreams = new Set<Readable>();
 
 export function runPrimary(workers: number, logger: Logger): Promise<string> {
   // Workers' standard output and error come to the primary (forwardLines; stderr as it is).

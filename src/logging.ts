@@ -102,6 +102,8 @@ export class LogOutput implements DestinationStream {
    * synchronous write would block the exit). A graceful stop waits for `flush` instead (src/main.ts).
    */
   drainAtExit(): void {
+    // Nobody is left to call back, and a callback that exits (src/main.ts) would cut this write short.
+    this.waiters = [];
     if (this.inWrite && performance.now() - this.writeStartedAt > 1000) return;
     this.writeOutSync();
   }

@@ -179,6 +179,7 @@ describe('LogOutput', () => {
   it.each<[string, Record<string, string>]>([
     ['process.exit', {}],
     ["pino's fatal, then process.exit", { FATAL: '1' }],
+    ['process.exit while a flush whose callback exits is still waiting', { FLUSH_AT: '1000' }],
   ])('loses no line when the process ends right after logging (%s)', async (_what, env) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'test/support/log-exit.ts'], { env: { ...process.env, LINES: '20000', ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
     const chunks: Buffer[] = [];
