@@ -25,6 +25,16 @@ interface Profile {
 
 const DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
+/** Where a frame's URL belongs: its npm package, our own tree (src/, upstreams/, resolvers/), or node's. */
+function area(url: string, functionName: string): { where: string; pkg: string } {
+  const u = url.replace(/^file:\/\//, '');
+  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(u);
+  if (m) return { where: m[1]!, pkg: m[1]! };
+  if (!u) return { where: `(${functionName || 'native'})`, pkg: functionName || '(native)' };
+  const where = u.replace(/^.*?\/(src|upstreams|resolvers|sandbox)\//, '$1/');
+  return { where, pkg: u.startsWith('node:') ? 'node:*' : where.split('/')[0]! };
+}
+
 /** Self time per function and per package of a .cpuprofile, largest first. */
 export function summarise(profile: Profile, top = 40): string {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
@@ -35,12 +45,9 @@ export function summarise(profile: Profile, top = 40): string {
   const pkg = new Map<string, number>();
   for (const [id, us] of self) {
     const n = byId.get(id)!;
-    const url = n.callFrame.url.replace(/^file:\/\//, '');
-    const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-    const where = m ? m[1]! : url.includes('/work/') || url.startsWith('/') ? url.replace(/^.*?\/(src|upstreams|resolvers|sandbox)\//, '$1/') : url || `(${n.callFrame.functionName || 'native'})`;
+    const { where, pkg: p } = area(n.callFrame.url, n.callFrame.functionName);
     const key = `${n.callFrame.functionName || '(anonymous)'} ${where}:${n.callFrame.lineNumber + 1}`;
     fn.set(key, (fn.get(key) ?? 0) + us);
-    const p = m ? m[1]! : url ? (url.startsWith('node:') ? 'node:*' : where.split('/')[0]!) : n.callFrame.functionName;
     pkg.set(p, (pkg.get(p) ?? 0) + us);
   }
   const pct = (us: number) => `${((100 * us) / total).toFixed(1).padStart(5)}%`;
@@ -55,16 +62,6 @@ interface HeapNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
   selfSize: number;
   children: HeapNode[];
-}
-
-/** Where a frame's URL belongs: its npm package, our own tree (src/, upstreams/, resolvers/), or node's. */
-function area(url: string, functionName: string): { where: string; pkg: string } {
-  const u = url.replace(/^file:\/\//, '');
-  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(u);
-  if (m) return { where: m[1]!, pkg: m[1]! };
-  if (!u) return { where: `(${functionName || 'native'})`, pkg: functionName || '(native)' };
-  const where = u.replace(/^.*?\/(src|upstreams|resolvers|sandbox)\//, '$1/');
-  return { where, pkg: u.startsWith('node:') ? 'node:*' : where.split('/')[0]! };
 }
 
 /** Bytes allocated per request from a sampling heap profile, by function (self) and by package. */

@@ -14,7 +14,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Readable } from 'node:stream';
-import { stdoutLog, type Logger } from './logging.js';
+import { exitOnceLogged, stdoutLog, type Logger } from './logging.js';
 
 /** Characters the primary lets queue on its output before it stops reading the workers' pipes. */
 const FORWARD_PAUSE_CHARS = 1024 * 1024;
@@ -33,11 +33,12 @@ export function reportListening(url: string): void {
 }
 
 /** Exit once every worker's output has ended and the primary has written it (at most 2 s). */
-function exitAfterLog(code: number): void {
-  setTimeout(() => process.exit(code), 2_000).unref();
-  const done = () => stdoutLog().flush(() => process.exit(code));
-  if (forwarding.size === 0) return done();
-  for (const st of forwarding) st.once('close', () => forwarding.size === 0 && done());
+function exitAfterWorkersLogged(code: number): void {
+  exitOnceLogged(code, (cb) => {
+    const flush = () => stdoutLog().flush(cb);
+    if (open.size === 0) return flush();
+    for (const st of open) st.once('close', () => open.size === 0 && flush());
+  });
 }
 
 /** `--workers N` from argv (wins over WORKERS), or undefined. */
@@ -47,12 +48,31 @@ export function workersArgument(argv: readonly string[]): string | undefined {
   return argv.find((a) => a.startsWith('--workers='))?.slice('--workers='.length);
 }
 
-/**
- * Run the primary: fork `workers` workers, resolve with the URL once every one listens, keep the
- * pool at size until SIGTERM/SIGINT, then stop the workers and exit.
- */
-/** A worker's output, line by line, into the primary's LogOutput; paused while that is behind. */
-function forwardLines(from: Readable, paused: Set<Readable>): void {
+/** Worker outputs still open (stdout and stderr): a stop waits for them. */
+const open = new Set<Readable>();
+/** The workers' stdout streams, paused together while the primary's output is behind. */
+const logs = new Set<Readable>();
+let held = false;
+
+/** A worker's stdout, line by line, into the primary's LogOutput (paused while that is behind); its stderr as it comes. */
+function forwardOutput(w: Worker): void {
+  const track = (st: Readable): void => {
+    open.add(st);
+    st.on('close', () => {
+      open.delete(st);
+      logs.delete(st);
+    });
+  };
+  const err = w.process.stderr;
+  if (err) {
+    // As it comes (a crash trace), never paused, without a pipe: no listeners pile up on process.stderr.
+    err.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+    track(err);
+  }
+  const from = w.process.stdout;
+  if (!from) return;
+  track(from);
+  logs.add(from);
   const out = stdoutLog();
   let rest = '';
   from.setEncoding('utf8');
@@ -65,37 +85,27 @@ function forwardLines(from: Readable, paused: Set<Readable>): void {
     }
     rest = all.slice(end + 1);
     for (const line of all.slice(0, end).split('\n')) if (line) out.write(`${line}\n`);
-    if (out.stats().pendingChars > FORWARD_PAUSE_CHARS && paused.size === 0) {
-      // Only the log lines wait: a worker's standard error (a crash trace) keeps flowing.
-      const streams = [...logStreams];
-      for (const st of streams) {
-        st.pause();
-        paused.add(st);
-      }
+    if (!held && out.stats().pendingChars > FORWARD_PAUSE_CHARS) {
+      held = true;
+      for (const st of logs) st.pause();
       out.flush(() => {
-        for (const st of paused) st.resume();
-        paused.clear();
+        held = false;
+        for (const st of logs) st.resume();
       });
     }
   });
   from.on('end', () => {
     if (rest) out.write(`${rest}\n`);
   });
-  from.on('close', () => {
-    forwarding.delete(from);
-    logStreams.delete(from);
-  });
-  forwarding.add(from);
-  logStreams.add(from);
 }
-/** Every worker output still open (stdout and stderr), and the stdout ones (paused while the primary is behind). */
-const forwarding = new Set<Readable>();
-const logStreams = new Set<Readable>();
 
+/**
+ * Run the primary: fork `workers` workers, resolve with the URL once every one listens, keep the
+ * pool at size until SIGTERM/SIGINT, then stop the workers and exit.
+ */
 export function runPrimary(workers: number, logger: Logger): Promise<string> {
-  // Workers' standard output and error come to the primary (forwardLines; stderr as it is).
+  // Workers' standard output and error come to the primary (forwardOutput).
   cluster.setupPrimary({ silent: true });
-  const paused = new Set<Readable>();
   let stopping = false;
   let lastFork = 0;
   const listening = new Set<number>();
@@ -104,14 +114,7 @@ export function runPrimary(workers: number, logger: Logger): Promise<string> {
     const fork = (): Worker => {
       lastFork = Date.now();
       const w = cluster.fork();
-      if (w.process.stdout) forwardLines(w.process.stdout, paused);
-      const err = w.process.stderr;
-      if (err) {
-        // As it comes (a crash trace), without a pipe: no listeners pile up on process.stderr.
-        err.on('data', (chunk: Buffer) => process.stderr.write(chunk));
-        forwarding.add(err);
-        err.on('close', () => forwarding.delete(err));
-      }
+      forwardOutput(w);
       w.on('message', (m: ListeningMessage) => {
         if (m?.type !== 'tributary:listening') return;
         listening.add(w.id);
@@ -123,7 +126,7 @@ export function runPrimary(workers: number, logger: Logger): Promise<string> {
     cluster.on('exit', (w, code, signal) => {
       listening.delete(w.id);
       if (stopping) {
-        if (Object.keys(cluster.workers ?? {}).length === 0) exitAfterLog(0);
+        if (Object.keys(cluster.workers ?? {}).length === 0) exitAfterWorkersLogged(0);
         return;
       }
       logger.error({ worker: w.id, code, signal }, 'worker exited; replacing it');
@@ -137,7 +140,7 @@ export function runPrimary(workers: number, logger: Logger): Promise<string> {
       if (stopping) return;
       stopping = true;
       const all = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
-      if (all.length === 0) exitAfterLog(0);
+      if (all.length === 0) exitAfterWorkersLogged(0);
       for (const w of all) w.process.kill('SIGTERM');
       setTimeout(() => process.exit(1), 10_000).unref();
     };

@@ -265,6 +265,15 @@ export function droppedLogLines(): number {
   return stdoutOutput?.stats().dropped ?? 0;
 }
 
+/** How long a stop waits for its last log lines before it exits anyway (a stuck log reader does not hold it). */
+const EXIT_LOG_WAIT_MS = 2_000;
+
+/** Exit with `code` once the lines logged so far are written (`flush`: standard output's by default), or after 2 s. */
+export function exitOnceLogged(code: number, flush: (cb: () => void) => void = (cb) => stdoutLog().flush(cb)): void {
+  setTimeout(() => process.exit(code), EXIT_LOG_WAIT_MS).unref();
+  flush(() => process.exit(code));
+}
+
 /** Write what the logger buffered now (a start-up line others wait for). */
 export function flushLogs(logger: Logger): void {
   logger.flush();

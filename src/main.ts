@@ -12,7 +12,7 @@ import { PROJECT_ROOT, projectPath } from './paths.js';
 import { Connector, MemoryStore, Telemetry, TieredStore, withPolicy, type CacheStore, type UpstreamDef, type UpstreamPolicyInput } from './connector/index.js';
 import { cacheAdminRoutes } from './cache-admin.js';
 import { createAuthenticator, signUserToken } from './identity.js';
-import { createLogger, flushLogs, type Logger } from './logging.js';
+import { createLogger, exitOnceLogged, flushLogs, type Logger } from './logging.js';
 import { composeSchema, loadSchemaModules } from './schema.js';
 import { derivePerimeter, perimeterRoutes, type PerimeterClient, type PerimeterMap } from './perimeter/index.js';
 import { describeClients } from './security/clients.js';
@@ -219,11 +219,8 @@ async function run(): Promise<void> {
     // Printed for humans trying the sandbox; never in production (loadConfig refuses sandbox mode there).
     process.stdout.write(`\nTributary is up: GraphQL and GraphiQL at ${t.url}/graphql\nSandbox demo token for user 1:\n  Authorization: Bearer ${token}\n\n`);
   }
-  // Exit once the last log lines are out (at most 2 s: a stuck log reader does not hold the stop).
-  const exit = (code: number) => {
-    setTimeout(() => process.exit(code), 2_000).unref();
-    t.logger.flush(() => process.exit(code));
-  };
+  // Exit once the last log lines are out.
+  const exit = (code: number) => exitOnceLogged(code, (cb) => t.logger.flush(cb));
   const stop = () => {
     t.close().then(
       () => exit(0),
