@@ -9,3 +9,5 @@ export const accountsResolvers: Resolvers = {
     shippingAddress: (v) => v.address,
   },
 };
+
+export default accountsResolvers;

@@ -12,3 +12,5 @@ export const baseResolvers: Resolvers = {
     currencyCode: (m) => m.currency,
   },
 };
+
+export default baseResolvers;

@@ -1,6 +1,6 @@
 import type { Resolvers } from '../generated/resolvers-types.js';
 import { BadUserInputError } from '../src/errors.js';
-import { projectSelection } from '../src/projection.js';
+import { projectSelection, withRequirements } from '../src/projection.js';
 import { PRODUCT_PROJECTION, type CatalogProduct } from '../upstreams/catalog.js';
 import { intInRange } from './args.js';
 
@@ -36,7 +36,7 @@ export const catalogResolvers: Resolvers = {
       // The catalog reads limit=0 as "everything"; ask for one and show none instead.
       const key = { slug: category.slug, limit: Math.max(first, 1), skip: offset };
       // Select pushdown: fetch only the product fields the operation's nodes need (undefined: all).
-      const select = projectSelection(info, ['nodes'], PRODUCT_PROJECTION);
+      const select = projectSelection(info, ['nodes'], withRequirements(info.schema, 'Product', PRODUCT_PROJECTION));
       const page = (select ? ctx.upstreams.catalog.productsByCategorySelected.load({ ...key, select }) : ctx.upstreams.catalog.productsByCategory.load(key))
         .then((p) => {
           if (!p) return { total: 0, products: [] };
@@ -61,3 +61,5 @@ export const catalogResolvers: Resolvers = {
     },
   },
 };
+
+export default catalogResolvers;

@@ -94,3 +94,5 @@ export const checkoutResolvers: Resolvers = {
     availability: (l, _, ctx) => ctx.upstreams.inventory.stockBySku.load(l.product.sku),
   },
 };
+
+export default checkoutResolvers;

@@ -3,6 +3,9 @@ import type { UpstreamClients } from '../src/connector/index.js';
 import type { GatewayContext } from '../src/context.js';
 import type { Upstreams } from '../upstreams/index.js';
 
+/** The discovered upstreams as a plain object type (an interface has no index signature). */
+export type UpstreamDefinitions = { [K in keyof Upstreams]: Upstreams[K] };
+
 export interface ResolverContext extends GatewayContext {
-  readonly upstreams: UpstreamClients<Upstreams>;
+  readonly upstreams: UpstreamClients<UpstreamDefinitions>;
 }

@@ -1,23 +1,16 @@
-/** Every module's resolvers, merged by the composition root. One file per schema module. */
+/**
+ * Every schema module's resolvers, discovered: `resolvers/<module>.ts` default-exports the resolvers
+ * of `schema/<module>.graphql`. Files without a default export (helpers such as `money.ts`) are not
+ * modules. Adding a module is adding its file; nothing here lists them.
+ */
 import type { Resolvers } from '../generated/resolvers-types.js';
-import { accountsResolvers } from './accounts.js';
-import { baseResolvers } from './base.js';
-import { catalogResolvers } from './catalog.js';
-import { checkoutResolvers } from './checkout.js';
-import { inventoryResolvers } from './inventory.js';
-import { pricingResolvers } from './pricing.js';
-import { recommendationsResolvers } from './recommendations.js';
-import { reviewsResolvers } from './reviews.js';
-import { shippingResolvers } from './shipping.js';
+import { importFolder } from '../src/discover.js';
 
-export const resolvers: Resolvers[] = [
-  baseResolvers,
-  catalogResolvers,
-  pricingResolvers,
-  inventoryResolvers,
-  reviewsResolvers,
-  recommendationsResolvers,
-  shippingResolvers,
-  checkoutResolvers,
-  accountsResolvers,
-];
+/** Resolver modules by the name of their schema module. */
+export const resolverModules: ReadonlyMap<string, Resolvers> = new Map(
+  (await importFolder(new URL('./', import.meta.url)))
+    .filter((m) => m.exports.default !== undefined)
+    .map((m) => [m.name, m.exports.default as Resolvers] as const),
+);
+
+export const resolvers: Resolvers[] = [...resolverModules.values()];

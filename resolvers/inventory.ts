@@ -5,3 +5,5 @@ export const inventoryResolvers: Resolvers = {
     availability: (product, _, ctx) => ctx.upstreams.inventory.stockBySku.load(product.sku),
   },
 };
+
+export default inventoryResolvers;

@@ -11,3 +11,5 @@ export const pricingResolvers: Resolvers = {
     discountPercentage: (p) => p.discountPercentage,
   },
 };
+
+export default pricingResolvers;

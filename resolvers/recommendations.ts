@@ -17,3 +17,5 @@ export const recommendationsResolvers: Resolvers = {
     },
   },
 };
+
+export default recommendationsResolvers;

@@ -10,3 +10,5 @@ export const reviewsResolvers: Resolvers = {
     },
   },
 };
+
+export default reviewsResolvers;

@@ -17,3 +17,5 @@ export const shippingResolvers: Resolvers = {
     cost: (line) => money(line.cost),
   },
 };
+
+export default shippingResolvers;

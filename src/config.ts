@@ -53,16 +53,13 @@ export const CONFIG_DEFAULTS = {
   traceStoreSize: 500, // traces kept in memory for /traces
 } as const;
 
-export const UPSTREAM_URL_VARIABLES = [
-  'UPSTREAM_CATALOG_URL',
-  'UPSTREAM_PRICING_URL',
-  'UPSTREAM_INVENTORY_URL',
-  'UPSTREAM_REVIEWS_URL',
-  'UPSTREAM_RECOMMENDATIONS_URL',
-  'UPSTREAM_SHIPPING_URL',
-  'UPSTREAM_TAX_URL',
-  'UPSTREAM_ACCOUNTS_URL',
-] as const;
+/**
+ * The environment variables that hold upstream base URLs when the caller does not name them: any
+ * `UPSTREAM_<NAME>_URL`. The composition root passes the definitions' own `baseUrlEnv` instead.
+ */
+function urlVariablesIn(env: NodeJS.ProcessEnv): string[] {
+  return Object.keys(env).filter((k) => /^UPSTREAM_[A-Z0-9_]+_URL$/.test(k));
+}
 
 function onOff(env: NodeJS.ProcessEnv, name: string, dflt: boolean): boolean {
   const v = (env[name] ?? '').toLowerCase();
@@ -104,9 +101,17 @@ function corsOrigins(env: NodeJS.ProcessEnv, mode: Mode): readonly string[] | '*
   });
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+/**
+ * The gateway's configuration from the environment. `upstreamUrlVariables` are the base URL
+ * variables of the upstream definitions (the engine knows no upstream by name): none of them set
+ * means sandbox mode.
+ *
+ * @example
+ * const config = loadConfig(process.env, upstreamList.map((d) => d.baseUrlEnv));
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, upstreamUrlVariables: readonly string[] = urlVariablesIn(env)): GatewayConfig {
   const mode: Mode = env.NODE_ENV === 'production' ? 'production' : 'development';
-  const sandbox = UPSTREAM_URL_VARIABLES.every((v) => !env[v]);
+  const sandbox = upstreamUrlVariables.every((v) => !env[v]);
   if (mode === 'production' && sandbox) {
     throw new ConfigurationError('In production every UPSTREAM_<NAME>_URL must be set; the sandbox is for development.');
   }

@@ -5,8 +5,9 @@
  */
 import { pathToFileURL } from 'node:url';
 import type { DestinationStream } from 'pino';
-import { resolvers } from '../resolvers/index.js';
-import { upstreams, type Upstreams } from '../upstreams/index.js';
+import { resolverModules } from '../resolvers/index.js';
+import { upstreamList } from '../upstreams/index.js';
+import type { UpstreamDefinitions } from '../resolvers/context.js';
 import { loadConfig, type GatewayConfig } from './config.js';
 import { PROJECT_ROOT, projectPath } from './paths.js';
 import { Connector, MemoryStore, Telemetry, TieredStore, withPolicy, type CacheStore, type UpstreamDef, type UpstreamPolicyInput } from './connector/index.js';
@@ -54,7 +55,12 @@ export interface Tributary {
 }
 
 export function composeGatewaySchema() {
-  return composeSchema(loadSchemaModules(SCHEMA_DIR), resolvers);
+  const modules = loadSchemaModules(SCHEMA_DIR);
+  // resolvers/<module>.ts belongs to schema/<module>.graphql: a file named after no module is a mistake.
+  for (const name of resolverModules.keys()) {
+    if (!modules.some((m) => m.name === name)) throw new ConfigurationError(`resolvers/${name}.ts has no schema module: add schema/${name}.graphql or rename the file.`);
+  }
+  return composeSchema(modules, [...resolverModules.values()]);
 }
 
 /**
@@ -67,7 +73,7 @@ export async function derivePerimeterMap(opts: { env?: NodeJS.ProcessEnv; client
   const { startSandbox } = await import('../sandbox/index.js');
   const dir = new URL('operations/', PROJECT_ROOT);
   const operations = new Map(readdirSync(dir).filter((f) => f.endsWith('.graphql')).sort().map((f) => [f.replace(/\.graphql$/, ''), readFileSync(new URL(f, dir), 'utf8')] as [string, string]));
-  const defs = Object.values(upstreams) as UpstreamDef[];
+  const defs = upstreamList;
   const sandbox = await startSandbox({ portBase: 0, latencyMs: Object.fromEntries(defs.map((d) => [d.name, 0])) });
   try {
     return await derivePerimeter({
@@ -98,7 +104,7 @@ export async function derivePerimeterMap(opts: { env?: NodeJS.ProcessEnv; client
  */
 export async function startTributary(opts: StartOptions = {}): Promise<Tributary> {
   const env = opts.env ?? process.env;
-  const config = loadConfig(env);
+  const config = loadConfig(env, upstreamList.map((d) => d.baseUrlEnv));
   const logger = createLogger({ level: config.logLevel, ...(opts.logDestination ? { destination: opts.logDestination } : {}) });
 
   let sandbox: Tributary['sandbox'];
@@ -130,7 +136,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     logger.warn({ requestId: e.requestId, upstream: e.upstream, endpoint: e.endpoint, attempt: e.attempt, code: e.code, status: e.status || undefined }, 'upstream call failed'),
   );
   const connector = new Connector({
-    upstreams: (Object.values(upstreams) as UpstreamDef[])
+    upstreams: upstreamList
       .map((def) => opts.upstreamOverrides?.[def.name] ?? def)
       .map((def) => (opts.policyOverrides?.[def.name] ? withPolicy(def, opts.policyOverrides[def.name]!) : def)),
     switches: config.policies,
@@ -165,7 +171,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
       issuer: security.config.jwtIssuer,
       audience: security.config.jwtAudience,
     }),
-    extendContext: (scope) => ({ upstreams: connector.clientsFor<Upstreams>(scope) }),
+    extendContext: (scope) => ({ upstreams: connector.clientsFor<UpstreamDefinitions>(scope) }),
     plugins: [...security.plugins, observability.plugin],
     direct: [security.direct, observability.direct],
     onRequestEnd: observability.onRequestEnd,
@@ -197,7 +203,7 @@ async function run(): Promise<void> {
   // --workers N (or WORKERS=N): a primary forks N gateway processes sharing the port (src/cluster.ts).
   const workersArg = workersArgument(process.argv.slice(2));
   const env = workersArg !== undefined ? { ...process.env, WORKERS: workersArg } : process.env;
-  const config = loadConfig(env);
+  const config = loadConfig(env, upstreamList.map((d) => d.baseUrlEnv));
   if (config.workers > 1 && !isClusterWorker()) {
     if (config.sandbox) throw new ConfigurationError('WORKERS > 1 needs UPSTREAM_<NAME>_URL set: the in-process sandbox cannot be shared by workers.');
     const logger = createLogger({ level: config.logLevel });

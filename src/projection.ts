@@ -4,7 +4,8 @@
  * definition declares a {@link Projection} (which upstream fields each GraphQL field needs) and a
  * resolver asks {@link projectSelection} for the upstream fields of its selection.
  */
-import { Kind, type FieldNode, type FragmentDefinitionNode, type GraphQLResolveInfo, type SelectionSetNode, type ValueNode } from 'graphql';
+import { Kind, isObjectType, type FieldNode, type FragmentDefinitionNode, type GraphQLResolveInfo, type GraphQLSchema, type SelectionSetNode, type ValueNode } from 'graphql';
+import { fieldRequirements } from './requires.js';
 
 /** Which upstream fields each GraphQL field of a type needs. */
 export interface Projection {
@@ -113,4 +114,40 @@ function project(fieldNodes: readonly FieldNode[], path: readonly string[], proj
     for (const n of needs) wanted.add(n);
   }
   return Object.freeze([...wanted].sort());
+}
+
+/** Projections derived per schema, per owner projection and type (see {@link withRequirements}). */
+const derived = new WeakMap<GraphQLSchema, Map<Projection, Map<string, Projection>>>();
+
+/**
+ * The projection of a type whose owner maps only its own fields, completed from the composed schema:
+ * a field another module adds with `@requires(fields: "sku")` needs what the owner's `sku` needs.
+ * A field with no declaration stays unmapped, so selecting it fetches the whole object. Worked out
+ * once per schema (the same object every time, so {@link projectSelection}'s memo holds).
+ *
+ * @example
+ * // schema/pricing.graphql: extend type Product { price: Price @requires(fields: "sku") }
+ * withRequirements(info.schema, 'Product', { always: ['id'], fields: { id: ['id'], sku: ['sku'] } })
+ * // → { always: ['id'], fields: { id: ['id'], sku: ['sku'], price: ['sku'] } }
+ */
+export function withRequirements(schema: GraphQLSchema, typeName: string, own: Projection): Projection {
+  let byOwn = derived.get(schema);
+  if (!byOwn) derived.set(schema, (byOwn = new Map()));
+  let byType = byOwn.get(own);
+  if (!byType) byOwn.set(own, (byType = new Map()));
+  const kept = byType.get(typeName);
+  if (kept) return kept;
+  const type = schema.getType(typeName);
+  const fields: Record<string, readonly string[]> = { ...own.fields };
+  if (isObjectType(type)) {
+    for (const [field, required] of fieldRequirements(type)) {
+      if (fields[field]) continue; // the owner's own mapping wins
+      const needs = required.map((r) => own.fields[r]);
+      // A requirement the owner cannot project (not in its mapping): this field needs the whole object.
+      if (needs.every((n): n is readonly string[] => n !== undefined)) fields[field] = [...new Set(needs.flat())].sort();
+    }
+  }
+  const projection: Projection = Object.freeze({ ...(own.always ? { always: own.always } : {}), fields: Object.freeze(fields) });
+  byType.set(typeName, projection);
+  return projection;
 }

@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql';
+import { validateRequirements } from './requires.js';
 
 export interface SchemaModule {
   readonly name: string;
@@ -22,11 +23,13 @@ export function loadSchemaModules(dir: string): SchemaModule[] {
 }
 
 export function composeSchema(modules: readonly SchemaModule[], resolvers: object | object[]): GraphQLSchema {
-  return makeExecutableSchema({
+  const schema = makeExecutableSchema({
     typeDefs: modules.map((m) => m.sdl),
     resolvers: resolvers as never,
     resolverValidationOptions: { requireResolversToMatchSchema: 'error' },
   });
+  validateRequirements(schema);
+  return schema;
 }
 
 /** The composed schema as reviewers read it: sorted, so a diff shows only real changes. */

@@ -30,7 +30,7 @@ const AddressSchema = Type.Object({
   country: Type.Optional(Type.String()),
 });
 
-export default defineUpstream({
+const accounts = defineUpstream({
   name: 'accounts',
   description: 'User profiles.',
   baseUrlEnv: 'UPSTREAM_ACCOUNTS_URL',
@@ -62,3 +62,10 @@ export default defineUpstream({
     }),
   },
 });
+export default accounts;
+
+declare module './index.js' {
+  interface Upstreams {
+    accounts: typeof accounts;
+  }
+}

@@ -48,7 +48,9 @@ export const toProduct = (p: UpstreamProduct): CatalogProduct => ({
 
 /**
  * Select pushdown: the catalog's `select=` answers `id` plus the listed fields. Which upstream fields
- * each GraphQL Product field needs; the fields other modules key on (id, sku) are always fetched.
+ * each of the catalog's own Product fields needs; fields other modules add declare what they read
+ * with `@requires` in their SDL module, and the resolver completes this from the composed schema
+ * (`withRequirements`). The fields the projected shape always carries (id, sku) are always fetched.
  */
 export const PRODUCT_PROJECTION: Projection = {
   always: ['id', 'sku'],
@@ -62,11 +64,6 @@ export const PRODUCT_PROJECTION: Projection = {
     images: ['images'],
     thumbnail: ['thumbnail'],
     rating: ['rating'],
-    price: ['sku'],
-    availability: ['sku'],
-    shippingEstimate: ['sku'],
-    reviews: ['id'],
-    recommendations: ['id'],
   },
 };
 
@@ -112,7 +109,7 @@ export interface CatalogCategory {
   readonly name: string;
 }
 
-export default defineUpstream({
+const catalog = defineUpstream({
   name: 'catalog',
   description: 'Products and categories (DummyJSON products API).',
   baseUrlEnv: 'UPSTREAM_CATALOG_URL',
@@ -171,3 +168,10 @@ export default defineUpstream({
     }),
   },
 });
+export default catalog;
+
+declare module './index.js' {
+  interface Upstreams {
+    catalog: typeof catalog;
+  }
+}

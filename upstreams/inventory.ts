@@ -14,7 +14,7 @@ export interface InventoryLevel {
   readonly quantity: number;
 }
 
-export default defineUpstream({
+const inventory = defineUpstream({
   name: 'inventory',
   description: 'Stock levels by SKU.',
   baseUrlEnv: 'UPSTREAM_INVENTORY_URL',
@@ -38,3 +38,10 @@ export default defineUpstream({
     }),
   },
 });
+export default inventory;
+
+declare module './index.js' {
+  interface Upstreams {
+    inventory: typeof inventory;
+  }
+}

@@ -19,7 +19,7 @@ export interface PricingPrice {
   readonly discountPercentage: number;
 }
 
-export default defineUpstream({
+const pricing = defineUpstream({
   name: 'pricing',
   description: 'Prices by SKU.',
   baseUrlEnv: 'UPSTREAM_PRICING_URL',
@@ -46,3 +46,10 @@ export default defineUpstream({
     }),
   },
 });
+export default pricing;
+
+declare module './index.js' {
+  interface Upstreams {
+    pricing: typeof pricing;
+  }
+}

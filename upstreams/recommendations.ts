@@ -10,7 +10,7 @@ export interface RecommendationKey {
   readonly limit: number;
 }
 
-export default defineUpstream({
+const recommendations = defineUpstream({
   name: 'recommendations',
   description: 'Recommended product ids for a product, personalised for a signed-in user.',
   baseUrlEnv: 'UPSTREAM_RECOMMENDATIONS_URL',
@@ -30,3 +30,10 @@ export default defineUpstream({
     }),
   },
 });
+export default recommendations;
+
+declare module './index.js' {
+  interface Upstreams {
+    recommendations: typeof recommendations;
+  }
+}

@@ -19,7 +19,7 @@ export interface ProductReview {
   readonly reviewerName: string;
 }
 
-export default defineUpstream({
+const reviews = defineUpstream({
   name: 'reviews',
   description: 'Reviews by product id.',
   baseUrlEnv: 'UPSTREAM_REVIEWS_URL',
@@ -40,3 +40,10 @@ export default defineUpstream({
     }),
   },
 });
+export default reviews;
+
+declare module './index.js' {
+  interface Upstreams {
+    reviews: typeof reviews;
+  }
+}

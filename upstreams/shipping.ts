@@ -23,7 +23,7 @@ export interface ShippingQuote {
   readonly total: number;
 }
 
-export default defineUpstream({
+const shipping = defineUpstream({
   name: 'shipping',
   description: 'Shipping quotes for a destination and a list of items.',
   baseUrlEnv: 'UPSTREAM_SHIPPING_URL',
@@ -51,3 +51,10 @@ export default defineUpstream({
     }),
   },
 });
+export default shipping;
+
+declare module './index.js' {
+  interface Upstreams {
+    shipping: typeof shipping;
+  }
+}

@@ -14,7 +14,7 @@ export interface TaxQuote {
   readonly tax: number;
 }
 
-export default defineUpstream({
+const tax = defineUpstream({
   name: 'tax',
   description: 'Tax quotes.',
   baseUrlEnv: 'UPSTREAM_TAX_URL',
@@ -35,3 +35,10 @@ export default defineUpstream({
     }),
   },
 });
+export default tax;
+
+declare module './index.js' {
+  interface Upstreams {
+    tax: typeof tax;
+  }
+}
