@@ -283,7 +283,14 @@ export async function main(argv: readonly string[], env: NodeJS.ProcessEnv = pro
           source = `file ${file}`;
           doc = JSON.parse(readFileSync(file, 'utf8')) as Json;
         } else {
-          const origin = args.urls.get(def.name) ?? env[def.baseUrlEnv] ?? sandbox!.urls[def.name]!;
+          const origin = args.urls.get(def.name) ?? env[def.baseUrlEnv] ?? sandbox?.urls[def.name];
+          if (!origin) {
+            // No document anywhere: the upstream has no sandbox counterpart and no address was given.
+            // Not a failure of the contract (nothing contradicts it), but said, so it is not mistaken for a pass.
+            report.upstreams.push({ name: def.name, source: 'none', endpoints: Object.keys(def.endpoints).length });
+            report.findings.push({ severity: 'warning', upstream: def.name, endpoint: '*', route: '*', pointer: '/', problem: `no OpenAPI document to compare with: it has no sandbox counterpart; give --url ${def.name}=<origin>, --file ${def.name}=<path> or set ${def.baseUrlEnv}` });
+            continue;
+          }
           source = args.urls.has(def.name) || env[def.baseUrlEnv] ? `${new URL(origin).origin}/openapi.json` : 'sandbox /openapi.json';
           doc = await fetchDoc(origin);
         }
