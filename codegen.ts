@@ -4,7 +4,28 @@
  * resolver's parent is typed by what the upstream returned. Also typed documents for `operations/`
  * (`generated/operations.ts`). Run `npm run codegen` after changing SDL or an operation.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import type { CodegenConfig } from '@graphql-codegen/cli';
+
+/**
+ * Mappers are found, not listed: an exported interface or type in `upstreams/` or `resolvers/`
+ * whose doc comment carries `@mapper <GraphQLType>` is the parent type of that GraphQL type's
+ * resolvers. A new upstream's shapes are tagged in its own file; this file never changes for it.
+ */
+function discoveredMappers(): Record<string, string> {
+  const mappers: Record<string, string> = {};
+  const tagged = /\/\*\*((?:(?!\*\/)[\s\S])*?)@mapper\s+(\w+)(?:(?!\*\/)[\s\S])*\*\/\s*export (?:interface|type) (\w+)/g;
+  for (const dir of ['upstreams', 'resolvers']) {
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.ts')).sort()) {
+      for (const m of readFileSync(`${dir}/${file}`, 'utf8').matchAll(tagged)) {
+        const [, , graphqlType, tsType] = m as unknown as [string, string, string, string];
+        if (mappers[graphqlType]) throw new Error(`codegen: ${graphqlType} has two @mapper types (${mappers[graphqlType]} and ${dir}/${file}#${tsType}).`);
+        mappers[graphqlType] = `../${dir}/${file.replace(/\.ts$/, '.js')}#${tsType}`;
+      }
+    }
+  }
+  return mappers;
+}
 
 const config: CodegenConfig = {
   schema: 'schema/*.graphql',
@@ -17,20 +38,7 @@ const config: CodegenConfig = {
         immutableTypes: false,
         enumsAsTypes: true,
         contextType: '../resolvers/context.js#ResolverContext',
-        mappers: {
-          Product: '../upstreams/catalog.js#CatalogProduct',
-          Category: '../upstreams/catalog.js#CatalogCategory',
-          Price: '../upstreams/pricing.js#PricingPrice',
-          Availability: '../upstreams/inventory.js#InventoryLevel',
-          Review: '../upstreams/reviews.js#ProductReview',
-          ShippingEstimate: '../upstreams/shipping.js#ShippingQuoteLine',
-          Viewer: '../upstreams/accounts.js#AccountProfile',
-          Address: '../upstreams/accounts.js#AccountAddress',
-          Money: '../resolvers/money.js#MoneyValue',
-          ProductConnection: '../resolvers/catalog.js#ProductConnectionParent',
-          CheckoutQuote: '../resolvers/checkout.js#CheckoutQuoteParent',
-          CheckoutLine: '../resolvers/checkout.js#CheckoutLineParent',
-        },
+        mappers: discoveredMappers(),
         scalars: { ID: 'string' },
       },
     },

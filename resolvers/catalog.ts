@@ -4,7 +4,10 @@ import { projectSelection, withRequirements } from '../src/projection.js';
 import { PRODUCT_PROJECTION, type CatalogProduct } from '../upstreams/catalog.js';
 import { intInRange } from './args.js';
 
-/** A page of a category, fetched once however many of its fields are asked for. */
+/**
+ * A page of a category, fetched once however many of its fields are asked for.
+ * @mapper ProductConnection (the parent of `ProductConnection` resolvers: codegen.ts reads this tag)
+ */
 export interface ProductConnectionParent {
   readonly offset: number;
   readonly first: number;

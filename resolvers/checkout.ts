@@ -6,12 +6,16 @@ import { countryCode, postcode } from './args.js';
 import type { ResolverContext } from './context.js';
 import { fromCents, toCents } from './money.js';
 
+/** @mapper CheckoutLine (the parent of `CheckoutLine` resolvers: codegen.ts reads this tag) */
 export interface CheckoutLineParent {
   readonly product: CatalogProduct;
   readonly quantity: number;
 }
 
-/** A quote's parts are computed once, lazily, whatever fields ask for them. */
+/**
+ * A quote's parts are computed once, lazily, whatever fields ask for them.
+ * @mapper CheckoutQuote (the parent of `CheckoutQuote` resolvers: codegen.ts reads this tag)
+ */
 export interface CheckoutQuoteParent {
   readonly lines: readonly CheckoutLineParent[];
   readonly subtotalCents: () => Promise<number>;

@@ -2,6 +2,7 @@ import { TributaryError } from '../src/errors.js';
 
 /** Money is carried as integer cents, so sums are exact; it is printed as a two-place decimal string. */
 
+/** @mapper Money (the parent of `Money` resolvers: codegen.ts reads this tag) */
 export interface MoneyValue {
   readonly cents: number;
   readonly currency: string;

@@ -6,6 +6,7 @@
 import { Type } from '@sinclair/typebox';
 import { defineUpstream, singleEndpoint } from '../src/connector/index.js';
 
+/** @mapper Address (the parent of `Address` resolvers: codegen.ts reads this tag) */
 export interface AccountAddress {
   readonly line1: string;
   readonly city: string;
@@ -14,6 +15,7 @@ export interface AccountAddress {
   readonly country: string;
 }
 
+/** @mapper Viewer (the parent of `Viewer` resolvers: codegen.ts reads this tag) */
 export interface AccountProfile {
   readonly id: string;
   readonly firstName: string;

@@ -21,7 +21,10 @@ const ProductSchema = Type.Object({
 });
 type UpstreamProduct = Static<typeof ProductSchema>;
 
-/** Our shape of a product. Upstream field names are mapped here and nowhere else. */
+/**
+ * Our shape of a product. Upstream field names are mapped here and nowhere else.
+ * @mapper Product (the parent of `Product` resolvers: codegen.ts reads this tag)
+ */
 export interface CatalogProduct {
   readonly id: string;
   readonly sku: string;
@@ -104,6 +107,7 @@ export interface ProjectedCategoryPageKey extends CategoryPageKey {
   readonly select: readonly string[];
 }
 
+/** @mapper Category (the parent of `Category` resolvers: codegen.ts reads this tag) */
 export interface CatalogCategory {
   readonly slug: string;
   readonly name: string;

@@ -8,6 +8,7 @@ const ItemSchema = Type.Object({
   status: Type.Union([Type.Literal('IN_STOCK'), Type.Literal('LOW_STOCK'), Type.Literal('OUT_OF_STOCK')]),
 });
 
+/** @mapper Availability (the parent of `Availability` resolvers: codegen.ts reads this tag) */
 export interface InventoryLevel {
   readonly sku: string;
   readonly status: 'IN_STOCK' | 'LOW_STOCK' | 'OUT_OF_STOCK';

@@ -10,7 +10,10 @@ const PriceSchema = Type.Object({
   discountPercentage: Type.Number(),
 });
 
-/** Our shape of a price. The upstream's field names are mapped here, so a rename is fixed in this file. */
+/**
+ * Our shape of a price. The upstream's field names are mapped here, so a rename is fixed in this file.
+ * @mapper Price (the parent of `Price` resolvers: codegen.ts reads this tag)
+ */
 export interface PricingPrice {
   readonly sku: string;
   readonly currency: string;

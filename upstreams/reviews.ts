@@ -11,7 +11,10 @@ const ReviewSchema = Type.Object({
   reviewerEmail: Type.Optional(Type.String()),
 });
 
-/** Our shape of a review. The reviewer's email is personal data and is not carried. */
+/**
+ * Our shape of a review. The reviewer's email is personal data and is not carried.
+ * @mapper Review (the parent of `Review` resolvers: codegen.ts reads this tag)
+ */
 export interface ProductReview {
   readonly rating: number;
   readonly comment: string;

@@ -8,6 +8,7 @@ export interface ShippingQuoteKey {
   readonly items: readonly { readonly sku: string; readonly quantity: number }[];
 }
 
+/** @mapper ShippingEstimate (the parent of `ShippingEstimate` resolvers: codegen.ts reads this tag) */
 export interface ShippingQuoteLine {
   readonly sku: string;
   readonly carrier: string;
