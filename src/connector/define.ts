@@ -38,9 +38,11 @@ export const POLICY_DEFAULTS = {
     windowMs: 10_000,
     minimumCalls: 20, // in the window, before the ratio counts
     halfOpenAfterMs: 5_000, // open → one probe
-    // Failed calls in a row that open it whatever the ratio: Envoy's outlier detection ejects after
-    // 5 consecutive 5xx. At 10 % failures, 5 in a row happen about once in 100,000 calls.
-    consecutiveFailures: 5,
+    // Failed calls in a row that open it whatever the ratio (Envoy's outlier detection ejects after
+    // 5 consecutive 5xx): off unless an upstream declares it, as turning it on for every upstream
+    // changes when every breaker opens. 5 is the count to declare for a hard-down upstream to be
+    // cut off at once; at 10 % failures, 5 in a row happen about once in 100,000 calls.
+    consecutiveFailures: false as number | false,
   },
   maxConcurrency: 64, // calls in flight per upstream
   maxQueue: 1_000, // calls waiting for a slot; more are rejected at once
