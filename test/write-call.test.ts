@@ -63,6 +63,8 @@ beforeAll(async () => {
         return send(402, { code: 'card_declined', message: 'x'.repeat(500), card: '4242 4242 4242 4242' });
       case '/conflicts':
         return send(409, { message: 'out of stock', sku: 'SKU-1', internalNote: 'warehouse 7' });
+      case '/misshapen':
+        return send(201, { id: 42, amount: 'twelve' });
       case '/outage':
         return send(503, { message: 'down', internalNote: 'db-primary-3 unreachable' });
       default:
@@ -102,6 +104,7 @@ const payments = defineUpstream({
     decline: write('/declines'),
     conflict: write('/conflicts'),
     outage: write('/outage'),
+    misshapen: write('/misshapen'),
     lookup: batchEndpoint({
       method: 'GET',
       maxBatchSize: 10,
@@ -208,6 +211,16 @@ describe('write calls', () => {
       const outage = await clients.payments.outage.call({ amount: 1 }).catch((e: unknown) => e);
       expect(isUpstreamRefused(outage)).toBe(false);
       expect(JSON.stringify(outage)).not.toContain('db-primary');
+    } finally {
+      await connector.close();
+    }
+  });
+
+  it('validates the answer as a read does: one breaking its schema fails with the path, and is not sent again', async () => {
+    const { connector, clients } = connect();
+    try {
+      await expect(clients.payments.misshapen.call({ amount: 1 }, { idempotencyKey: 'k-shape' })).rejects.toMatchObject({ code: 'UPSTREAM_CONTRACT_VIOLATION', extensions: { path: '/id' } });
+      expect(received.map((r) => r.key)).toEqual(['k-shape']);
     } finally {
       await connector.close();
     }

@@ -27,7 +27,7 @@ interface ClientsState {
   [MADE]: Record<string, object> | undefined;
 }
 
-/** The prototype of every request's clients: a getter per upstream, whose client has a getter per endpoint. */
+/** @internal The prototype of every request's clients: a getter per upstream, whose client has a getter per endpoint. */
 export function buildClientsProto(runtimes: ReadonlyMap<string, UpstreamRuntime>): object {
   const proto = {};
   for (const [name, rt] of runtimes) {
@@ -58,7 +58,7 @@ export function buildClientsProto(runtimes: ReadonlyMap<string, UpstreamRuntime>
   return proto;
 }
 
-/** A request's clients, on the prototype built by `buildClientsProto`. */
+/** @internal A request's clients, on the prototype built by `buildClientsProto`. */
 export function clientsOn<U extends Record<string, UpstreamDef<any>>>(proto: object, scope: RequestScope): UpstreamClients<U> {
   const o = Object.create(proto) as ClientsState;
   o[SCOPE] = scope;

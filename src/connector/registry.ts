@@ -68,7 +68,7 @@ function shapeTag(schema: unknown): string {
   return createHash('sha256').update(JSON.stringify(schema)).digest('base64url').slice(0, 8);
 }
 
-/** Build every upstream's runtime from the definitions; a wrong set-up fails here, at start-up. */
+/** @internal Build every upstream's runtime from the definitions; a wrong set-up fails here, at start-up. */
 export function buildRegistry(opts: ConnectorOptions, now: () => number): Map<string, UpstreamRuntime> {
   const runtimes = new Map<string, UpstreamRuntime>();
   const secrets = new SecretSource({ env: opts.env, allowSandboxDefaults: opts.sandboxMode });

@@ -76,7 +76,7 @@ export class Call implements CallOptions {
   }
 }
 
-/** One upstream call (batch) or one call per key (single), through the executor's policies. */
+/** @internal One upstream call (batch) or one call per key (single), through the executor's policies. */
 export async function fetchKeys(ep: EndpointRuntime, keys: readonly unknown[], ctx: FetchContext): Promise<FetchResult> {
   const rt = ep.upstream;
   const callCtx: CallContext = { user: ctx.user };

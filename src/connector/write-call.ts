@@ -25,6 +25,7 @@ export function idempotencyKeyHash(key: string): string {
   return createHash('sha256').update(key).digest('base64url').slice(0, 16);
 }
 
+/** @internal One write call of a single endpoint (see the module's comment); the request's scope is its context. */
 export async function callOnce(ep: EndpointRuntime, input: unknown, ctx: FetchContext, options: WriteCallOptions | undefined): Promise<unknown> {
   const where = `${ep.upstream.def.name}.${ep.name}`;
   if (ep.def.kind !== 'single') throw new ConfigurationError(`${where}.call: a write call needs a single endpoint (one call per input), but this one is a batch endpoint.`);
