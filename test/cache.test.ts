@@ -98,11 +98,11 @@ describe('user scope', () => {
 describe('stores', () => {
   it('the memory store stays at its bound when filled past it', async () => {
     const store = new MemoryStore({ maxEntries: 100 });
-    for (let i = 0; i < 1_000; i++) await store.set(`k${i}`, { v: i, f: Date.now() + 60_000 }, 60_000);
+    for (let i = 0; i < 1_000; i++) await store.set(`k${i}`, { value: i, freshUntil: Date.now() + 60_000 }, 60_000);
     expect(store.size).toBe(100);
     const [oldest, newest] = await store.getMany(['k0', 'k999']);
     expect(oldest).toBeUndefined();
-    expect(newest?.v).toBe(999);
+    expect(newest?.value).toBe(999);
   });
 
   it('the gateway\'s memory cache is bounded by CACHE_MAX_ENTRIES', async () => {

@@ -214,7 +214,7 @@ describe('cross-request coalescing', () => {
     // The entry's key is `catalog:byId:<shape digest>:p:6`.
     const key = store.keys().find((k) => k.startsWith('catalog:byId:') && k.endsWith(':p:6'))!;
     expect(key).toBeDefined();
-    await eventually(() => (store.getManySync([key])[0]?.f ?? 0) > clock, 'the refresh to be stored');
+    await eventually(() => (store.getManySync([key])[0]?.freshUntil ?? 0) > clock, 'the refresh to be stored');
     expect(await request('after').scope.loader('catalog', 'byId').load('6')).toBe(6);
     expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.status)).toEqual([200, 200]);
   });

@@ -464,6 +464,8 @@ describe('upstream definitions are validated when defined', () => {
     const def = defineUpstream(valid() as never);
     expect(def.resolvedPolicy.timeoutMs).toBe(POLICY_DEFAULTS.timeoutMs);
     expect(def.resolvedPolicy.onError).toBe('null');
+    expect(def.resolvedPolicy.breaker).toMatchObject({ consecutiveFailures: POLICY_DEFAULTS.breaker.consecutiveFailures });
+    expect(defineUpstream({ ...valid(), policy: { breaker: { consecutiveFailures: 5 } } } as never).resolvedPolicy.breaker).toMatchObject({ consecutiveFailures: 5, failureRatio: POLICY_DEFAULTS.breaker.failureRatio });
     expect(defineUpstream({ ...valid(), policy: { onError: { fallback: [] } } } as never).resolvedPolicy.onError).toEqual({ fallback: [] });
   });
 
@@ -479,6 +481,8 @@ describe('upstream definitions are validated when defined', () => {
     ['policy.breaker.failureRatio', '0', (d) => (d.policy.breaker = { failureRatio: 0 })],
     ['policy.breaker.minimumCalls', '0', (d) => (d.policy.breaker = { minimumCalls: 0 })],
     ['policy.breaker.halfOpenAfterMs', '"5s"', (d) => (d.policy.breaker = { halfOpenAfterMs: '5s' })],
+    ['policy.breaker.consecutiveFailures', '0', (d) => (d.policy.breaker = { consecutiveFailures: 0 })],
+    ['policy.breaker.consecutiveFailures', 'true', (d) => (d.policy.breaker = { consecutiveFailures: true })],
     ['policy.maxConcurrency', '0', (d) => (d.policy.maxConcurrency = 0)],
     ['policy.maxQueue', '-1', (d) => (d.policy.maxQueue = -1)],
     ['policy.maxResponseBytes', '0', (d) => (d.policy.maxResponseBytes = 0)],

@@ -14,9 +14,9 @@ import type { RedisStore } from './redis-store.js';
 
 /** What is stored: the value (null means "the upstream said it does not exist") and until when it is fresh. */
 export interface CacheEntry {
-  readonly v: unknown;
+  readonly value: unknown;
   /** Fresh until this time (epoch ms); after it the entry may still serve stale-while-revalidate or stale-if-error. */
-  readonly f: number;
+  readonly freshUntil: number;
 }
 
 /** An entry as read, with the store that served it. */
@@ -34,8 +34,6 @@ export interface CacheStore {
   close(): Promise<void>;
 }
 
-export const isEntry = (e: unknown): e is CacheEntry =>
-  typeof e === 'object' && e !== null && 'v' in e && typeof (e as { f?: unknown }).f === 'number';
 
 /**
  * In-process LRU store.
@@ -144,7 +142,7 @@ export class TieredStore implements CacheStore {
       if (!e) return;
       out[i] = e;
       // Keep a copy close by; a stale-window entry is not worth copying.
-      if (e.f > now) void this.memory.set(keys[i]!, { v: e.v, f: e.f }, Math.min(e.f - now, MEMORY_LAYER_MAX_TTL_MS));
+      if (e.freshUntil > now) void this.memory.set(keys[i]!, { value: e.value, freshUntil: e.freshUntil }, Math.min(e.freshUntil - now, MEMORY_LAYER_MAX_TTL_MS));
     });
     return out;
   }

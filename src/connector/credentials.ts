@@ -4,13 +4,13 @@
  *
  * Secrets are read from `<ENV>` or from the file named by `<ENV>_FILE` (mounted secrets). A file is
  * re-read on `refresh()`, which the engine calls once when an upstream answers 401, so a rotated
- * secret is picked up without a restart.
+ * secret is picked up without a restart. The OAuth2 token source is beside this file
+ * (./oauth2-token-source.ts).
  */
 import { readFileSync } from 'node:fs';
 import { ConfigurationError } from '../errors.js';
 import type { Cancel } from './cancel.js';
-import type { AttemptEvent } from './events.js';
-import { Flight, type LeaveErrors } from './flight.js';
+import type { OAuth2TokenSource, TokenObserver } from './oauth2-token-source.js';
 import type { AuthDef, SecretRef } from './types.js';
 
 export interface SecretSourceOptions {
@@ -53,58 +53,26 @@ export function assertHeaderSafe(name: string, value: string): void {
   if (/[\r\n\0]/.test(value)) throw new ConfigurationError(`${name} contains a line break or NUL, which no header value may hold.`);
 }
 
-/** Who triggered a token fetch: its trace (the fetch is reported as one of its attempts) and trace-context headers. */
-export interface TokenObserver {
-  readonly onAttempt?: ((e: AttemptEvent) => void) | undefined;
-  readonly headers?: Record<string, string> | undefined;
-}
-
 /**
- * Fetches an OAuth2 token; provided by the transport so the token goes only to the upstream's origin.
- * It bounds itself (its own timeout): no one caller's deadline or signal applies to a shared fetch.
- */
-export type TokenFetcher = (
-  tokenPath: string,
-  clientId: string,
-  clientSecret: string,
-  observer?: TokenObserver,
-) => Promise<{ accessToken: string; expiresInS: number }>;
-
-/**
- * What a call stops waiting for a token with. Only a marker: the call's own attempt aborted the wait
- * (its timeout or its client), and the executor names the error from its own state.
- */
-const TOKEN_WAIT: LeaveErrors = {
-  timeout: () => new DOMException('the wait for a token timed out', 'TimeoutError'),
-  cancelled: () => new DOMException('the wait for a token was aborted', 'AbortError'),
-};
-
-/**
- * Headers for one upstream's calls. For OAuth2 the token is fetched once, shared by every request,
- * and refreshed before it expires (single flight: concurrent callers share one token request). Each
- * caller waits for a shared fetch only until its own signal (its attempt's timeout or deadline, its
- * client); the fetch itself runs on under its own timeout, whoever leaves, so that a retry or the next
- * request joins it instead of starting another (a token endpoint slower than one attempt's timeout
- * still yields a token).
+ * Headers for one upstream's calls: built once from the secrets for the static schemes (bearer, API
+ * key, basic); for OAuth2, the token source's (./oauth2-token-source.ts).
  */
 export class CredentialProvider {
   private cached: Record<string, string> | undefined;
-  private token: { value: string; refreshAt: number } | undefined;
-  private inflight: Flight<string> | undefined;
-  private readonly now: () => number;
 
   constructor(
     private readonly auth: AuthDef,
     private readonly secrets: SecretSource,
-    private readonly fetchToken: TokenFetcher,
-    now: () => number = Date.now,
+    /** The upstream's token source, for `oauth2ClientCredentials`. */
+    private readonly tokens?: OAuth2TokenSource,
   ) {
-    this.now = now;
+    if (auth.scheme === 'oauth2ClientCredentials' && !tokens) throw new ConfigurationError('An OAuth2 upstream needs its token source.');
   }
 
   /** Check at start-up that every secret is present. */
   verify(): void {
-    this.staticHeaders();
+    if (this.tokens) this.tokens.verify();
+    else this.staticHeaders();
   }
 
   /**
@@ -113,10 +81,7 @@ export class CredentialProvider {
    * it (shared fetches are reported once).
    */
   headers(observer?: TokenObserver, signal?: Cancel): Record<string, string> | Promise<Record<string, string>> {
-    if (this.auth.scheme !== 'oauth2ClientCredentials') return this.staticHeaders();
-    const t = this.token;
-    if (t && this.now() < t.refreshAt) return { authorization: `Bearer ${t.value}` };
-    return this.fetch(observer, signal).then((value) => ({ authorization: `Bearer ${value}` }));
+    return this.tokens ? this.tokens.headers(observer, signal) : this.staticHeaders();
   }
 
   /**
@@ -126,11 +91,11 @@ export class CredentialProvider {
    */
   refresh(used?: Record<string, string>): void {
     if (used) {
-      const current = this.auth.scheme === 'oauth2ClientCredentials' ? (this.token ? { authorization: `Bearer ${this.token.value}` } : undefined) : this.cached;
+      const current = this.tokens ? this.tokens.current : this.cached;
       if (current && Object.keys(current).some((k) => current[k] !== used[k])) return;
     }
     this.cached = undefined;
-    this.token = undefined;
+    this.tokens?.forget();
   }
 
   private staticHeaders(): Record<string, string> {
@@ -153,42 +118,10 @@ export class CredentialProvider {
         break;
       }
       case 'oauth2ClientCredentials':
-        // Only the client id/secret are static; they are checked here and used by fetch().
-        this.secrets.read(a.clientId);
-        this.secrets.read(a.clientSecret);
-        h = {};
+        h = {}; // never reached: the token source answers for OAuth2
         break;
     }
     this.cached = h;
     return h;
-  }
-
-  private fetch(observer: TokenObserver | undefined, signal: Cancel | undefined): Promise<string> {
-    let flight = this.inflight;
-    if (!flight) {
-      const a = this.auth as Extract<AuthDef, { scheme: 'oauth2ClientCredentials' }>;
-      // Background: never abandoned by its callers; the fetcher's own timeout bounds it.
-      const f = new Flight<string>({
-        deadline: Infinity,
-        background: true,
-        onEnd: () => {
-          if (this.inflight === f) this.inflight = undefined;
-        },
-      });
-      this.inflight = flight = f;
-      f.run(async () => {
-        const { accessToken, expiresInS } = await this.fetchToken(a.tokenPath, this.secrets.read(a.clientId), this.secrets.read(a.clientSecret), observer);
-        assertHeaderSafe('the OAuth2 access token', accessToken);
-        // Refresh early: at 80% of the lifetime, and at least 5 s before expiry.
-        const lifeMs = Math.max(0, expiresInS * 1000);
-        const refreshAt = this.now() + Math.max(0, Math.min(lifeMs * 0.8, lifeMs - 5_000));
-        this.token = { value: accessToken, refreshAt };
-        return accessToken;
-      });
-    }
-    return flight.join(Infinity, signal, TOKEN_WAIT).then((o) => {
-      if (o.ok) return o.value;
-      throw o.error;
-    });
   }
 }

@@ -38,6 +38,11 @@ export const POLICY_DEFAULTS = {
     windowMs: 10_000,
     minimumCalls: 20, // in the window, before the ratio counts
     halfOpenAfterMs: 5_000, // open → one probe
+    // Failed calls in a row that open it whatever the ratio (Envoy's outlier detection ejects after
+    // 5 consecutive 5xx): off unless an upstream declares it, as turning it on for every upstream
+    // changes when every breaker opens. 5 is the count to declare for a hard-down upstream to be
+    // cut off at once; at 10 % failures, 5 in a row happen about once in 100,000 calls.
+    consecutiveFailures: false as number | false,
   },
   maxConcurrency: 64, // calls in flight per upstream
   maxQueue: 1_000, // calls waiting for a slot; more are rejected at once
@@ -60,7 +65,14 @@ export interface ResolvedPolicy {
     readonly maxRetryAfterMs: number;
   };
   readonly breaker:
-    | { readonly failureRatio: number; readonly windowMs: number; readonly minimumCalls: number; readonly halfOpenAfterMs: number }
+    | {
+        readonly failureRatio: number;
+        readonly windowMs: number;
+        readonly minimumCalls: number;
+        readonly halfOpenAfterMs: number;
+        /** false: the ratio alone opens it. */
+        readonly consecutiveFailures: number | false;
+      }
     | false;
   readonly maxConcurrency: number;
   readonly maxQueue: number;
@@ -101,6 +113,12 @@ function positiveInt(where: string, value: unknown, allowZero = false): number {
 
 function ratio(where: string, value: unknown): number {
   if (typeof value !== 'number' || !(value > 0 && value <= 1)) fail(where, 'a number in (0, 1]', value);
+  return value;
+}
+
+function consecutive(where: string, value: unknown): number | false {
+  if (value === false) return false;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) fail(where, 'an integer >= 1, or false', value);
   return value;
 }
 
@@ -164,6 +182,12 @@ function checkEndpoint(where: string, ep: AnyEndpointDef): void {
   checkCache(`${where}.cache`, ep.cache);
   checkOnError(`${where}.onError`, ep.onError, ep.cache);
   if (ep.onError === 'stale' && !ep.cache) fail(`${where}.onError`, 'paired with a cache policy when "stale"', ep.onError);
+  if (ep.errorDetail !== undefined) {
+    const d = ep.errorDetail as { response?: unknown; pick?: unknown } | null;
+    if (!d || typeof d.response !== 'object' || d.response === null) fail(`${where}.errorDetail.response`, 'a TypeBox schema of the refusal body', d?.response);
+    if (typeof d.pick !== 'function') fail(`${where}.errorDetail.pick`, 'a function returning the detail kept from a refusal', d.pick);
+    if (ep.kind !== 'single') fail(`${where}.errorDetail`, 'declared on a single endpoint (write calls are single calls)', ep.kind);
+  }
   if (ep.kind === 'batch') {
     positiveInt(`${where}.maxBatchSize`, ep.maxBatchSize);
     if (typeof ep.items !== 'function') fail(`${where}.items`, 'a function returning the items of a response', ep.items);
@@ -222,6 +246,7 @@ export function resolvePolicy(where: string, p: UpstreamPolicyInput): ResolvedPo
       windowMs: positiveInt(`${where}: policy.breaker.windowMs`, b.windowMs ?? d.breaker.windowMs),
       minimumCalls: positiveInt(`${where}: policy.breaker.minimumCalls`, b.minimumCalls ?? d.breaker.minimumCalls),
       halfOpenAfterMs: positiveInt(`${where}: policy.breaker.halfOpenAfterMs`, b.halfOpenAfterMs ?? d.breaker.halfOpenAfterMs),
+      consecutiveFailures: consecutive(`${where}: policy.breaker.consecutiveFailures`, b.consecutiveFailures ?? d.breaker.consecutiveFailures),
     };
   }
   const resolvedPolicy: ResolvedPolicy = {

@@ -27,6 +27,8 @@ export interface AttemptEvent {
   readonly error?: string | undefined;
   /** JSON pointer of the first mismatch with the declared response schema (both contract modes). */
   readonly contractViolation?: string | undefined;
+  /** Write calls with an idempotency key: a digest of the key (never the key), the same for each attempt. */
+  readonly idempotencyKeyHash?: string | undefined;
   /** Debug level only: the parsed response body, for masking and display by the trace. */
   readonly body?: unknown;
 }

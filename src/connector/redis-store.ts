@@ -6,7 +6,7 @@
 import KeyvRedis from '@keyv/redis';
 import Keyv from 'keyv';
 import { redisClient, type RedisClient } from '../redis.js';
-import { isEntry, type CacheEntry, type CacheRead, type CacheStore, type Invalidation } from './cache.js';
+import type { CacheEntry, CacheRead, CacheStore, Invalidation } from './cache.js';
 
 function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
   return new Promise<T>((resolve) => {
@@ -23,8 +23,17 @@ function withTimeout<T>(p: Promise<T>, ms: number, fallback: T): Promise<T> {
     );
   });
 }
+/**
+ * The record kept in Redis: short field names (the value and until when it is fresh, epoch ms),
+ * bytes saved on every entry, and the format replicas still on the previous version read.
+ */
+interface StoredRecord {
+  readonly v: unknown;
+  readonly f: number;
+}
 
-
+const isStoredRecord = (e: unknown): e is StoredRecord =>
+  typeof e === 'object' && e !== null && 'v' in e && typeof (e as { f?: unknown }).f === 'number';
 
 /**
  * Redis store shared by gateway processes. Keys are `<namespace>:<key>`; the namespace carries the
@@ -68,13 +77,13 @@ export class RedisStore implements CacheStore {
     const miss = keys.map(() => undefined) as unknown[];
     if (!this.client.isReady) return miss as undefined[];
     const got = await withTimeout(this.keyv.getMany<unknown>(keys.map((k) => this.k(k))), this.timeoutMs, miss);
-    return got.map((e) => (isEntry(e) ? { v: e.v, f: e.f, store: 'redis' as const } : undefined));
+    return got.map((e) => (isStoredRecord(e) ? { value: e.v, freshUntil: e.f, store: 'redis' as const } : undefined));
   }
 
   async set(key: string, entry: CacheEntry, ttlMs: number): Promise<void> {
     if (!this.client.isReady) return;
     await withTimeout(
-      this.keyv.set(this.k(key), { v: entry.v, f: entry.f }, ttlMs).then(() => undefined),
+      this.keyv.set(this.k(key), { v: entry.value, f: entry.freshUntil } satisfies StoredRecord, ttlMs).then(() => undefined),
       this.timeoutMs,
       undefined,
     );

@@ -90,6 +90,12 @@ export interface BreakerPolicyInput {
   readonly minimumCalls?: number;
   /** How long the circuit stays open before one half-open probe is let through. */
   readonly halfOpenAfterMs?: number;
+  /**
+   * Failed calls in a row that open the circuit whatever the ratio (Envoy's outlier detection ejects
+   * after 5 consecutive 5xx): a hard-down upstream is cut off at once even when the window still
+   * holds the successes of healthy traffic. `false` counts only the ratio.
+   */
+  readonly consecutiveFailures?: number | false;
 }
 
 export interface UpstreamPolicyInput {
@@ -123,6 +129,31 @@ interface EndpointCommon<Schema extends TSchema> {
   readonly retrySafe?: boolean;
   readonly timeoutMs?: number;
   readonly onError?: OnErrorPolicy;
+  /**
+   * Write calls (`client.<upstream>.<endpoint>.call`): what the caller may learn from a refusal (a
+   * 4xx answer), e.g. 402 `card_declined` or 409 `{ message, sku }`. Never shown to clients.
+   */
+  readonly errorDetail?: ErrorDetailSpec<TSchema>;
+}
+
+/** A small, flat detail of a refusal: scalar fields only (the engine keeps at most 8, strings cut to 200 characters). */
+export type ErrorDetail = Readonly<Record<string, string | number | boolean | null>>;
+
+/** How to read a refusal's detail: the refusal body's schema (TypeBox), and the fields kept from it. */
+export interface ErrorDetailSpec<S extends TSchema> {
+  readonly response: S;
+  /** A method, so that a spec typed for its own schema is accepted where any schema is. */
+  pick(body: Static<S>, status: number): ErrorDetail;
+}
+
+/** Options of one write call. */
+export interface WriteCallOptions {
+  /**
+   * Sent as `Idempotency-Key`: the upstream applies the call once per key, so the call is retried
+   * (timeouts, 5xx, resets, per the upstream's policy). Without one, a non-`retrySafe` POST is sent
+   * exactly once.
+   */
+  readonly idempotencyKey?: string | undefined;
 }
 
 /** An endpoint that answers many keys in one call (`GET /v1/prices?skus=A,B`). */
