@@ -137,12 +137,14 @@ export function postgresWorkflowStore(options: PostgresStoreOptions): WorkflowSt
       const r = await pool.query(`UPDATE ${I} SET lease_until = $1 WHERE owner = $2 AND status IN (${active})`, [leaseUntil, owner]);
       return r.rowCount ?? 0;
     },
-    async claimExpired(owner, leaseUntil, now, limit) {
+    async claimExpired(owner, leaseUntil, now, limit, adopt = false) {
+      // `owner = NULL` is never true: without `adopt`, only expired leases are taken.
       const r = await pool.query<RawInstance>(
         `UPDATE ${I} SET owner = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3
-         WHERE id IN (SELECT id FROM ${I} WHERE status IN (${active}) AND lease_until < $3 ORDER BY lease_until LIMIT $4 FOR UPDATE SKIP LOCKED)
+         WHERE id IN (SELECT id FROM ${I} WHERE status IN (${active}) AND (lease_until < $3 OR owner = $5)
+           ORDER BY lease_until LIMIT $4 FOR UPDATE SKIP LOCKED)
          RETURNING *`,
-        [owner, leaseUntil, now, limit],
+        [owner, leaseUntil, now, limit, adopt ? owner : null],
       );
       return r.rows.map(toInstance);
     },

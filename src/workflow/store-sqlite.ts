@@ -79,7 +79,7 @@ export function sqliteWorkflowStore(options: SqliteStoreOptions): WorkflowStore 
       attempts = attempts + excluded.attempts, updated_at = excluded.updated_at`),
     renew: db.prepare(`UPDATE ${I} SET lease_until = ? WHERE owner = ? AND status IN (${active})`),
     claim: db.prepare(`UPDATE ${I} SET owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ?
-      WHERE id IN (SELECT id FROM ${I} WHERE status IN (${active}) AND lease_until < ? ORDER BY lease_until LIMIT ?) RETURNING *`),
+      WHERE id IN (SELECT id FROM ${I} WHERE status IN (${active}) AND (lease_until < ? OR owner = ?) ORDER BY lease_until LIMIT ?) RETURNING *`),
     purge: db.prepare(`DELETE FROM ${I} WHERE status NOT IN (${active}) AND created_at < ?`),
   };
 
@@ -127,8 +127,9 @@ export function sqliteWorkflowStore(options: SqliteStoreOptions): WorkflowStore 
     async renew(owner, leaseUntil) {
       return q.renew.run(leaseUntil, owner).changes;
     },
-    async claimExpired(owner, leaseUntil, now, limit) {
-      return (q.claim.all(owner, leaseUntil, now, now, limit) as RawInstance[]).map(toInstance);
+    async claimExpired(owner, leaseUntil, now, limit, adopt = false) {
+      // `owner = NULL` is never true: without `adopt`, only expired leases are taken.
+      return (q.claim.all(owner, leaseUntil, now, now, adopt ? owner : null, limit) as RawInstance[]).map(toInstance);
     },
     async list(filter) {
       const where: string[] = [];

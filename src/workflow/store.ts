@@ -90,8 +90,11 @@ export interface WorkflowStore {
   update(id: string, owner: string, patch: InstancePatch, now: number): Promise<void>;
   /** Extends the lease of every active instance `owner` holds; answers how many. */
   renew(owner: string, leaseUntil: number, now: number): Promise<number>;
-  /** Atomically takes up to `limit` active instances whose lease passed. */
-  claimExpired(owner: string, leaseUntil: number, now: number, limit: number): Promise<InstanceRow[]>;
+  /**
+   * Atomically takes up to `limit` active instances whose lease passed; with `adopt`, also those `owner`
+   * itself holds (a restarted process taking back what its previous life held).
+   */
+  claimExpired(owner: string, leaseUntil: number, now: number, limit: number, adopt?: boolean): Promise<InstanceRow[]>;
   list(filter: ListFilter): Promise<InstanceRow[]>;
   /** Deletes finished instances created before `before` (ms since the epoch); answers how many. */
   purge(before: number): Promise<number>;
