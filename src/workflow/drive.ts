@@ -98,8 +98,10 @@ export async function driveInstance(def: WorkflowDef, row: InstanceRow, deps: Dr
       }
       await write(step.name, kind, result.state, { output: result.output, error: result.refusal ?? result.error });
       events.emit('stepEnd', { ...where, attempt, result: result.state, durationMs: deps.now() - t0, error: (result.error as { code?: string })?.code });
-      // A compensation must happen: every failure of one is retried; a forward step only while unknown.
-      const again = kind === 'compensate' ? result.state !== 'done' : result.state === 'unknown';
+      // A compensation must happen, and so must a step past the point of no return: every failure of
+      // those is retried; any other step only while its outcome is unknown.
+      const mustHappen = kind === 'compensate' || (def.pivotGroup >= 0 && step.group > def.pivotGroup);
+      const again = mustHappen ? result.state !== 'done' : result.state === 'unknown';
       if (!again || i + 1 >= deps.redrive.attempts) return result;
       const delayMs = Math.round(Math.random() * Math.min(deps.redrive.maxDelayMs, deps.redrive.baseDelayMs * 2 ** i));
       events.emit('stepRetry', { ...where, attempt, delayMs, reason: (result.error as { code?: string })?.code ?? result.state });
@@ -130,7 +132,7 @@ export async function driveInstance(def: WorkflowDef, row: InstanceRow, deps: Dr
   }
 
   async function forward(): Promise<Outcome> {
-    for (const [g, group] of def.groups.entries()) {
+    for (const group of def.groups) {
       const results = await Promise.allSettled(group.map((s) => forwardStep(s)));
       // Every call of the group has settled (so the log knows each one's state) before deciding.
       const thrown = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -141,7 +143,6 @@ export async function driveInstance(def: WorkflowDef, row: InstanceRow, deps: Dr
       const step = group[bad]!;
       const r = settled[bad]!;
       if (pivotPassed()) return inDoubt(`step ${step.name} ${r.state} past the point of no return`);
-      void g;
       const outcome: Outcome =
         r.state === 'refused'
           ? { status: 'refused', instanceId: row.id, code: r.refusal!.code, step: step.name, ...(r.refusal!.details ? { details: r.refusal!.details } : {}), compensated: [] }
