@@ -63,6 +63,7 @@ export async function driveInstance(def: WorkflowDef, row: InstanceRow, deps: Dr
   for (const s of log.values()) if (s.kind === 'forward' && s.state === 'done') outputs[s.step] = s.output;
   const ctx = () => ({ input: row.input, outputs: { ...outputs }, instanceId: row.id, userId: row.userId || undefined });
   const pivot = def.steps.find((s) => s.pivot);
+  const maybeApplied = (step: StepDef) => ['started', 'unknown'].includes(state(step.name, 'forward')?.state ?? '');
   const pivotPassed = () => pivot !== undefined && state(pivot.name, 'forward')?.state === 'done';
 
   async function write(step: string, kind: StepKind, st: StepState, extra: { output?: unknown; error?: unknown } = {}) {
@@ -158,7 +159,7 @@ export async function driveInstance(def: WorkflowDef, row: InstanceRow, deps: Dr
       events.emit('compensating', { ...base, reason: outcome.code, recovered });
     }
     // A pivot that may have been applied is learnt first: if it was, the workflow goes forward instead.
-    if (pivot && ['started', 'unknown'].includes(state(pivot.name, 'forward')?.state ?? '')) {
+    if (pivot && maybeApplied(pivot)) {
       const r = await forwardStep(pivot);
       if (r.state === 'unknown') return inDoubt(`step ${pivot.name} still unknown`);
       if (r.state === 'done') {
@@ -195,7 +196,11 @@ export async function driveInstance(def: WorkflowDef, row: InstanceRow, deps: Dr
   }
   if (recovered) {
     // The rule after a crash: past the point of no return → forward; before it → undo. A pivot left
-    // maybe-applied is re-driven first by `compensate`, which turns forward if it was applied.
+    // maybe applied is re-driven first (same key) to learn which side of that point the instance is on.
+    if (pivot && maybeApplied(pivot)) {
+      const r = await forwardStep(pivot);
+      if (r.state === 'unknown') return inDoubt(`step ${pivot.name} still unknown`);
+    }
     const decision = pivotPassed() ? 'forward' : 'compensate';
     events.emit('recovery', { ...base, decision });
     if (decision === 'compensate') return compensate({ status: 'failed', instanceId: row.id, code: 'WORKFLOW_INTERRUPTED', compensated: [] }, false);
