@@ -144,4 +144,25 @@ describe('one shared log', () => {
     expect(await r.list('in-flight')).toEqual([]);
     expect((await r.list('completed')).map((i) => i.id)).toEqual([inFlight!.id]);
   });
+
+  it('hands its instances back when it closes: another runner takes them at once and re-drives the cut call', async () => {
+    const spot = storeSpot('postgres');
+    spots.push(spot);
+    const a = await replica(spot, { recoverEveryMs: 900_000 });
+    const b = await replica(spot, { recoverEveryMs: 900_000 });
+    const order = input();
+    shop.fault('order', { hold: true });
+    const cut = a.run('checkout', { input: order, userId: 'u1', clientKey: 'handed' }).catch((e: unknown) => e);
+    await eventually(() => shop.held.get('order') === 1, 'order held');
+    await a.close();
+    expect(await cut).toMatchObject({ code: 'WORKFLOW_RUNNER_CLOSED' });
+    // The lease (15 s by default) has not passed: only the hand-back lets b claim it now.
+    expect(await b.recover()).toBe(1);
+    shop.release('order');
+    await eventually(async () => (await b.list('in-flight')).length === 0, 'finished by b');
+    const outcome = await b.run('checkout', { input: order, userId: 'u1', clientKey: 'handed' });
+    // The order was maybe applied when a closed: b learnt it with the same key, so it went forward.
+    expect(outcome.status).toBe('completed');
+    expect(shop.books(order.ref)).toEqual({ reserved: 1, released: 0, charged: 1, refunded: 0, ordered: 1, committed: 1 });
+  });
 });

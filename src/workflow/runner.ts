@@ -97,7 +97,10 @@ export interface WorkflowRunner {
   list(view: ListView, options?: { workflow?: string; limit?: number }): Promise<InstanceRow[]>;
   /** One instance with its step log, for the admin route. */
   inspect(id: string): Promise<{ instance: InstanceRow; steps: StepRow[] } | undefined>;
-  /** Stops timers and drives (their instances stay in the log for the next owner); waits for them to stop. */
+  /**
+   * Stops timers and drives, waits for them to stop, and hands their instances back (claimable at once by
+   * another runner). Does not close the store.
+   */
   close(): Promise<void>;
   readonly owner: string;
 }
@@ -322,7 +325,11 @@ export function createWorkflowRunner(options: WorkflowRunnerOptions): WorkflowRu
     async close() {
       for (const t of timers) clearInterval(t);
       closing.abort();
+      const held = [...driving.keys()];
       await Promise.allSettled([...driving.values()]);
+      // Hand the instances back now, so another replica need not wait for the leases to pass. Their
+      // calls in flight were cut short and stay `started` in the log: the next owner re-drives them.
+      await Promise.allSettled(held.map((id) => store.update(id, owner, { owner: null, leaseUntil: now() }, now())));
     },
   };
 }
