@@ -157,6 +157,38 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('workflow runner on %s', (kind)
     expect(shop.books(input.ref)).toEqual({ reserved: 1, released: 0, charged: 1, refunded: 0, ordered: 1, committed: 1 });
   });
 
+  it('hands back an instance whose drive stopped on an unexpected error; the admin listing shows it stuck', async () => {
+    let now = Date.now();
+    let broken = true;
+    const fragile = defineWorkflow<CheckoutInput>({
+      name: 'fragile',
+      steps: [
+        checkout.steps[1]!,
+        {
+          ...checkout.steps[2]!,
+          input: ({ input }) => {
+            if (broken) throw new Error('input builder broke');
+            return { ref: input.ref, source: input.source, amountCents: 1 };
+          },
+        },
+      ],
+    });
+    const r = await runner({ workflows: [fragile], now: () => now, inDoubtRetryMs: 1_000 });
+    const input = order();
+    const first = await r.run('fragile', { input, userId: 'u1', clientKey: 'k-fragile' }).catch((e: unknown) => e);
+    expect(isWorkflowInDoubt(first)).toBe(true);
+    const [stuck] = await r.list('stuck');
+    expect(stuck).toMatchObject({ status: 'running', owner: null, lastError: 'drive stopped: input builder broke' });
+    broken = false;
+    now += 1_001;
+    expect(await r.recover()).toBe(1);
+    const outcome = await r.run('fragile', { input, userId: 'u1', clientKey: 'k-fragile' });
+    // Recovered before any point of no return (this workflow has none): undone.
+    expect(outcome).toMatchObject({ status: 'failed', code: 'WORKFLOW_INTERRUPTED', compensated: ['reserve'] });
+    expect(shop.books(input.ref)).toMatchObject({ reserved: 1, released: 1, charged: 0 });
+    expect(await r.list('stuck')).toEqual([]);
+  });
+
   it('binds a client key to its input and its user: same input → same outcome, another → IDEMPOTENCY_KEY_REUSED', async () => {
     const r = await runner();
     const input = order();
@@ -179,12 +211,8 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('workflow runner on %s', (kind)
     const a = await runner();
     const b = await runner();
     const input = order();
-    const outcomes = await Promise.all([
-      a.run('checkout', { input, userId: 'u1', clientKey: 'k-dup' }),
-      b.run('checkout', { input, userId: 'u1', clientKey: 'k-dup' }),
-      a.run('checkout', { input, userId: 'u1', clientKey: 'k-dup' }),
-      b.run('checkout', { input, userId: 'u1', clientKey: 'k-dup' }),
-    ]);
+    const outcomes = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).run('checkout', { input, userId: 'u1', clientKey: 'k-dup' })));
+    expect(outcomes).toHaveLength(10);
     expect(new Set(outcomes.map((o) => JSON.stringify(o))).size).toBe(1);
     expect(outcomes[0]!.status).toBe('completed');
     expect(shop.books(input.ref)).toEqual({ reserved: 1, released: 0, charged: 1, refunded: 0, ordered: 1, committed: 1 });

@@ -13,7 +13,16 @@ import { randomUUID } from 'node:crypto';
 import { ConfigurationError } from '../errors.js';
 import type { WorkflowDef } from './define.js';
 import { driveInstance, type Invoke } from './drive.js';
-import { IdempotencyKeyReusedError, WorkflowNotFoundError, WorkflowRunnerClosedError, WorkflowWaitTimeoutError, isWorkflowLeaseLost } from './errors.js';
+import {
+  IdempotencyKeyReusedError,
+  WorkflowInDoubtError,
+  WorkflowNotFoundError,
+  WorkflowRunnerClosedError,
+  WorkflowWaitTimeoutError,
+  isWorkflowError,
+  isWorkflowInDoubt,
+  isWorkflowLeaseLost,
+} from './errors.js';
 import { WorkflowTelemetry, type WorkflowEvents } from './events.js';
 import { inputHash } from './keys.js';
 import type { Outcome } from './outcome.js';
@@ -194,9 +203,16 @@ export function createWorkflowRunner(options: WorkflowRunnerOptions): WorkflowRu
         if (claims && row.clientKey !== null) await claims.publish(row.userId, row.clientKey, { instanceId: row.id, hash: row.inputHash, outcome }).catch(() => {});
         return outcome;
       })
-      .catch((e: unknown) => {
+      .catch(async (e: unknown) => {
         if (isWorkflowLeaseLost(e)) events.emit('leaseLost', { workflow: row.workflow, instanceId: row.id, trace });
-        throw e;
+        if (isWorkflowError(e)) throw e;
+        // Anything else (the store unreachable, a step's input builder throwing) stops this drive with
+        // the log intact: hand the instance back (best effort; else its lease lapses, no longer renewed)
+        // and answer "not finished yet". The recovery loop tries again; the admin listing shows it stuck.
+        const reason = `drive stopped: ${String((e as Error)?.message ?? e).slice(0, 200)}`;
+        await store.update(row.id, owner, { owner: null, leaseUntil: now() + inDoubtRetryMs, lastError: reason }, now()).catch(() => {});
+        events.emit('inDoubt', { workflow: row.workflow, instanceId: row.id, trace, reason });
+        throw new WorkflowInDoubtError(row.id, e);
       })
       .finally(() => driving.delete(row.id));
     driving.set(row.id, p);
@@ -213,8 +229,9 @@ export function createWorkflowRunner(options: WorkflowRunnerOptions): WorkflowRu
       if (local) {
         try {
           return await local;
-        } catch {
-          // in doubt or lease lost here: the outcome will come from the log
+        } catch (e) {
+          // In doubt here: every caller waiting for it hears so now. Lease lost: the outcome comes from the log.
+          if (isWorkflowInDoubt(e)) throw e;
         }
       }
       const row = await store.get(id);
@@ -295,7 +312,7 @@ export function createWorkflowRunner(options: WorkflowRunnerOptions): WorkflowRu
       await store.init();
       await claimAndDrive(true);
       timers.push(
-        setInterval(() => void tick(() => store.renew(owner, now() + leaseMs, now())), renewEveryMs),
+        setInterval(() => void tick(() => store.renew(owner, [...driving.keys()], now() + leaseMs)), renewEveryMs),
         setInterval(() => void tick(() => claimAndDrive(false)), recoverEveryMs),
         setInterval(() => void tick(() => store.purge(now() - retentionMs)), Math.max(recoverEveryMs, 60_000)),
       );

@@ -133,8 +133,9 @@ export function postgresWorkflowStore(options: PostgresStoreOptions): WorkflowSt
       const r = await pool.query(`UPDATE ${I} SET ${sets} WHERE id = $${n + 1} AND owner = $${n + 2}`, [...cols.map(([, v]) => v), now, id, owner]);
       if (r.rowCount === 0) throw new WorkflowLeaseLostError(id);
     },
-    async renew(owner, leaseUntil) {
-      const r = await pool.query(`UPDATE ${I} SET lease_until = $1 WHERE owner = $2 AND status IN (${active})`, [leaseUntil, owner]);
+    async renew(owner, ids, leaseUntil) {
+      if (ids.length === 0) return 0;
+      const r = await pool.query(`UPDATE ${I} SET lease_until = $1 WHERE owner = $2 AND status IN (${active}) AND id = ANY($3::text[])`, [leaseUntil, owner, ids]);
       return r.rowCount ?? 0;
     },
     async claimExpired(owner, leaseUntil, now, limit, adopt = false) {

@@ -77,7 +77,6 @@ export function sqliteWorkflowStore(options: SqliteStoreOptions): WorkflowStore 
     step: db.prepare(`INSERT INTO ${S} (instance_id, step, kind, state, output, error, attempts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
       ON CONFLICT (instance_id, step, kind) DO UPDATE SET state = excluded.state, output = excluded.output, error = excluded.error,
       attempts = attempts + excluded.attempts, updated_at = excluded.updated_at`),
-    renew: db.prepare(`UPDATE ${I} SET lease_until = ? WHERE owner = ? AND status IN (${active})`),
     claim: db.prepare(`UPDATE ${I} SET owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ?
       WHERE id IN (SELECT id FROM ${I} WHERE status IN (${active}) AND (lease_until < ? OR owner = ?) ORDER BY lease_until LIMIT ?) RETURNING *`),
     purge: db.prepare(`DELETE FROM ${I} WHERE status NOT IN (${active}) AND created_at < ?`),
@@ -124,8 +123,10 @@ export function sqliteWorkflowStore(options: SqliteStoreOptions): WorkflowStore 
       const res = db.prepare(`UPDATE ${I} SET ${sets} WHERE id = ? AND owner = ?`).run(...cols.map(([, v]) => v), now, id, owner);
       if (res.changes === 0) throw new WorkflowLeaseLostError(id);
     },
-    async renew(owner, leaseUntil) {
-      return q.renew.run(leaseUntil, owner).changes;
+    async renew(owner, ids, leaseUntil) {
+      if (ids.length === 0) return 0;
+      const sql = `UPDATE ${I} SET lease_until = ? WHERE owner = ? AND status IN (${active}) AND id IN (${ids.map(() => '?').join(',')})`;
+      return db.prepare(sql).run(leaseUntil, owner, ...ids).changes;
     },
     async claimExpired(owner, leaseUntil, now, limit, adopt = false) {
       // `owner = NULL` is never true: without `adopt`, only expired leases are taken.

@@ -88,8 +88,11 @@ export interface WorkflowStore {
   record(id: string, owner: string, step: { step: string; kind: StepKind; state: StepState; output?: unknown; error?: unknown }, now: number): Promise<void>;
   /** Fenced: changes the instance. */
   update(id: string, owner: string, patch: InstancePatch, now: number): Promise<void>;
-  /** Extends the lease of every active instance `owner` holds; answers how many. */
-  renew(owner: string, leaseUntil: number, now: number): Promise<number>;
+  /**
+   * Extends the leases of these instances while `owner` holds them; answers how many. Only instances a
+   * drive is running for are renewed: one whose drive stopped (store error, bug) lapses and is recovered.
+   */
+  renew(owner: string, ids: readonly string[], leaseUntil: number): Promise<number>;
   /**
    * Atomically takes up to `limit` active instances whose lease passed; with `adopt`, also those `owner`
    * itself holds (a restarted process taking back what its previous life held).
