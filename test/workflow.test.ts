@@ -83,9 +83,15 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('workflow runner on %s', (kind)
 
   it('undoes applied side effects in reverse order when a step fails for good, before answering', async () => {
     const r = await runner();
+    const turned: WorkflowEvents['compensating'][] = [];
+    const ends: string[] = [];
+    r.on('compensating', (e) => turned.push(e));
+    r.on('stepEnd', (e) => ends.push(`${e.step}:${e.kind}:${e.result}`));
     const input = order();
     shop.fault('order', { status: 400 });
     const outcome = await r.run('checkout', { input, userId: 'u1', clientKey: 'k-fail' });
+    expect(turned.map((e) => [e.instanceId, e.reason, e.recovered])).toEqual([[outcome.instanceId, 'STEP_FAILED', false]]);
+    expect(ends).toEqual(['quote:forward:done', 'reserve:forward:done', 'charge:forward:done', 'order:forward:failed', 'charge:compensate:done', 'reserve:compensate:done']);
     expect(outcome).toMatchObject({ status: 'failed', code: 'STEP_FAILED', step: 'order', upstream: 'shop', endpoint: 'order', compensated: ['charge', 'reserve'] });
     expect(shop.books(input.ref)).toEqual({ reserved: 1, released: 1, charged: 1, refunded: 1, ordered: 0, committed: 0 });
     const mine = shop.effects.filter((e) => e.body.ref === input.ref);

@@ -30,8 +30,8 @@ import type { KeyClaims } from './redis-claims.js';
 import { ACTIVE, type InstanceRow, type InstanceStatus, type StepRow, type WorkflowStore } from './store.js';
 
 export interface WorkflowRunnerOptions {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  readonly workflows: readonly WorkflowDef<any, any>[];
+  /** Definitions from `defineWorkflow` (any input type: each instance's input comes back from the log as stored). */
+  readonly workflows: readonly WorkflowDef<never, unknown>[];
   readonly store: WorkflowStore;
   readonly invoke: Invoke;
   /**
@@ -158,7 +158,7 @@ export function createWorkflowRunner(options: WorkflowRunnerOptions): WorkflowRu
       throw new ConfigurationError(`Workflow runner option workflows must hold definitions made by defineWorkflow, but received: ${JSON.stringify(w)}`);
     }
     if (workflows.has(w.name)) throw new ConfigurationError(`Workflow runner option workflows must have unique names, but received ${JSON.stringify(w.name)} twice`);
-    workflows.set(w.name, w as WorkflowDef);
+    workflows.set(w.name, w as unknown as WorkflowDef);
   }
   if (typeof options.invoke !== 'function') throw new ConfigurationError('Workflow runner option invoke must be a function (upstream, endpoint, input, { idempotencyKey, signal }) => Promise<output>, but received: ' + typeof options.invoke);
 
@@ -252,8 +252,11 @@ export function createWorkflowRunner(options: WorkflowRunnerOptions): WorkflowRu
     }
   }
 
+  let started = false;
+
   async function run(name: string, o: RunOptions): Promise<Outcome> {
     if (closing.signal.aborted) throw new WorkflowRunnerClosedError();
+    if (!started) throw new ConfigurationError('A workflow runner must be started (await runner.start()) before run(), which needs the log\'s tables and this owner\'s past instances recovered');
     const def = workflows.get(name);
     if (!def) throw new WorkflowNotFoundError(name);
     const hash = inputHash(name, o.input);
@@ -310,6 +313,7 @@ export function createWorkflowRunner(options: WorkflowRunnerOptions): WorkflowRu
     on: (name, fn) => events.on(name, fn),
     async start() {
       await store.init();
+      started = true;
       await claimAndDrive(true);
       timers.push(
         setInterval(() => void tick(() => store.renew(owner, [...driving.keys()], now() + leaseMs)), renewEveryMs),
