@@ -1,5 +1,5 @@
 /**
- * The three client operations of CONTRACT.md, end to end: real sandbox servers, a real gateway, real
+ * The three client operations (sandbox/README.md, "The client operations and their rules"), end to end: real sandbox servers, a real gateway, real
  * HTTP. Answers are checked against the data set; upstream calls are counted from `__stats`.
  */
 import { readFileSync } from 'node:fs';
