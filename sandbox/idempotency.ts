@@ -55,7 +55,9 @@ export class IdempotencyStore {
    * `request` identifies the call (method, path and query).
    */
   handle(key: string, route: string, request: string, body: Buffer, run: () => Reply): Reply {
-    if (key.length > IDEMPOTENCY_KEY_MAX_LENGTH) return { status: 400, body: { message: `Idempotency-Key must be at most ${IDEMPOTENCY_KEY_MAX_LENGTH} characters` } };
+    if (key.length === 0 || key.length > IDEMPOTENCY_KEY_MAX_LENGTH) {
+      return { status: 400, body: { message: `Idempotency-Key must be 1 to ${IDEMPOTENCY_KEY_MAX_LENGTH} characters (got ${key.length})` } };
+    }
     this.expire();
     const fingerprint = createHash('sha256').update(request).update('\n').update(canonicalBody(body)).digest('base64url');
     const seen = this.entries.get(key);

@@ -225,7 +225,8 @@ export class UpstreamServer implements SandboxUpstream {
   }
 
   records(): UpstreamRecords {
-    return { ...this.def.records?.(), idempotencyKeys: this.idempotency.records() };
+    // A copy: what a caller does with it never touches the upstream's state.
+    return structuredClone({ ...this.def.records?.(), idempotencyKeys: this.idempotency.records() });
   }
 
   start(): Promise<void> {

@@ -181,6 +181,9 @@ describe('Idempotency-Key', () => {
   it('a 400 is not kept (a corrected request may reuse the key); keys are kept 24 h by the sandbox clock', async () => {
     const k = key('order');
     expect((await call('orders', 'POST', '/orders', { body: orderBody(7, { totalCents: 1 }), key: k })).status).toBe(400);
+    const empty = await call('orders', 'POST', '/orders', { body: orderBody(7), key: '' });
+    expect(empty.status).toBe(400);
+    expect(empty.body.message).toContain('Idempotency-Key');
     const placed = await call('orders', 'POST', '/orders', { body: orderBody(7), key: k });
     expect(placed.status).toBe(201);
     clock += IDEMPOTENCY_KEY_TTL_MS - 1;
