@@ -9,7 +9,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import { DEFAULT_SANDBOX_CREDENTIALS as C } from '../sandbox/index.js';
+import { DEFAULT_SANDBOX_CREDENTIALS } from '../sandbox/index.js';
+import { credentialEnv, DEFINITIONS, secretRefsOf, upstreamUrlEnv } from '../test/support/definitions.js';
 
 /** The repository root (cwd of every child process). */
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -99,24 +100,23 @@ export function startPinned(opts: { core: number | string; args: readonly string
   });
 }
 
-/** The sandbox's credentials under the variable names the gateway (and every peer) reads. */
+/**
+ * The sandbox's credentials under the variable names the gateway (and every peer) reads: every
+ * variable the definitions declare (their sandbox defaults) and every one a sandbox upstream accepts.
+ */
 export const SANDBOX_CREDENTIAL_ENV: Readonly<Record<string, string>> = {
-  PRICING_TOKEN: C.pricingToken,
-  INVENTORY_API_KEY: C.inventoryApiKey,
-  REVIEWS_TOKEN: C.reviewsToken,
-  RECOMMENDATIONS_API_KEY: C.recommendationsApiKey,
-  SHIPPING_CLIENT_ID: C.shippingClientId,
-  SHIPPING_CLIENT_SECRET: C.shippingClientSecret,
-  TAX_USERNAME: C.taxUsername,
-  TAX_PASSWORD: C.taxPassword,
-  ACCOUNTS_TOKEN: C.accountsToken,
+  ...Object.fromEntries(DEFINITIONS.flatMap((d) => secretRefsOf(d).flatMap((r) => (r.sandboxDefault ? [[r.env, r.sandboxDefault]] : [])))),
+  ...credentialEnv(DEFAULT_SANDBOX_CREDENTIALS),
 };
 
-/** `UPSTREAM_<NAME>_URL` variables for the given upstream URLs, plus the sandbox credentials. */
+/**
+ * The URL variables for the given upstream URLs (each definition's `baseUrlEnv`; `UPSTREAM_<NAME>_URL`
+ * for a sandbox upstream with no definition, which peers may read), plus the sandbox credentials.
+ */
 export function upstreamEnv(urls: Readonly<Record<string, string>>): Record<string, string> {
   const env: Record<string, string> = { ...SANDBOX_CREDENTIAL_ENV };
-  for (const [name, url] of Object.entries(urls)) env[`UPSTREAM_${name.toUpperCase()}_URL`] = url;
-  return env;
+  for (const [name, url] of Object.entries(urls)) env[`UPSTREAM_${name.toUpperCase().replace(/-/g, '_')}_URL`] = url;
+  return Object.assign(env, upstreamUrlEnv(urls));
 }
 
 /** A running sandbox process. */
@@ -133,7 +133,7 @@ export interface SandboxProcess {
 export async function startSandbox(opts: { latencyMs?: number; perUpstreamMs?: Record<string, number>; seed?: number; core?: number } = {}): Promise<SandboxProcess> {
   const env: Record<string, string> = { SANDBOX_PORT_BASE: '0', SANDBOX_SEED: String(opts.seed ?? 1), SANDBOX_LATENCY_MS: String(opts.latencyMs ?? 5) };
   for (const [name, ms] of Object.entries(opts.perUpstreamMs ?? {})) env[`SANDBOX_${name.toUpperCase()}_LATENCY_MS`] = String(ms);
-  const p = await startPinned({ core: opts.core ?? 1, args: ['--import', 'tsx', 'sandbox/main.ts'], env, ready: /accounts\s+(http:\/\/\S+)/ });
+  const p = await startPinned({ core: opts.core ?? 1, args: ['--import', 'tsx', 'sandbox/main.ts'], env, ready: /^sandbox ready$/m });
   const urls: Record<string, string> = {};
   for (const m of p.output().matchAll(/^(\w+)\s+(http:\/\/\S+)$/gm)) urls[m[1]!] = m[2]!;
   return { urls, pid: p.pid, stop: p.stop };

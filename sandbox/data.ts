@@ -1,6 +1,6 @@
 /**
  * The sandbox shop's data set (DummyJSON: products, users, carts; MIT, see data/dummyjson/LICENSE)
- * and the data rules of CONTRACT.md section 2, exported so that tests can compute every expected
+ * and the data rules of sandbox/README.md ("Data rules"), exported so that tests can compute every expected
  * upstream answer from the data set.
  *
  * Everything is loaded and indexed once, when this module is first imported.

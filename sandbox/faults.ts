@@ -1,9 +1,10 @@
 /** Fault specifications: validation and the seeded PRNG that decides probabilistic faults. */
-import type { DriftKind, FaultSpec } from './types.js';
+import type { DriftKind, FaultSpec, LostAnswer } from './types.js';
 
 export class FaultSpecError extends Error {}
 
-const FAULT_KEYS = new Set(['latencyMs', 'spike', 'error', 'reset', 'hang', 'malformed', 'trickle', 'down', 'drift', 'redirect', 'routes']);
+const FAULT_KEYS = new Set(['latencyMs', 'spike', 'error', 'reset', 'hang', 'malformed', 'trickle', 'down', 'drift', 'redirect', 'afterEffect', 'routes', 'times']);
+const LOST_ANSWERS: readonly LostAnswer[] = ['hang', 'reset', 'error', 'delay'];
 const DRIFT_KINDS: readonly DriftKind[] = ['rename', 'type', 'missing', 'extra'];
 const MAX_MS = 3_600_000;
 
@@ -79,6 +80,16 @@ export function validateFaultSpec(input: unknown, routeKeys: readonly string[]):
     if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:')) fail('redirect must be an absolute http(s) URL (an origin, e.g. "http://127.0.0.1:9999")');
     out.redirect = (input.redirect as string).replace(/\/+$/, '');
   }
+  if (input.afterEffect !== undefined) {
+    const a = input.afterEffect;
+    if (!isPlainObject(a)) fail('afterEffect must be an object');
+    checkKeys(a, ['probability', 'outcome', 'status', 'delayMs'], 'afterEffect');
+    if (!LOST_ANSWERS.includes(a.outcome as LostAnswer)) fail(`afterEffect.outcome must be one of ${LOST_ANSWERS.join(', ')}`);
+    out.afterEffect = { probability: num(a.probability, 'afterEffect.probability', 0, 1), outcome: a.outcome as LostAnswer };
+    if (a.status !== undefined) out.afterEffect.status = num(a.status, 'afterEffect.status', 400, 599, true);
+    if (a.delayMs !== undefined) out.afterEffect.delayMs = num(a.delayMs, 'afterEffect.delayMs', 0, MAX_MS);
+  }
+  if (input.times !== undefined) out.times = num(input.times, 'times', 1, 1_000_000_000, true);
   if (input.routes !== undefined) {
     if (!Array.isArray(input.routes) || input.routes.some((r) => typeof r !== 'string')) fail('routes must be an array of route keys');
     for (const r of input.routes as string[]) {

@@ -9,7 +9,9 @@ try {
   process.exit(1);
 }
 
-for (const [name, url] of Object.entries(sandbox.urls)) console.log(`${name.padEnd(16)} ${url}`);
+// One write, so a reader waiting for the last line sees every upstream's.
+const width = Math.max(16, ...Object.keys(sandbox.urls).map((n) => n.length + 1));
+console.log(`${Object.entries(sandbox.urls).map(([name, url]) => `${name.padEnd(width)} ${url}`).join('\n')}\nsandbox ready`);
 
 let closing = false;
 const shutdown = (signal: string): void => {

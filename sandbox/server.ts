@@ -1,16 +1,18 @@
 /**
- * One sandbox upstream: a node:http server with stats, fault injection, latency, credentials,
- * and the admin routes /__stats, /__faults and /openapi.json.
+ * One sandbox upstream: a node:http server that serves a descriptor's routes (./descriptor.ts) with
+ * stats, fault injection, latency, credentials, Idempotency-Key, and the admin routes /__stats,
+ * /__faults, /__records and /openapi.json. Nothing here knows any upstream by name.
  */
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { createPrng, FaultSpecError, validateFaultSpec } from './faults.js';
+import { HttpError } from './descriptor.js';
+import type { Ctx, Reply, RouteDef, SandboxUpstreamDescriptor, UpstreamBehaviour } from './descriptor.js';
+import { IdempotencyStore } from './idempotency.js';
 import { openApiDocument } from './openapi.js';
-import { HttpError, upstreamDef } from './upstreams.js';
-import type { Ctx, Reply, RouteDef, UpstreamDef, UpstreamState } from './upstreams.js';
-import type { FaultSpec, SandboxCredentials, SandboxUpstream, Stats, StatsEntry, UpstreamName } from './types.js';
+import type { FaultSpec, SandboxCredentials, SandboxOptions, SandboxUpstream, Stats, StatsEntry, UpstreamName, UpstreamRecords } from './types.js';
 
 /** Largest request body accepted (bytes); larger -> 413. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -20,15 +22,16 @@ export const STATS_CAPACITY = 1000;
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 export interface UpstreamConfig {
-  name: UpstreamName;
+  descriptor: SandboxUpstreamDescriptor;
   host: string;
   port: number;
   latencyMs: number;
   credentials: SandboxCredentials;
-  shippingTokenTtlS: number;
   faults: FaultSpec | null;
   seed: number;
   now: () => number;
+  /** What startSandbox was given (upstream-specific options included). */
+  options: Readonly<SandboxOptions>;
 }
 
 const nowMs = (): number => performance.timeOrigin + performance.now();
@@ -101,10 +104,12 @@ export class UpstreamServer implements SandboxUpstream {
   private _port: number;
   private latency: number;
   private spec: FaultSpec | null;
-  private readonly def: UpstreamDef;
+  private readonly descriptor: SandboxUpstreamDescriptor;
+  private readonly def: UpstreamBehaviour;
   private readonly router: Router;
   private readonly routeKeys: string[];
-  private readonly state: UpstreamState;
+  private credentials: SandboxCredentials;
+  private readonly idempotency: IdempotencyStore;
   private readonly random: () => number;
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
@@ -120,15 +125,17 @@ export class UpstreamServer implements SandboxUpstream {
   private readonly listeners = new Set<(entry: Readonly<StatsEntry>) => void>();
 
   constructor(cfg: UpstreamConfig) {
-    this.name = cfg.name;
+    this.descriptor = cfg.descriptor;
+    this.name = cfg.descriptor.name;
     this.host = cfg.host;
     this._port = cfg.port;
     this.latency = cfg.latencyMs;
-    this.def = upstreamDef(cfg.name);
+    this.credentials = { ...cfg.credentials };
+    this.def = cfg.descriptor.create({ credentials: () => this.credentials, now: cfg.now, options: cfg.options });
     this.router = new Router(this.def.routes);
     this.routeKeys = this.def.routes.map((r) => r.key);
     this.spec = cfg.faults ? validateFaultSpec(cfg.faults, this.routeKeys) : null;
-    this.state = { credentials: { ...cfg.credentials }, tokens: new Map(), tokenTtlS: cfg.shippingTokenTtlS, now: cfg.now };
+    this.idempotency = new IdempotencyStore(cfg.now);
     this.random = createPrng(cfg.seed);
     this.server = createServer({ keepAlive: true }, (req, res) => this.onRequest(req, res));
     this.server.keepAliveTimeout = 65_000;
@@ -205,19 +212,21 @@ export class UpstreamServer implements SandboxUpstream {
   }
 
   setCredentials(c: Partial<SandboxCredentials>): void {
-    const prev = this.state.credentials;
+    const prev = this.credentials;
     const next = { ...prev };
-    for (const [k, v] of Object.entries(c) as [keyof SandboxCredentials, string | undefined][]) {
+    for (const [k, v] of Object.entries(c)) {
       if (v !== undefined) {
         if (typeof v !== 'string' || v === '') throw new TypeError(`credential ${k} must be a non-empty string`);
         next[k] = v;
       }
     }
-    this.state.credentials = next;
-    // Rotating the shipping client credentials revokes every access token issued with the old ones.
-    if (next.shippingClientId !== prev.shippingClientId || next.shippingClientSecret !== prev.shippingClientSecret) {
-      this.state.tokens.clear();
-    }
+    this.credentials = next;
+    this.def.credentialsChanged?.(prev, next);
+  }
+
+  records(): UpstreamRecords {
+    // A copy: what a caller does with it never touches the upstream's state.
+    return structuredClone({ ...this.def.records?.(), idempotencyKeys: this.idempotency.records() });
   }
 
   start(): Promise<void> {
@@ -297,7 +306,7 @@ export class UpstreamServer implements SandboxUpstream {
       const search = qi >= 0 ? rawUrl.slice(qi + 1) : '';
       if (pathname.length > 1 && pathname.endsWith('/')) pathname = pathname.slice(0, -1);
 
-      if (pathname === '/__stats' || pathname === '/__faults' || pathname === '/openapi.json') {
+      if (pathname === '/__stats' || pathname === '/__faults' || pathname === '/__records' || pathname === '/openapi.json') {
         this.admin(req, res, method, pathname);
         return;
       }
@@ -307,6 +316,7 @@ export class UpstreamServer implements SandboxUpstream {
       const entry = this.record(req, res, routeKey);
       const spec = this.spec;
       const f = spec && (!spec.routes || spec.routes.includes(routeKey)) ? spec : null;
+      if (f?.times !== undefined && --f.times <= 0 && this.spec === f) this.spec = null; // its last request
       if (f?.down) {
         req.socket.destroy();
         return;
@@ -320,7 +330,7 @@ export class UpstreamServer implements SandboxUpstream {
         const go = (): void => {
           if (res.destroyed || res.writableEnded) return;
           try {
-            this.respond(req, res, m, f, search, body);
+            this.respond(req, res, m, f, pathname, search, body);
           } catch {
             this.send(res, 500, '{"message":"internal error"}');
           }
@@ -338,6 +348,7 @@ export class UpstreamServer implements SandboxUpstream {
     res: ServerResponse,
     m: ReturnType<Router['match']>,
     f: FaultSpec | null,
+    pathname: string,
     search: string,
     body: Buffer,
   ): void {
@@ -371,45 +382,49 @@ export class UpstreamServer implements SandboxUpstream {
       headers: req.headers,
       body,
       origin: this.url,
-      state: this.state,
     };
     if (m.route.auth && !this.def.authorize(ctx)) {
-      this.send(res, 401, '{"message":"unauthorized"}', { 'www-authenticate': this.challenge() });
+      this.send(res, 401, '{"message":"unauthorized"}', this.descriptor.challenge ? { 'www-authenticate': this.descriptor.challenge } : undefined);
       return;
     }
-    let reply: Reply;
-    try {
-      reply = m.route.handle(ctx);
-    } catch (err) {
-      if (err instanceof HttpError) reply = { status: err.status, body: { message: err.message } };
-      else throw err;
-    }
+    const route = m.route;
+    const run = (): Reply => {
+      try {
+        return route.handle(ctx);
+      } catch (err) {
+        if (err instanceof HttpError) return { status: err.status, body: { message: err.message } };
+        throw err;
+      }
+    };
+    const key = route.idempotent ? req.headers['idempotency-key'] : undefined;
+    const reply = typeof key === 'string' ? this.idempotency.handle(key, route.key, `${ctx.method} ${pathname}?${search}`, body, run) : run();
     let text: string;
     if (reply.status === 200 && f?.drift && m.route.drift) {
       const obj = reply.body !== undefined ? reply.body : JSON.parse(reply.json!);
       text = JSON.stringify(m.route.drift(obj, f.drift));
-    } else text = reply.json ?? JSON.stringify(reply.body);
+    } else text = reply.json ?? (reply.body === undefined ? '' : JSON.stringify(reply.body));
     if (reply.status === 200 && f?.malformed && this.random() < f.malformed.probability) {
       text = text.slice(0, Math.max(1, Math.floor(text.length / 2)));
+    }
+    const lost = f?.afterEffect && this.random() < f.afterEffect.probability ? f.afterEffect : undefined;
+    if (lost) {
+      // The work is done (and kept for its Idempotency-Key); only the answer goes missing.
+      if (lost.outcome === 'reset') req.socket.destroy();
+      else if (lost.outcome === 'error') this.send(res, lost.status ?? 500, '{"message":"injected fault"}');
+      else if (lost.outcome === 'delay') this.later(lost.delayMs ?? 0, () => this.send(res, reply.status, text, reply.headers));
+      return; // 'hang': never answer
     }
     if (f?.trickle) this.trickle(res, reply.status, text, reply.headers, f.trickle);
     else this.send(res, reply.status, text, reply.headers);
   }
 
-  private challenge(): string {
-    switch (this.name) {
-      case 'tax':
-        return 'Basic realm="sandbox-tax"';
-      case 'inventory':
-      case 'recommendations':
-        return 'ApiKey header="X-Api-Key"';
-      default:
-        return `Bearer realm="sandbox-${this.name}"`;
-    }
-  }
-
   private send(res: ServerResponse, status: number, text: string, headers?: Record<string, string>): void {
     if (res.headersSent || res.destroyed) return;
+    if (status === 204) {
+      res.writeHead(204, headers);
+      res.end();
+      return;
+    }
     const buf = Buffer.from(text, 'utf8');
     res.writeHead(status, { ...headers, 'content-type': JSON_TYPE, 'content-length': buf.length });
     res.end(buf);
@@ -487,7 +502,13 @@ export class UpstreamServer implements SandboxUpstream {
     }
     if (pathname === '/openapi.json') {
       if (method !== 'GET') this.send(res, 405, '{"message":"use GET"}', { allow: 'GET' });
-      else this.send(res, 200, (this.openapiCache ??= JSON.stringify(openApiDocument(this.name, this.url))));
+      else this.send(res, 200, (this.openapiCache ??= JSON.stringify(openApiDocument(this.descriptor, this.url))));
+      req.resume();
+      return;
+    }
+    if (pathname === '/__records') {
+      if (method !== 'GET') this.send(res, 405, '{"message":"use GET"}', { allow: 'GET' });
+      else this.send(res, 200, JSON.stringify(this.records()));
       req.resume();
       return;
     }

@@ -1,39 +1,18 @@
 /** Public types of the sandbox shop (re-exported by sandbox/index.ts). */
 
-export type UpstreamName = 'catalog' | 'pricing' | 'inventory' | 'reviews' | 'recommendations' | 'shipping' | 'tax' | 'accounts';
+/** The name of a sandbox upstream: its file's name in `sandbox/upstreams/` (see `sandboxUpstreamNames()`). */
+export type UpstreamName = string;
 
-/** Every upstream, in port order: catalog = portBase + 1 ... accounts = portBase + 8. */
-export const UPSTREAM_NAMES: readonly UpstreamName[] = Object.freeze([
-  'catalog',
-  'pricing',
-  'inventory',
-  'reviews',
-  'recommendations',
-  'shipping',
-  'tax',
-  'accounts',
-] as const);
-
-export interface SandboxCredentials {
-  /** pricing: `Authorization: Bearer <pricingToken>` */
-  pricingToken: string;
-  /** inventory: `X-Api-Key: <inventoryApiKey>` */
-  inventoryApiKey: string;
-  /** reviews: `Authorization: Bearer <reviewsToken>` */
-  reviewsToken: string;
-  /** recommendations: `X-Api-Key: <recommendationsApiKey>` */
-  recommendationsApiKey: string;
-  /** shipping: OAuth2 client credentials for `POST /oauth/token` */
-  shippingClientId: string;
-  shippingClientSecret: string;
-  /** tax: HTTP Basic */
-  taxUsername: string;
-  taxPassword: string;
-  /** accounts: `Authorization: Bearer <accountsToken>` */
-  accountsToken: string;
-}
+/**
+ * Credential values by credential key (`pricingToken`, `taxPassword`, ...). Each sandbox upstream
+ * declares its keys, their defaults and the environment variable each is read from.
+ */
+export type SandboxCredentials = Record<string, string>;
 
 export type DriftKind = 'rename' | 'type' | 'missing' | 'extra';
+
+/** What happens to an answer whose side effect was applied (the `afterEffect` fault). */
+export type LostAnswer = 'hang' | 'reset' | 'error' | 'delay';
 
 export interface FaultSpec {
   /** Added to every answer (on top of the upstream's latency). */
@@ -56,28 +35,37 @@ export interface FaultSpec {
   drift?: DriftKind;
   /** Answer 302 with `Location: <redirect origin> + original path and query`. */
   redirect?: string;
+  /**
+   * The request is carried out (its side effect applied and kept for its Idempotency-Key), then its
+   * answer is lost: `hang` never answers, `reset` destroys the socket, `error` answers `status`
+   * (default 500) with {"message":"injected fault"}, `delay` sends the real answer `delayMs` later.
+   */
+  afterEffect?: { probability: number; outcome: LostAnswer; status?: number; delayMs?: number };
   /** Only apply to these route keys (e.g. ['POST /stock/lookup']); default: every business route. */
   routes?: string[];
+  /** Apply to the next `times` matching requests only; then the spec is cleared. */
+  times?: number;
 }
 
 export interface SandboxOptions {
   /** Default '127.0.0.1'. */
   host?: string;
-  /** Default 4100 -> catalog 4101 ... accounts 4108; 0 means every upstream on an ephemeral port. */
+  /** Default 4100 -> each upstream on base + its port offset; 0 means every upstream on an ephemeral port. */
   portBase?: number;
-  /** Defaults: catalog 15, pricing 10, inventory 20, reviews 10, recommendations 60, shipping 25, tax 15, accounts 15. */
+  /** Per upstream name, ms; names with no sandbox upstream are ignored. Defaults: each upstream's own. */
   latencyMs?: Partial<Record<UpstreamName, number>>;
   credentials?: Partial<SandboxCredentials>;
-  /** OAuth2 access-token lifetime in seconds, default 300. */
+  /** shipping: OAuth2 access-token lifetime in seconds, default 300. */
   shippingTokenTtlS?: number;
+  /** Per upstream name; names with no sandbox upstream are ignored. */
   faults?: Partial<Record<UpstreamName, FaultSpec>>;
   /** Seeds the PRNG used for fault probabilities (deterministic tests); default random. */
   seed?: number;
-  /** Start only these upstreams. */
-  only?: UpstreamName[];
+  /** Start only these upstreams (names with no sandbox upstream are ignored). */
+  only?: readonly UpstreamName[];
   /**
-   * Clock used for OAuth2 token expiry, epoch ms (default Date.now). Lets tests expire tokens
-   * without waiting.
+   * The sandbox's clock, epoch ms (default Date.now): OAuth2 token expiry, reservation expiry,
+   * idempotency-key retention and the timestamps of records. Lets tests move time without waiting.
    */
   now?: () => number;
 }
@@ -108,17 +96,44 @@ export interface Stats {
   requests: StatsEntry[];
 }
 
+/** One Idempotency-Key an upstream has seen (in `GET /__records`). */
+export interface IdempotencyRecord {
+  key: string;
+  /** Route key of the first request with this key. */
+  route: string;
+  /** How many times the route's effect ran for this key (1 unless something is wrong). */
+  applied: number;
+  /** How many later requests were answered with the first answer. */
+  replays: number;
+  /** How many later requests were refused with 409 for a different body. */
+  conflicts: number;
+  /** Status of the first answer. */
+  status: number;
+  /** When the key was first used (ISO 8601, by the sandbox clock). */
+  firstSeenAt: string;
+}
+
+/** The books of an upstream (`GET /__records`): its own records, and the idempotency keys it has kept. */
+export interface UpstreamRecords {
+  idempotencyKeys: IdempotencyRecord[];
+  [book: string]: unknown;
+}
+
 export interface SandboxUpstream {
   readonly name: UpstreamName;
   readonly url: string;
   readonly port: number;
+  /** Business route keys of this upstream (valid values of FaultSpec.routes). */
+  readonly routes: readonly string[];
   stats(): Stats;
   resetStats(): void;
   setLatency(ms: number): void;
   setFaults(f: FaultSpec | null): void;
   faults(): FaultSpec | null;
-  /** Rotate: new values take effect immediately, old ones are refused. */
+  /** Rotate: new values take effect immediately, old ones are refused. Keys of other upstreams are kept but unused. */
   setCredentials(c: Partial<SandboxCredentials>): void;
+  /** What `GET /__records` answers. */
+  records(): UpstreamRecords;
   /**
    * Call `listener` with every request recorded from now on, as it arrives (before it is answered):
    * unlike `stats()`, it survives `resetStats()` and is not limited to the last 1,000. The entry's
@@ -132,7 +147,12 @@ export interface SandboxUpstream {
 }
 
 export interface Sandbox {
+  /** Base URL of each started upstream. */
   urls: Record<UpstreamName, string>;
   upstreams: Record<UpstreamName, SandboxUpstream>;
+  /** A started upstream; throws when it was not started (or has no sandbox counterpart). */
+  upstream(name: UpstreamName): SandboxUpstream;
+  /** A started upstream's base URL; throws like `upstream`. */
+  url(name: UpstreamName): string;
   close(): Promise<void>;
 }

@@ -9,7 +9,8 @@ import { connect, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createClient } from '@redis/client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DEFAULT_SANDBOX_CREDENTIALS, startSandbox, type Sandbox } from '../sandbox/index.js';
+import { DEFAULT_SANDBOX_CREDENTIALS, sandboxUpstreamNames, startSandbox, type Sandbox } from '../sandbox/index.js';
+import { credentialEnv, upstreamUrlEnv } from './support/definitions.js';
 import { byId } from './support/expected.js';
 import { OPERATIONS, post, startStack } from './support/stack.js';
 import { eventually } from './support/wait.js';
@@ -20,20 +21,9 @@ const vars = { id: '1', country: 'US', postcode: '10001' };
 
 let sandbox: Sandbox;
 
+/** The sandbox's URLs and default credentials under the gateway's variable names, from the definitions. */
 function upstreamEnv(): Record<string, string> {
-  const c = DEFAULT_SANDBOX_CREDENTIALS;
-  return {
-    ...Object.fromEntries(Object.entries(sandbox.urls).map(([name, url]) => [`UPSTREAM_${name.toUpperCase()}_URL`, url])),
-    PRICING_TOKEN: c.pricingToken,
-    INVENTORY_API_KEY: c.inventoryApiKey,
-    REVIEWS_TOKEN: c.reviewsToken,
-    RECOMMENDATIONS_API_KEY: c.recommendationsApiKey,
-    SHIPPING_CLIENT_ID: c.shippingClientId,
-    SHIPPING_CLIENT_SECRET: c.shippingClientSecret,
-    TAX_USERNAME: c.taxUsername,
-    TAX_PASSWORD: c.taxPassword,
-    ACCOUNTS_TOKEN: c.accountsToken,
-  };
+  return { ...upstreamUrlEnv(sandbox.urls), ...credentialEnv(DEFAULT_SANDBOX_CREDENTIALS) };
 }
 
 interface Replica {
@@ -81,7 +71,7 @@ async function adminStats(url: string): Promise<{ invalidationsReceived?: number
 }
 
 beforeAll(async () => {
-  sandbox = await startSandbox({ portBase: 0, seed: 3, latencyMs: { catalog: 2, pricing: 2, inventory: 2, reviews: 2, recommendations: 2, shipping: 2, tax: 2, accounts: 2 } });
+  sandbox = await startSandbox({ portBase: 0, seed: 3, latencyMs: Object.fromEntries(sandboxUpstreamNames().map((n) => [n, 2])) });
 });
 afterAll(async () => {
   await sandbox?.close();
@@ -136,7 +126,7 @@ describe('two gateway processes sharing one Redis', () => {
     resetStats();
     const r = await post(b!.url, { query: OPERATIONS.ProductPage, variables: vars });
     expect(r.body.errors).toBeUndefined();
-    expect(sandbox.upstreams.pricing.stats().total).toBe(2); // the product's price and the recommended products' prices
+    expect(sandbox.upstream('pricing').stats().total).toBe(2); // the product's price and the recommended products' prices
     expect(totalCalls()).toBe(2); // nothing else was invalidated
   });
 
@@ -170,7 +160,7 @@ describe('two gateway processes sharing one Redis', () => {
     expect(await invalidateAndWait(a!, b!, { upstream: 'pricing', endpoint: 'pricesBySku', keys: [sku] })).toBe(1);
     resetStats();
     expect((await page(b!)).body).toEqual(expected);
-    expect(sandbox.upstreams.pricing.stats().requests.map((q) => decodeURIComponent(q.path))).toEqual([`/v1/prices?skus=${sku}`]);
+    expect(sandbox.upstream('pricing').stats().requests.map((q) => decodeURIComponent(q.path))).toEqual([`/v1/prices?skus=${sku}`]);
     expect(totalCalls()).toBe(1);
 
     // On b: one recommended product, by id. On a, the next page asks the catalog for that product alone.
@@ -178,7 +168,7 @@ describe('two gateway processes sharing one Redis', () => {
     expect(await invalidateAndWait(b!, a!, { upstream: 'catalog', endpoint: 'productById', keys: [recommended] })).toBe(1);
     resetStats();
     expect((await page(a!)).body).toEqual(expected);
-    expect(sandbox.upstreams.catalog.stats().requests.map((q) => q.path)).toEqual([`/products/${recommended}`]);
+    expect(sandbox.upstream('catalog').stats().requests.map((q) => q.path)).toEqual([`/products/${recommended}`]);
     expect(totalCalls()).toBe(1);
 
     // Each refetched key went back to the shared store: both processes answer the page from the cache again.
@@ -247,8 +237,8 @@ describe('Redis stopped in the middle of a load run', () => {
       // The answers after the stop came from the upstreams: products 41..100 were first asked for after
       // Redis was gone, and each cost exactly one catalog call and one pricing call for its own key.
       // (The second round of 1..20 may come from the memory layer, which needs no Redis.)
-      const catalogPaths = gw.sandbox.upstreams.catalog.stats().requests.map((q) => q.path);
-      const pricingPaths = gw.sandbox.upstreams.pricing.stats().requests.map((q) => decodeURIComponent(q.path));
+      const catalogPaths = gw.sandbox.upstream('catalog').stats().requests.map((q) => q.path);
+      const pricingPaths = gw.sandbox.upstream('pricing').stats().requests.map((q) => decodeURIComponent(q.path));
       for (let id = 41; id <= 100; id++) {
         expect(catalogPaths.filter((p) => p === `/products/${id}`)).toHaveLength(1);
         expect(pricingPaths.filter((p) => p === `/v1/prices?skus=${byId.get(String(id))!.sku}`)).toHaveLength(1);
@@ -285,16 +275,16 @@ describe('Redis without a memory layer (CACHE_MEMORY_LAYER=off)', () => {
       const keys = await redis.keys(`${namespace}:*`);
       expect(keys.length).toBeGreaterThan(0);
 
-      stack.sandbox.upstreams.pricing.resetStats();
+      stack.sandbox.upstream('pricing').resetStats();
       const second = await post(stack.url, { query: OPERATIONS.ProductPage, variables: vars });
       expect(second.body).toEqual(first.body);
-      expect(stack.sandbox.upstreams.pricing.stats().total).toBe(0);
+      expect(stack.sandbox.upstream('pricing').stats().total).toBe(0);
 
       // With a memory layer this would still be a hit; without one, removing the keys from Redis is a miss.
       await redis.del(keys);
       const third = await post(stack.url, { query: OPERATIONS.ProductPage, variables: vars });
       expect(third.body).toEqual(first.body);
-      expect(stack.sandbox.upstreams.pricing.stats().total).toBe(2);
+      expect(stack.sandbox.upstream('pricing').stats().total).toBe(2);
     } finally {
       await redis.quit();
       await stack.close();

@@ -30,9 +30,9 @@ describe('coalescing and per-key caching', () => {
       expect(a.body.errors).toBeUndefined();
       expect(a.body.data.category.products.nodes).toHaveLength(20);
     }
-    expect(stack.sandbox.upstreams.catalog.stats().counts).toEqual({ 'GET /products/categories': 1, 'GET /products/category/:slug': 1 });
-    expect(stack.sandbox.upstreams.pricing.stats().total).toBe(1);
-    expect(stack.sandbox.upstreams.inventory.stats().total).toBe(1);
+    expect(stack.sandbox.upstream('catalog').stats().counts).toEqual({ 'GET /products/categories': 1, 'GET /products/category/:slug': 1 });
+    expect(stack.sandbox.upstream('pricing').stats().total).toBe(1);
+    expect(stack.sandbox.upstream('inventory').stats().total).toBe(1);
   });
 
   it('a CategoryPage whose 20 prices are 15 cached asks pricing for the 5 others only', async () => {
@@ -45,7 +45,7 @@ describe('coalescing and per-key caching', () => {
     stack.resetStats();
     const r = await stack.gql(OPERATIONS.CategoryPage, { slug: 'kitchen-accessories', first: 20 });
     expect(r.body.errors).toBeUndefined();
-    const calls = stack.sandbox.upstreams.pricing.stats().requests;
+    const calls = stack.sandbox.upstream('pricing').stats().requests;
     expect(calls).toHaveLength(1);
     const asked = new URL(`http://x${calls[0]!.path}`).searchParams.get('skus')!.split(',');
     expect(asked.sort()).toEqual(page.slice(15).map((p) => p.sku).sort());
@@ -67,7 +67,7 @@ describe('user scope', () => {
       for (const w of who) {
         const q = new URLSearchParams({ productId, limit: '4', ...(w.userId ? { userId: w.userId } : {}) });
         const res = await fetch(`${stack.sandbox.urls.recommendations}/recommendations?${q}`, {
-          headers: { 'x-api-key': stack.credentials.recommendationsApiKey },
+          headers: { 'x-api-key': stack.credentials.recommendationsApiKey! },
         });
         expected.set(`${productId}/${w.userId ?? 'anon'}`, ((await res.json()) as { productIds: number[] }).productIds.join(','));
       }
@@ -91,7 +91,7 @@ describe('user scope', () => {
     expect(answered).toBe(2_000);
     expect(wrong).toBe(0);
     // Cached per user: one recommendations call per product and identity, not per query.
-    expect(stack.sandbox.upstreams.recommendations.stats().total).toBe(productIds.length * who.length + 15);
+    expect(stack.sandbox.upstream('recommendations').stats().total).toBe(productIds.length * who.length + 15);
   });
 });
 

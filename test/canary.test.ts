@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CREDENTIAL_ENV } from '../sandbox/index.js';
 import type { SandboxCredentials } from '../sandbox/types.js';
+import { BASIC_PAIRS, CREDENTIAL_VARIABLES, DEFINITIONS, OAUTH_TOKEN_ROUTES, secretRefsOf } from './support/definitions.js';
 import { signUserToken } from '../src/identity.js';
 import { upstreams } from '../upstreams/index.js';
 import type { Trace } from '../src/observability/index.js';
@@ -16,7 +17,10 @@ import { OPERATIONS, startStack, type Stack } from './support/stack.js';
 import { seen } from './support/observability.js';
 
 const canary = (name: string) => `CANARY${name}${randomBytes(6).toString('hex')}`;
-const creds = Object.fromEntries(Object.keys(CREDENTIAL_ENV).map((k) => [k, canary(k)])) as unknown as SandboxCredentials;
+/** A canary for every credential the sandbox accepts (by key)... */
+const creds: SandboxCredentials = Object.fromEntries(Object.keys(CREDENTIAL_ENV).map((k) => [k, canary(k)]));
+/** ...and under the gateway's variable names, for every credential any definition (or sandbox upstream) declares. */
+const credEnv: Record<string, string> = Object.fromEntries(CREDENTIAL_VARIABLES.map((v) => [v.env, v.sandboxKey !== undefined ? creds[v.sandboxKey]! : canary(v.env)]));
 const rotatedAccountsToken = canary('rotatedAccounts');
 const jwtSecret = canary('jwtSecretPaddingPaddingPadding');
 const adminToken = canary('admin');
@@ -30,8 +34,10 @@ function forms(values: readonly string[]): string[] {
     out.add(Buffer.from(v).toString('base64'));
   }
   const basic = (a: string, b: string) => Buffer.from(`${a}:${b}`).toString('base64');
-  out.add(basic(creds.taxUsername, creds.taxPassword));
-  out.add(basic(encodeURIComponent(creds.shippingClientId), encodeURIComponent(creds.shippingClientSecret)));
+  for (const [u, p] of BASIC_PAIRS) {
+    out.add(basic(credEnv[u]!, credEnv[p]!));
+    out.add(basic(encodeURIComponent(credEnv[u]!), encodeURIComponent(credEnv[p]!)));
+  }
   return [...out];
 }
 
@@ -42,7 +48,9 @@ describe('canary credentials', () => {
 
   beforeAll(async () => {
     const env: Record<string, string> = { LOG_LEVEL: 'debug', TRACE_BODIES: 'on', JWT_SECRET: jwtSecret, ADMIN_TOKEN: adminToken };
-    for (const [k, name] of Object.entries(CREDENTIAL_ENV)) env[name] = (creds as unknown as Record<string, string>)[k]!;
+    // Every credential any definition declares gets its canary.
+    expect(DEFINITIONS.flatMap((d) => secretRefsOf(d).map((r) => r.env)).filter((name) => !credEnv[name])).toEqual([]);
+    Object.assign(env, credEnv);
     s = await startStack({
       env,
       sandbox: {
@@ -89,14 +97,14 @@ describe('canary credentials', () => {
     await run('invalid', 'query { nope }', {});
     await run('syntax', 'query {', {});
     // a rotated credential: the gateway's is refused (401, one refresh, then an error)
-    s.sandbox.upstreams.accounts.setCredentials({ accountsToken: rotatedAccountsToken });
+    s.sandbox.upstream('accounts').setCredentials({ accountsToken: rotatedAccountsToken });
     const rotated = await run('Viewer after rotation', OPERATIONS.Viewer, {}, { authorization: `Bearer ${await signUserToken(jwtSecret, '2')}` }); // user 2: not cached
     expect(rotated.body.errors?.length).toBeGreaterThan(0);
     // shipping token revoked: the gateway fetches a new one
-    s.sandbox.upstreams.shipping.setCredentials({ shippingClientSecret: creds.shippingClientSecret });
+    s.sandbox.upstream('shipping').setCredentials({ shippingClientSecret: creds.shippingClientSecret });
     await run('CheckoutQuote after token revocation', OPERATIONS.CheckoutQuote, { lines, country: 'DE', postcode: '10115' }, auth());
     // an upstream down
-    s.sandbox.upstreams.recommendations.setFaults({ down: true });
+    s.sandbox.upstream('recommendations').setFaults({ down: true });
     await run('ProductPage recommendations down', OPERATIONS.ProductPage, { id: '30', country: 'US', postcode: '10001' });
 
     await fetchText('healthz', '/healthz');
@@ -123,22 +131,31 @@ describe('canary credentials', () => {
     expect(calls.some((c) => c.status === 401)).toBe(true);
     expect(calls.filter((c) => c.body !== undefined).length).toBeGreaterThan(10);
     expect(s.logs.some((l) => l.msg === 'upstream call failed')).toBe(true);
-    const wire = JSON.stringify(seen(s.sandbox).map((q) => q.headers));
-    for (const [k, v] of Object.entries(creds)) {
-      if (k === 'shippingClientId' || k === 'shippingClientSecret' || k === 'taxUsername' || k === 'taxPassword') continue; // sent inside Basic
-      expect(wire, k).toContain(v);
+    const requests = seen(s.sandbox);
+    const wire = JSON.stringify(requests.map((q) => q.headers));
+    // Every upstream the mix reached was sent its own canary (raw, or inside Basic for a pair).
+    const called = new Set(requests.map((q) => q.upstream));
+    const inBasic = new Set(BASIC_PAIRS.flat());
+    const reached = CREDENTIAL_VARIABLES.filter((v) => called.has(v.owner));
+    expect(reached.length).toBeGreaterThan(5);
+    for (const v of reached) if (!inBasic.has(v.env)) expect(wire, v.env).toContain(credEnv[v.env]);
+    const pairsSent = BASIC_PAIRS.filter(([u]) => called.has(CREDENTIAL_VARIABLES.find((v) => v.env === u)!.owner));
+    expect(pairsSent.length).toBeGreaterThan(0);
+    for (const [u, p] of pairsSent) {
+      const plain = Buffer.from(`${credEnv[u]}:${credEnv[p]}`).toString('base64');
+      const encoded = Buffer.from(`${encodeURIComponent(credEnv[u]!)}:${encodeURIComponent(credEnv[p]!)}`).toString('base64');
+      expect(wire.includes(plain) || wire.includes(encoded), `${u}:${p}`).toBe(true);
     }
-    expect(wire).toContain(Buffer.from(`${creds.taxUsername}:${creds.taxPassword}`).toString('base64'));
   });
 
   it('finds no canary in any response body, trace, /metrics or log line', () => {
-    // Shipping's OAuth access tokens are credentials too: take them from what the sandbox saw.
+    // OAuth2 access tokens are credentials too: take them from what the sandbox saw (off the token route).
     const accessTokens = seen(s.sandbox)
-      .filter((q) => q.upstream === 'shipping' && q.path === '/quotes')
+      .filter((q) => OAUTH_TOKEN_ROUTES.some((o) => o.owner === q.upstream && `${q.method} ${q.path}` !== o.route))
       .map((q) => /^Bearer (.+)$/.exec(q.headers.authorization ?? '')?.[1])
       .filter((t): t is string => Boolean(t));
     expect(accessTokens.length).toBeGreaterThan(0);
-    const needles = forms([...Object.values(creds), rotatedAccountsToken, jwtSecret, adminToken, ...accessTokens, userToken.split('.')[2]!]);
+    const needles = forms([...Object.values(creds), ...Object.values(credEnv), rotatedAccountsToken, jwtSecret, adminToken, ...accessTokens, userToken.split('.')[2]!]);
     expect(captured.length).toBeGreaterThan(100);
     const leaks: string[] = [];
     for (const { what, text } of captured) for (const n of needles) if (text.includes(n)) leaks.push(`${what} contains ${n.slice(0, 12)}...`);

@@ -118,7 +118,7 @@ const catalog = (opts: { scope?: 'public' | 'user'; attempts?: number; swr?: num
 describe('cross-request coalescing', () => {
   it('a request that disconnects leaves the shared call to the others: it alone is cancelled', async () => {
     const { request, telemetry } = connectorFor([catalog()], { cache: new MemoryStore({ maxEntries: 100 }) });
-    sandbox.upstreams.catalog.setLatency(100);
+    sandbox.upstream('catalog').setLatency(100);
     const a = request('a');
     const b = request('b');
     // The moment b joins a's call, a's client goes away.
@@ -127,7 +127,7 @@ describe('cross-request coalescing', () => {
     await Promise.all([record(order, 'a', a.scope.loader('catalog', 'byId').load('1')), record(order, 'b', b.scope.loader('catalog', 'byId').load('1'))]);
     expect(order).toEqual(['a:UPSTREAM_UNAVAILABLE/cancelled', 'b:1']);
     // One call, not aborted: it answered, for b.
-    expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.status)).toEqual([200]);
+    expect(sandbox.upstream('catalog').stats().requests.map((r) => r.status)).toEqual([200]);
   });
 
   it.each([
@@ -135,36 +135,36 @@ describe('cross-request coalescing', () => {
     ['a request that joins with a shorter deadline than the call it shares gets its own UPSTREAM_TIMEOUT, first', 10_000, 50, '3', ['b:UPSTREAM_TIMEOUT', 'a:3']],
   ] as const)('%s', async (_name, deadlineA, deadlineB, key, expected) => {
     const { request } = connectorFor([catalog()], { cache: new MemoryStore({ maxEntries: 100 }) });
-    sandbox.upstreams.catalog.setLatency(400);
+    sandbox.upstream('catalog').setLatency(400);
     const a = request('a', deadlineA);
     const b = request('b', deadlineB);
     const order: string[] = [];
     await Promise.all([record(order, 'a', a.scope.loader('catalog', 'byId').load(key)), record(order, 'b', b.scope.loader('catalog', 'byId').load(key))]);
     expect(order).toEqual(expected);
     // One call, sent once (not retried when the shorter deadline passed), answered.
-    expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.status)).toEqual([200]);
+    expect(sandbox.upstream('catalog').stats().requests.map((r) => r.status)).toEqual([200]);
   });
 
   it('when every request sharing a call has gone, the call is aborted and the next request starts its own', async () => {
     const { request } = connectorFor([catalog({ attempts: 1 })], { cache: new MemoryStore({ maxEntries: 100 }) });
-    sandbox.upstreams.catalog.setFaults({ hang: { probability: 1 } });
+    sandbox.upstream('catalog').setFaults({ hang: { probability: 1 } });
     const a = request('a');
     const b = request('b');
     const order: string[] = [];
     const done = Promise.all([record(order, 'a', a.scope.loader('catalog', 'byId').load('4')), record(order, 'b', b.scope.loader('catalog', 'byId').load('4'))]);
-    await eventually(() => sandbox.upstreams.catalog.stats().total === 1, 'the shared call to arrive');
+    await eventually(() => sandbox.upstream('catalog').stats().total === 1, 'the shared call to arrive');
     a.abort.abort();
     b.abort.abort();
     await done;
     expect(order).toEqual(['a:UPSTREAM_UNAVAILABLE/cancelled', 'b:UPSTREAM_UNAVAILABLE/cancelled']);
     // The upstream saw the call closed without an answer.
-    await eventually(() => sandbox.upstreams.catalog.stats().requests[0]!.end > 0, 'the aborted call to close');
-    expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.status)).toEqual([0]);
+    await eventually(() => sandbox.upstream('catalog').stats().requests[0]!.end > 0, 'the aborted call to close');
+    expect(sandbox.upstream('catalog').stats().requests.map((r) => r.status)).toEqual([0]);
 
-    sandbox.upstreams.catalog.setFaults(null);
+    sandbox.upstream('catalog').setFaults(null);
     const c = request('c');
     expect(await c.scope.loader('catalog', 'byId').load('4')).toBe(4);
-    expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.status)).toEqual([0, 200]);
+    expect(sandbox.upstream('catalog').stats().requests.map((r) => r.status)).toEqual([0, 200]);
   });
 
   it('a request whose client has already gone starts no call', async () => {
@@ -174,31 +174,31 @@ describe('cross-request coalescing', () => {
     const order: string[] = [];
     await record(order, 'a', a.scope.loader('catalog', 'byId').load('7'));
     expect(order).toEqual(['a:UPSTREAM_UNAVAILABLE/cancelled']);
-    expect(sandbox.upstreams.catalog.stats().total).toBe(0);
+    expect(sandbox.upstream('catalog').stats().total).toBe(0);
     // Nor is a call left behind for others to join: the next request makes its own (a miss, not coalesced).
     const b = request('b');
     expect(await b.scope.loader('catalog', 'byId').load('7')).toBe(7);
     expect(b.scope.cacheEvents.map((e) => e.status)).toEqual(['miss']);
-    expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.status)).toEqual([200]);
+    expect(sandbox.upstream('catalog').stats().requests.map((r) => r.status)).toEqual([200]);
   });
 
   it('only requests of the same cache scope share a call (user-scoped: one call per user)', async () => {
     const { request } = connectorFor([catalog({ scope: 'user' })], { cache: new MemoryStore({ maxEntries: 100 }) });
-    sandbox.upstreams.catalog.setLatency(50);
+    sandbox.upstream('catalog').setLatency(50);
     const loads = [
       request('u1a', 10_000, { id: '1' }),
       request('u1b', 10_000, { id: '1' }),
       request('u2', 10_000, { id: '2' }),
     ].map((r) => r.scope.loader('catalog', 'byId').load('5'));
     expect(await Promise.all(loads)).toEqual([5, 5, 5]);
-    expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.path).sort()).toEqual(['/products/5?u=1', '/products/5?u=2']);
+    expect(sandbox.upstream('catalog').stats().requests.map((r) => r.path).sort()).toEqual(['/products/5?u=1', '/products/5?u=2']);
   });
 
   it('a background refresh (stale-while-revalidate) is not aborted when a request that joined it leaves', async () => {
     const store = new MemoryStore({ maxEntries: 100 });
     const { request } = connectorFor([catalog({ swr: 1_000 })], { cache: store });
     expect(await request('warm').scope.loader('catalog', 'byId').load('6')).toBe(6);
-    sandbox.upstreams.catalog.setLatency(100);
+    sandbox.upstream('catalog').setLatency(100);
     // Stale within the window: answered from the cache, refreshed in the background.
     clock += 60_500;
     expect(await request('stale').scope.loader('catalog', 'byId').load('6')).toBe(6);
@@ -216,7 +216,7 @@ describe('cross-request coalescing', () => {
     expect(key).toBeDefined();
     await eventually(() => (store.getManySync([key])[0]?.freshUntil ?? 0) > clock, 'the refresh to be stored');
     expect(await request('after').scope.loader('catalog', 'byId').load('6')).toBe(6);
-    expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.status)).toEqual([200, 200]);
+    expect(sandbox.upstream('catalog').stats().requests.map((r) => r.status)).toEqual([200, 200]);
   });
 });
 
@@ -248,15 +248,15 @@ describe('the OAuth2 token fetch', () => {
 
   it('a hanging token endpoint: each call ends at its own deadline; the shared fetch runs on, and the next call joins it', async () => {
     const { request, attempts } = connectorFor([shipping()]);
-    sandbox.upstreams.shipping.setFaults({ hang: { probability: 1 }, ...tokenRoute });
+    sandbox.upstream('shipping').setFaults({ hang: { probability: 1 }, ...tokenRoute });
     const order: string[] = [];
     await record(order, 'a', request('a', 300).scope.loader('shipping', 'quote').load(p1.sku));
     // a gave up at its deadline while the token request was still open (it runs on its own limit).
-    expect(sandbox.upstreams.shipping.stats().requests.map((r) => [r.route, r.end])).toEqual([['POST /oauth/token', 0]]);
+    expect(sandbox.upstream('shipping').stats().requests.map((r) => [r.route, r.end])).toEqual([['POST /oauth/token', 0]]);
     await record(order, 'b', request('b', 300).scope.loader('shipping', 'quote').load(p2.sku));
     expect(order).toEqual(['a:UPSTREAM_TIMEOUT', 'b:UPSTREAM_TIMEOUT']);
     // b joined the fetch already running instead of starting another; no quote was sent for either.
-    expect(sandbox.upstreams.shipping.stats().requests.map((r) => [r.route, r.end])).toEqual([['POST /oauth/token', 0]]);
+    expect(sandbox.upstream('shipping').stats().requests.map((r) => [r.route, r.end])).toEqual([['POST /oauth/token', 0]]);
     // Each call's one attempt timed out waiting for the token, and was not retried past its deadline.
     expect(attempts.map((e) => [e.endpoint, e.error])).toEqual([
       ['quote', 'UPSTREAM_TIMEOUT'],
@@ -264,12 +264,12 @@ describe('the OAuth2 token fetch', () => {
     ]);
 
     // The token endpoint comes back (the hung request is dropped): the next call fetches a token.
-    await sandbox.upstreams.shipping.stop();
-    sandbox.upstreams.shipping.setFaults(null);
-    await sandbox.upstreams.shipping.start();
+    await sandbox.upstream('shipping').stop();
+    sandbox.upstream('shipping').setFaults(null);
+    await sandbox.upstream('shipping').start();
     await eventually(() => attempts.some((e) => e.endpoint === 'oauthToken'), 'the hung token fetch to end');
     expect(await request('c').scope.loader('shipping', 'quote').load(p1.sku)).toBe(quoteOf(p1.sku));
-    expect(sandbox.upstreams.shipping.stats().requests.map((r) => [r.route, r.status])).toEqual([
+    expect(sandbox.upstream('shipping').stats().requests.map((r) => [r.route, r.status])).toEqual([
       ['POST /oauth/token', 0],
       ['POST /oauth/token', 200],
       ['POST /quotes', 200],
@@ -278,9 +278,9 @@ describe('the OAuth2 token fetch', () => {
 
   it('a token endpoint slower than one attempt: the retry joins the fetch the first attempt left, and gets its token', async () => {
     const { request } = connectorFor([withPolicy(shipping(), { timeoutMs: 300 })]);
-    sandbox.upstreams.shipping.setFaults({ latencyMs: 450, ...tokenRoute });
+    sandbox.upstream('shipping').setFaults({ latencyMs: 450, ...tokenRoute });
     expect(await request('a').scope.loader('shipping', 'quote').load(p1.sku)).toBe(quoteOf(p1.sku));
-    expect(sandbox.upstreams.shipping.stats().requests.map((r) => [r.route, r.status])).toEqual([
+    expect(sandbox.upstream('shipping').stats().requests.map((r) => [r.route, r.status])).toEqual([
       ['POST /oauth/token', 200],
       ['POST /quotes', 200],
     ]);
@@ -288,7 +288,7 @@ describe('the OAuth2 token fetch', () => {
 
   it('a fetch shared by two calls: the one whose deadline passes leaves at once, the other gets the token and its answer', async () => {
     const { request, telemetry } = connectorFor([shipping()]);
-    sandbox.upstreams.shipping.setFaults({ latencyMs: 400, ...tokenRoute });
+    sandbox.upstream('shipping').setFaults({ latencyMs: 400, ...tokenRoute });
     const order: string[] = [];
     watchTokens(telemetry, order);
     await Promise.all([
@@ -297,7 +297,7 @@ describe('the OAuth2 token fetch', () => {
     ]);
     expect(order).toEqual(['a:UPSTREAM_TIMEOUT', 'token:200', `b:${quoteOf(p2.sku)}`]);
     // One token fetch, not aborted by a leaving; one quote, b's.
-    expect(sandbox.upstreams.shipping.stats().requests.map((r) => [r.route, r.status])).toEqual([
+    expect(sandbox.upstream('shipping').stats().requests.map((r) => [r.route, r.status])).toEqual([
       ['POST /oauth/token', 200],
       ['POST /quotes', 200],
     ]);
@@ -305,7 +305,7 @@ describe('the OAuth2 token fetch', () => {
 
   it('a fetch shared by two calls: the one whose client goes away is cancelled at once, the other carries on', async () => {
     const { request, telemetry } = connectorFor([shipping()]);
-    sandbox.upstreams.shipping.setFaults({ latencyMs: 300, ...tokenRoute });
+    sandbox.upstream('shipping').setFaults({ latencyMs: 300, ...tokenRoute });
     const order: string[] = [];
     watchTokens(telemetry, order);
     const a = request('a');
@@ -313,11 +313,11 @@ describe('the OAuth2 token fetch', () => {
       record(order, 'a', a.scope.loader('shipping', 'quote').load(p1.sku)),
       record(order, 'b', request('b').scope.loader('shipping', 'quote').load(p2.sku)),
     ]);
-    await eventually(() => sandbox.upstreams.shipping.stats().total === 1, 'the token request to arrive');
+    await eventually(() => sandbox.upstream('shipping').stats().total === 1, 'the token request to arrive');
     a.abort.abort();
     await done;
     expect(order).toEqual(['a:UPSTREAM_UNAVAILABLE/cancelled', 'token:200', `b:${quoteOf(p2.sku)}`]);
-    expect(sandbox.upstreams.shipping.stats().requests.map((r) => [r.route, r.status])).toEqual([
+    expect(sandbox.upstream('shipping').stats().requests.map((r) => [r.route, r.status])).toEqual([
       ['POST /oauth/token', 200],
       ['POST /quotes', 200],
     ]);
@@ -330,16 +330,16 @@ describe('a refused credential (401)', () => {
   const rotatable = () => {
     const file = join(mkdtempSync(join(tmpdir(), 'tributary-tax-')), 'password');
     writeFileSync(file, 'tax-v1\n');
-    sandbox.upstreams.tax.setCredentials({ taxPassword: 'tax-v1' });
+    sandbox.upstream('tax').setCredentials({ taxPassword: 'tax-v1' });
     return {
       env: { TAX_PASSWORD_FILE: file },
       rotate: () => {
-        sandbox.upstreams.tax.setCredentials({ taxPassword: 'tax-v2' });
+        sandbox.upstream('tax').setCredentials({ taxPassword: 'tax-v2' });
         writeFileSync(file, 'tax-v2\n');
       },
     };
   };
-  const sent = () => sandbox.upstreams.tax.stats().requests.map((r) => [r.status, r.headers.authorization]);
+  const sent = () => sandbox.upstream('tax').stats().requests.map((r) => [r.status, r.headers.authorization]);
 
   it('a POST without a safe declaration is sent once: the credential is refreshed, and the next call uses it', async () => {
     const secret = rotatable();
@@ -382,7 +382,7 @@ describe('an answer larger than its limit', () => {
     const { request, attempts } = connectorFor([oversized(false)]);
     const err = await request('a').scope.loader('catalog', 'byId').load('1').catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'UPSTREAM_ERROR', upstream: 'catalog', message: expect.stringMatching(/larger than its limit/) });
-    expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.path)).toEqual(['/products/1']);
+    expect(sandbox.upstream('catalog').stats().requests.map((r) => r.path)).toEqual(['/products/1']);
     expect(attempts.map((e) => [e.attempt, e.status, e.error])).toEqual([[1, 200, 'UPSTREAM_ERROR']]);
     expect(attempts[0]!.bytes).toBeLessThanOrEqual(LIMIT);
   });
@@ -395,7 +395,7 @@ describe('an answer larger than its limit', () => {
     expect(connector.breakerState('catalog')).toBe('open');
     await expect(request('4').scope.loader('catalog', 'byId').load('4')).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', extensions: { reason: 'breaker' } });
     // One call each for the first three (none retried); none once the breaker is open.
-    expect(sandbox.upstreams.catalog.stats().requests.map((r) => r.path)).toEqual(['/products/1', '/products/2', '/products/3']);
+    expect(sandbox.upstream('catalog').stats().requests.map((r) => r.path)).toEqual(['/products/1', '/products/2', '/products/3']);
   });
 });
 
@@ -403,8 +403,8 @@ describe('OAuth2 refresh ahead of expiry', () => {
   it('the token is replaced at 80% of its lifetime, before the upstream would refuse it: no call is refused', async () => {
     const { request } = connectorFor([shipping()]);
     const quote = (name: string) => request(name).scope.loader('shipping', 'quote').load(products[0]!.sku);
-    const sent = () => sandbox.upstreams.shipping.stats().requests.map((r) => `${r.route} ${r.status}`);
-    const bearer = () => sandbox.upstreams.shipping.stats().requests.filter((r) => r.route === 'POST /quotes').map((r) => r.headers.authorization);
+    const sent = () => sandbox.upstream('shipping').stats().requests.map((r) => `${r.route} ${r.status}`);
+    const bearer = () => sandbox.upstream('shipping').stats().requests.filter((r) => r.route === 'POST /quotes').map((r) => r.headers.authorization);
 
     expect(await quote('first')).toBe(quoteOf(products[0]!.sku));
     // Just before the refresh point (240 s of 300 s), the token in hand is used.

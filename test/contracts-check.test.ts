@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSandbox, type Sandbox } from '../sandbox/index.js';
+import { sandboxUpstreamNames, startSandbox, type Sandbox } from '../sandbox/index.js';
 import { endpointRoute } from '../scripts/contracts-check.js';
 import { upstreams } from '../upstreams/index.js';
+import { upstreamUrlEnv } from './support/definitions.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -27,7 +28,7 @@ let sandbox: Sandbox;
 let dir: string;
 
 beforeAll(async () => {
-  sandbox = await startSandbox({ portBase: 0, latencyMs: { catalog: 0, pricing: 0, inventory: 0, reviews: 0, recommendations: 0, shipping: 0, tax: 0, accounts: 0 } });
+  sandbox = await startSandbox({ portBase: 0, latencyMs: Object.fromEntries(sandboxUpstreamNames().map((n) => [n, 0])) });
   dir = mkdtempSync(join(tmpdir(), 'tributary-contracts-'));
 });
 afterAll(async () => {
@@ -57,13 +58,13 @@ describe('contracts:check', () => {
   });
 
   it('every declared schema agrees with the document its upstream serves: exit 0', async () => {
-    const env = Object.fromEntries(Object.values(upstreams).map((u) => [u.baseUrlEnv, sandbox.urls[u.name as keyof Sandbox['urls']]]));
+    const env = upstreamUrlEnv(sandbox.urls);
     const r = await run(['--json'], env);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report.upstreams.map((u: any) => [u.name, u.endpoints])).toEqual(Object.values(upstreams).map((u) => [u.name, Object.keys(u.endpoints).length]));
-    expect(report.upstreams.map((u: any) => u.name)).toEqual(['catalog', 'pricing', 'inventory', 'reviews', 'recommendations', 'shipping', 'tax', 'accounts']);
+    expect(report.upstreams.map((u: any) => u.name)).toEqual(Object.values(upstreams).map((u) => u.name));
     expect(report.upstreams.every((u: any) => u.source.endsWith('/openapi.json'))).toBe(true);
     expect(report.findings.filter((f: any) => f.severity === 'error')).toEqual([]);
   });

@@ -77,11 +77,11 @@ describe('absorbing an upstream rename in upstreams/pricing.ts alone', () => {
     expect(r.body.data.product.price).toEqual({ sale: expectedSale(1), list: usd(Math.round(p.price * 100)), discountPercentage: p.discountPercentage });
     expect(r.body.data.product.recommendations.map((x: any) => x.price.sale)).toEqual(anonymousRecommendations(1, 4).map(expectedSale));
     // The prices came from the drifted upstream, not from elsewhere.
-    expect(after.sandbox.upstreams.pricing.stats().counts['GET /v1/prices']).toBe(2);
+    expect(after.sandbox.upstream('pricing').stats().counts['GET /v1/prices']).toBe(2);
   });
 
   it('the changed definition in turn rejects the old shape, so it is the mapping that was fixed', async () => {
-    after.sandbox.upstreams.pricing.setFaults(null);
+    after.sandbox.upstream('pricing').setFaults(null);
     const r = await after.gql(OPERATIONS.ProductPage, VARS);
     expect(r.body.data.product.price).toBeNull();
     expect(r.body.errors[0].extensions).toMatchObject({ code: 'UPSTREAM_CONTRACT_VIOLATION', upstream: 'pricing', path: '/prices/0/salePrice' });

@@ -127,8 +127,8 @@ describe('the direct path answers exactly as yoga does', () => {
   it('keeps partial data and the upstream errors when an upstream fails', async () => {
     const body = { query: op('CategoryPage'), variables: { slug: 'groceries', first: 4 } };
     await post(direct.url, body, WEB);
-    direct.sandbox.upstreams.inventory.setFaults({ down: true });
-    yoga.sandbox.upstreams.inventory.setFaults({ down: true });
+    direct.sandbox.upstream('inventory').setFaults({ down: true });
+    yoga.sandbox.upstream('inventory').setFaults({ down: true });
     try {
       const headers = { 'x-request-id': 'direct-partial', ...WEB };
       const before = direct.gateway.gateway.directStats().served;
@@ -146,8 +146,8 @@ describe('the direct path answers exactly as yoga does', () => {
       expect(a.body.data.category.products.nodes[0].title).toEqual(expect.any(String));
       expect(a.text).toBe(b.text);
     } finally {
-      direct.sandbox.upstreams.inventory.setFaults(null);
-      yoga.sandbox.upstreams.inventory.setFaults(null);
+      direct.sandbox.upstream('inventory').setFaults(null);
+      yoga.sandbox.upstream('inventory').setFaults(null);
     }
   });
 
@@ -173,7 +173,7 @@ describe('the direct path answers exactly as yoga does', () => {
     expect(stored.operationName).toBe('CategoryPage');
     expect(stored.calls).toHaveLength(4);
     // Every upstream call carried the client's trace id.
-    const seen = direct.sandbox.upstreams.pricing.stats().requests.at(-1)!.headers.traceparent;
+    const seen = direct.sandbox.upstream('pricing').stats().requests.at(-1)!.headers.traceparent;
     expect(seen).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
     expect(await counted()).toBe(countedBefore + 1);
   });
@@ -181,20 +181,20 @@ describe('the direct path answers exactly as yoga does', () => {
   it('aborts the upstream calls of a client that goes away', async () => {
     const body = { query: op('CategoryPage'), variables: { slug: 'groceries', first: 3 } };
     await post(direct.url, body, WEB);
-    direct.sandbox.upstreams.pricing.setFaults({ hang: { probability: 1 } });
+    direct.sandbox.upstream('pricing').setFaults({ hang: { probability: 1 } });
     try {
       const ac = new AbortController();
       const before = direct.gateway.gateway.directStats().served;
       const sent = fetch(`${direct.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-request-id': 'direct-gone', ...WEB }, body: JSON.stringify(body), signal: ac.signal }).catch((e: unknown) => e);
       const { eventually } = await import('./support/wait.js');
-      await eventually(() => direct.sandbox.upstreams.pricing.stats().requests.some((q) => q.headers['x-request-id'] === 'direct-gone' || q.path.includes('prices')), 'the pricing call was sent');
+      await eventually(() => direct.sandbox.upstream('pricing').stats().requests.some((q) => q.headers['x-request-id'] === 'direct-gone' || q.path.includes('prices')), 'the pricing call was sent');
       ac.abort();
       await sent;
       const line = await direct.requestLog('direct-gone');
       expect(line).toMatchObject({ aborted: true, operation: 'CategoryPage' });
       expect(direct.gateway.gateway.directStats().served).toBe(before + 1);
     } finally {
-      direct.sandbox.upstreams.pricing.setFaults(null);
+      direct.sandbox.upstream('pricing').setFaults(null);
     }
   });
 });

@@ -60,7 +60,7 @@ describe('pricing drift, enforce mode (the default)', () => {
   beforeEach(() => {
     violations.length = 0;
     violations.attempts.length = 0;
-    stack.sandbox.upstreams.pricing.setFaults(null);
+    stack.sandbox.upstream('pricing').setFaults(null);
   });
 
   const cases = [
@@ -75,7 +75,7 @@ describe('pricing drift, enforce mode (the default)', () => {
         // Over HTTP, as an operator would set it.
         const set = await fetch(`${stack.sandbox.urls.pricing}/__faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ drift: kind }) });
         expect(set.status).toBe(200);
-      } else stack.sandbox.upstreams.pricing.setFaults({ drift: kind });
+      } else stack.sandbox.upstream('pricing').setFaults({ drift: kind });
       stack.resetStats();
       const r = await stack.gql(OPERATIONS.ProductPage, VARS);
       expect(r.status).toBe(200);
@@ -95,7 +95,7 @@ describe('pricing drift, enforce mode (the default)', () => {
       expect(r.text).not.toContain('salePrice');
 
       // Counted once per drifted response (two pricing calls: the product, then its recommendations), and logged.
-      const calls = stack.sandbox.upstreams.pricing.stats().counts['GET /v1/prices'];
+      const calls = stack.sandbox.upstream('pricing').stats().counts['GET /v1/prices'];
       expect(calls).toBe(2);
       expect([...violations]).toEqual(Array.from({ length: 2 }, () => ({ upstream: 'pricing', endpoint: 'pricesBySku', path, mode: 'enforce' })));
       expect(violations.attempts).toEqual(Array.from({ length: 2 }, () => `pricing.pricesBySku 200 UPSTREAM_CONTRACT_VIOLATION ${path}`));
@@ -112,7 +112,7 @@ describe('pricing drift, enforce mode (the default)', () => {
   }
 
   it('extra: an added field is tolerated (tolerant reader): every field correct, no error', async () => {
-    stack.sandbox.upstreams.pricing.setFaults({ drift: 'extra' });
+    stack.sandbox.upstream('pricing').setFaults({ drift: 'extra' });
     const r = await stack.gql(OPERATIONS.ProductPage, VARS);
     expect(r.body.errors).toBeUndefined();
     expect(r.body.data.product).toEqual(baseline);
@@ -145,7 +145,7 @@ describe('pricing drift, report mode (UPSTREAM_PRICING_CONTRACT=report)', () => 
   });
 
   it('type: numbers sent as strings still map: correct prices, no error; logged and counted', async () => {
-    stack.sandbox.upstreams.pricing.setFaults({ drift: 'type' });
+    stack.sandbox.upstream('pricing').setFaults({ drift: 'type' });
     const r = await stack.gql(OPERATIONS.ProductPage, VARS);
     expect(r.body.errors).toBeUndefined();
     expect(r.body.data.product.price).toEqual(expectedPrice(1));
@@ -163,7 +163,7 @@ describe('pricing drift, report mode (UPSTREAM_PRICING_CONTRACT=report)', () => 
   });
 
   it('rename: what maps passes; the renamed amount is never shown as a made-up value', async () => {
-    stack.sandbox.upstreams.pricing.setFaults({ drift: 'rename' });
+    stack.sandbox.upstream('pricing').setFaults({ drift: 'rename' });
     const r = await stack.gql(OPERATIONS.ProductPage, VARS);
     const product = r.body.data.product;
     // Price.sale is non-null in the schema, so the price object is null; everything else is served.

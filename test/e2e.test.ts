@@ -1,5 +1,5 @@
 /**
- * The three client operations of CONTRACT.md, end to end: real sandbox servers, a real gateway, real
+ * The three client operations (sandbox/README.md, "The client operations and their rules"), end to end: real sandbox servers, a real gateway, real
  * HTTP. Answers are checked against the data set; upstream calls are counted from `__stats`.
  */
 import { readFileSync } from 'node:fs';
@@ -30,7 +30,7 @@ afterAll(async () => {
 });
 beforeEach(() => stack.resetStats());
 
-const countOf = (name: keyof Stack['sandbox']['upstreams']) => stack.sandbox.upstreams[name].stats().total;
+const countOf = (name: keyof Stack['sandbox']['upstreams']) => stack.sandbox.upstream(name).stats().total;
 
 function expectedProductPage(id: number) {
   const p = byId.get(String(id))!;
@@ -78,16 +78,16 @@ describe('ProductPage', () => {
     const recs = r.body.data.product.recommendations.length;
     expect(recs).toBe(4);
     // catalog: the product, then each recommended product (no batch endpoint): 1 + 4
-    expect(stack.sandbox.upstreams.catalog.stats().counts).toEqual({ 'GET /products/:id': 1 + recs });
+    expect(stack.sandbox.upstream('catalog').stats().counts).toEqual({ 'GET /products/:id': 1 + recs });
     // pricing: the product's price, then one batched call for the recommended products' prices
     expect(countOf('pricing')).toBe(2);
     expect(countOf('inventory')).toBe(1);
     expect(countOf('reviews')).toBe(1);
     expect(countOf('recommendations')).toBe(1);
-    expect(stack.sandbox.upstreams.shipping.stats().counts['POST /quotes']).toBe(1);
+    expect(stack.sandbox.upstream('shipping').stats().counts['POST /quotes']).toBe(1);
     expect(countOf('tax')).toBe(0);
     // The recommended products' prices came in one call carrying all four SKUs.
-    const pricingPaths = stack.sandbox.upstreams.pricing.stats().requests.map((q) => decodeURIComponent(q.path));
+    const pricingPaths = stack.sandbox.upstream('pricing').stats().requests.map((q) => decodeURIComponent(q.path));
     const skus = r.body.data.product.recommendations.map((p: { id: string }) => byId.get(p.id)!.sku);
     expect(pricingPaths.some((p) => skus.every((s: string) => p.includes(s)))).toBe(true);
   });
@@ -96,7 +96,7 @@ describe('ProductPage', () => {
     const r = await stack.gql(OPERATIONS.ProductPage, { id: '3', country: 'US', postcode: '10001' });
     expect(r.body.errors).toBeUndefined();
     const first = (name: 'pricing' | 'inventory' | 'reviews' | 'recommendations' | 'shipping') => {
-      const reqs = stack.sandbox.upstreams[name].stats().requests.filter((q) => q.route !== 'POST /oauth/token');
+      const reqs = stack.sandbox.upstream(name).stats().requests.filter((q) => q.route !== 'POST /oauth/token');
       return reqs[0]!;
     };
     const calls = (['pricing', 'inventory', 'reviews', 'recommendations', 'shipping'] as const).map(first);
@@ -151,8 +151,8 @@ describe('CategoryPage', () => {
     const r = await stack.gql(OPERATIONS.CategoryPage, { slug: 'groceries', first: 20 });
     expect(r.body.errors).toBeUndefined();
     expect(r.body.data.category.products.nodes).toHaveLength(20);
-    const pricing = stack.sandbox.upstreams.pricing.stats();
-    const inventory = stack.sandbox.upstreams.inventory.stats();
+    const pricing = stack.sandbox.upstream('pricing').stats();
+    const inventory = stack.sandbox.upstream('inventory').stats();
     expect(pricing.total).toBe(1);
     expect(inventory.total).toBe(1);
     // ...and that one call carried all 20 SKUs.
@@ -169,11 +169,11 @@ describe('CategoryPage', () => {
     ];
     const r = await stack.gql(OPERATIONS.CheckoutQuote, { lines, country: 'US', postcode: '10001' });
     expect(r.body.errors).toBeUndefined();
-    expect(stack.sandbox.upstreams.catalog.stats().counts).toEqual({ 'GET /products/:id': 2 });
+    expect(stack.sandbox.upstream('catalog').stats().counts).toEqual({ 'GET /products/:id': 2 });
     expect(countOf('pricing')).toBe(1);
     expect(countOf('inventory')).toBe(1);
     expect(countOf('tax')).toBe(1);
-    expect(stack.sandbox.upstreams.shipping.stats().counts['POST /quotes']).toBe(1);
+    expect(stack.sandbox.upstream('shipping').stats().counts['POST /quotes']).toBe(1);
   });
 
   it('refuses a cursor it did not issue and an out-of-range page size', async () => {
@@ -238,7 +238,7 @@ describe('CheckoutQuote', () => {
     const maxPricing = pricing.endpoints.pricesBySku.maxBatchSize;
     const maxInventory = inventory.endpoints.stockBySku.maxBatchSize;
     /** The SKUs of each call pricing received, as asked (`?skus=A,B`). */
-    const pricingCalls = () => stack.sandbox.upstreams.pricing.stats().requests.map((q) => decodeURIComponent(q.path).split('skus=')[1]!.split(','));
+    const pricingCalls = () => stack.sandbox.upstream('pricing').stats().requests.map((q) => decodeURIComponent(q.path).split('skus=')[1]!.split(','));
 
     it.each([maxPricing + 1, Math.floor(1.5 * maxPricing) + 2, 2 * maxPricing])(
       'a quote of %i distinct products costs ceil(n / max) pricing calls, each SKU in exactly one',
@@ -261,7 +261,7 @@ describe('CheckoutQuote', () => {
         // Every SKU in exactly one call.
         expect(calls.flat().sort()).toEqual([...skus].sort());
         // Inventory takes them all at once (its maximum is not reached): one call, hedged copies aside.
-        expect(stack.sandbox.upstreams.inventory.stats().requests.filter((q) => q.headers['x-tributary-hedge'] !== '1')).toHaveLength(1);
+        expect(stack.sandbox.upstream('inventory').stats().requests.filter((q) => q.headers['x-tributary-hedge'] !== '1')).toHaveLength(1);
       },
     );
   });

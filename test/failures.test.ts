@@ -36,12 +36,12 @@ describe('partial failure', () => {
     await stack?.close();
   });
   afterEach(async () => {
-    stack.sandbox.upstreams.inventory.setFaults(null);
-    await stack.sandbox.upstreams.inventory.start().catch(() => {});
+    stack.sandbox.upstream('inventory').setFaults(null);
+    await stack.sandbox.upstream('inventory').start().catch(() => {});
   });
 
   it('with inventory stopped, everything else answers and the error names inventory', async () => {
-    await stack.sandbox.upstreams.inventory.stop();
+    await stack.sandbox.upstream('inventory').stop();
     const r = await stack.gql(OPERATIONS.ProductPage, vars);
     expect(r.status).toBe(200);
     expectIntactExceptAvailability(r.body);
@@ -53,7 +53,7 @@ describe('partial failure', () => {
   });
 
   it('with inventory answering malformed JSON, the same', async () => {
-    stack.sandbox.upstreams.inventory.setFaults({ malformed: { probability: 1 } });
+    stack.sandbox.upstream('inventory').setFaults({ malformed: { probability: 1 } });
     const r = await stack.gql(OPERATIONS.ProductPage, vars);
     expectIntactExceptAvailability(r.body);
     expect(r.body.errors).toHaveLength(1);
@@ -62,7 +62,7 @@ describe('partial failure', () => {
   });
 
   it('with inventory answering 500s, the same, and the raw body never shows', async () => {
-    stack.sandbox.upstreams.inventory.setFaults({ error: { probability: 1, status: 500 } });
+    stack.sandbox.upstream('inventory').setFaults({ error: { probability: 1, status: 500 } });
     const r = await stack.gql(OPERATIONS.ProductPage, vars);
     expectIntactExceptAvailability(r.body);
     expect(r.body.errors![0].extensions).toMatchObject({ code: 'UPSTREAM_ERROR', upstream: 'inventory' });
@@ -70,7 +70,7 @@ describe('partial failure', () => {
   });
 
   it('with inventory hanging, the call times out by the deadline with UPSTREAM_TIMEOUT', async () => {
-    stack.sandbox.upstreams.inventory.setFaults({ hang: { probability: 1 } });
+    stack.sandbox.upstream('inventory').setFaults({ hang: { probability: 1 } });
     const r = await stack.gql(OPERATIONS.ProductPage, vars, { 'x-request-timeout-ms': '400' });
     expectIntactExceptAvailability(r.body);
     expect(r.body.errors![0].extensions).toMatchObject({ code: 'UPSTREAM_TIMEOUT', upstream: 'inventory' });
@@ -79,13 +79,13 @@ describe('partial failure', () => {
   it('a missing product is null with no error; a failing catalog is null with an error', async () => {
     const missing = await stack.gql(OPERATIONS.ProductPage, { ...vars, id: '4242' });
     expect(missing.body).toEqual({ data: { product: null } });
-    await stack.sandbox.upstreams.catalog.stop();
+    await stack.sandbox.upstream('catalog').stop();
     try {
       const down = await stack.gql(OPERATIONS.ProductPage, vars);
       expect(down.body.data.product).toBeNull();
       expect(down.body.errors![0].extensions).toMatchObject({ code: 'UPSTREAM_UNAVAILABLE', upstream: 'catalog' });
     } finally {
-      await stack.sandbox.upstreams.catalog.start();
+      await stack.sandbox.upstream('catalog').start();
     }
   });
 });
@@ -111,7 +111,7 @@ describe('a wrong credential', () => {
     const sku = (id: number) => products.find((p) => p.id === id)!.sku;
     const own = `/v1/prices?skus=${sku(1)}`;
     const recommended = `/v1/prices?skus=${[3, 4, 5, 2].map(sku).join(',')}`;
-    const pricingCalls = stack.sandbox.upstreams.pricing.stats().requests;
+    const pricingCalls = stack.sandbox.upstream('pricing').stats().requests;
     expect(pricingCalls.map((q) => [q.status, decodeURIComponent(q.path)])).toEqual([
       [401, own],
       [401, own],

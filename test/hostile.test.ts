@@ -55,24 +55,24 @@ describe('hostile ids', () => {
       const r = await stack.gql(OPERATIONS.ProductPage, { id, country: 'US', postcode: '10001' });
       expect(r.status).toBe(200);
       expect(r.body).toEqual({ data: { product: null } });
-      const calls = stack.sandbox.upstreams.catalog.stats().requests;
+      const calls = stack.sandbox.upstream('catalog').stats().requests;
       expect(calls.map((c) => c.path)).toEqual([`/products/${encodeSegment(id)}`]);
       expect(calls[0]!.route).toBe('GET /products/:id');
       expect(totalUpstreamCalls()).toBe(1);
-      expect(stack.sandbox.upstreams.accounts.stats().total).toBe(0);
+      expect(stack.sandbox.upstream('accounts').stats().total).toBe(0);
     },
   );
 
   it('a hostile category slug never reaches a catalog route', async () => {
     const r = await stack.gql(OPERATIONS.CategoryPage, { slug: '../products/1', first: 5 });
     expect(r.body).toEqual({ data: { category: null } });
-    expect(stack.sandbox.upstreams.catalog.stats().counts).toEqual({ 'GET /products/categories': 1 });
+    expect(stack.sandbox.upstream('catalog').stats().counts).toEqual({ 'GET /products/categories': 1 });
   });
 
   it('a hostile country is refused before any shipping call', async () => {
     const r = await stack.gql(OPERATIONS.ProductPage, { id: '1', country: 'US\r\nX: 1', postcode: '10001' });
     expect(r.body.data.product.shippingEstimate).toBeNull();
     expect(r.body.errors![0].extensions.code).toBe('BAD_USER_INPUT');
-    expect(stack.sandbox.upstreams.shipping.stats().counts['POST /quotes'] ?? 0).toBe(0);
+    expect(stack.sandbox.upstream('shipping').stats().counts['POST /quotes'] ?? 0).toBe(0);
   });
 });

@@ -9,25 +9,21 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CREDENTIAL_ENV, type SandboxCredentials } from '../sandbox/index.js';
+import type { SandboxCredentials } from '../sandbox/index.js';
 import { userById } from '../sandbox/data.js';
 import { CONFIG_DEFAULTS } from '../src/config.js';
 import { signUserToken } from '../src/identity.js';
 import { hashApiKey } from '../src/security/index.js';
-import { CREDENTIAL_OWNER as OWNER, OPERATIONS, startStack, type Stack } from './support/stack.js';
+import { CREDENTIAL_VARIABLES, DEFINITIONS, secretRefsOf } from './support/definitions.js';
+import { canaryEnv, CREDENTIAL_OWNER as OWNER, OPERATIONS, startStack, type Stack } from './support/stack.js';
 
 const canary = (name: string) => `canary-${name}-${randomBytes(6).toString('hex')}`;
-const CREDS: SandboxCredentials = {
-  pricingToken: canary('pricing'),
-  inventoryApiKey: canary('inventory'),
-  reviewsToken: canary('reviews'),
-  recommendationsApiKey: canary('recommendations'),
-  shippingClientId: canary('shipping-id'),
-  shippingClientSecret: canary('shipping-secret'),
-  taxUsername: canary('tax-user'),
-  taxPassword: canary('tax-password'),
-  accountsToken: canary('accounts'),
-};
+/** A canary for every credential the sandbox accepts, by credential key. */
+const CREDS: SandboxCredentials = Object.fromEntries(Object.keys(OWNER).map((k) => [k, canary(k)]));
+/** The same under the gateway's variable names, plus a canary for any variable only a definition declares. */
+const CRED_ENV = canaryEnv(CREDS);
+/** Each credential variable's value and owner. */
+const VARIABLES = CREDENTIAL_VARIABLES.map((v) => ({ ...v, value: CRED_ENV[v.env]! }));
 const CLIENT_KEY = 'isolation-client-key-0001';
 
 let stack: Stack;
@@ -59,7 +55,7 @@ beforeAll(async () => {
       CACHE: 'off',
       LOG_LEVEL: 'debug',
       CLIENTS: JSON.stringify([{ name: 'web', keySha256: hashApiKey(CLIENT_KEY), permissions: ['pii', 'trace'] }]),
-      ...Object.fromEntries(Object.entries(CREDENTIAL_ENV).map(([k, v]) => [v, CREDS[k as keyof SandboxCredentials]])),
+      ...CRED_ENV,
     },
   });
 });
@@ -93,20 +89,21 @@ describe('credential isolation', () => {
       requests += u.stats().requests.length;
     }
     expect(requests).toBeGreaterThan(20);
-    for (const [cred, owner] of Object.entries(OWNER)) {
-      const value = CREDS[cred as keyof SandboxCredentials];
+    for (const { env, owner, value } of VARIABLES) {
       for (const [name, texts] of Object.entries(received)) {
         const carries = texts.some((t) => t.includes(value));
-        if (name !== owner) expect(carries, `${cred} sent to ${name}`).toBe(false);
+        if (name !== owner) expect(carries, `${env} sent to ${name}`).toBe(false);
       }
     }
-    // Each upstream with a credential got its own (so the check above compared real traffic).
-    for (const owner of ['pricing', 'inventory', 'reviews', 'recommendations', 'shipping', 'tax', 'accounts']) {
-      const own = Object.entries(OWNER).filter(([, o]) => o === owner).map(([c]) => CREDS[c as keyof SandboxCredentials]);
+    // Each upstream the mix reaches that has a credential got its own (so the check above compared real traffic).
+    const reached = DEFINITIONS.filter((d) => secretRefsOf(d).length > 0 && (received[d.name]?.length ?? 0) > 0).map((d) => d.name);
+    expect(reached.length).toBeGreaterThanOrEqual(7);
+    for (const owner of reached) {
+      const own = VARIABLES.filter((v) => v.owner === owner).map((v) => v.value);
       expect(received[owner]!.some((t) => own.some((v) => t.includes(v))), owner).toBe(true);
     }
     // The OAuth2 access tokens shipping issued reach shipping only.
-    const accessTokens = stack.sandbox.upstreams.shipping
+    const accessTokens = stack.sandbox.upstream('shipping')
       .stats()
       .requests.filter((r) => r.path === '/quotes')
       .map((r) => r.headers.authorization!.replace(/^Bearer /, ''));
@@ -115,7 +112,7 @@ describe('credential isolation', () => {
       if (name !== 'shipping') expect(texts.some((t) => accessTokens.some((a) => t.includes(a))), name).toBe(false);
     }
     // Catalog has no credential: it gets no authorization header at all.
-    expect(stack.sandbox.upstreams.catalog.stats().requests.every((r) => !('authorization' in r.headers) && !('x-api-key' in r.headers))).toBe(true);
+    expect(stack.sandbox.upstream('catalog').stats().requests.every((r) => !('authorization' in r.headers) && !('x-api-key' in r.headers))).toBe(true);
     // No canary is ever shown to a client or written to a log (debug level included).
     const shown = answers.map((a) => a.text).join('\n') + stack.logText();
     for (const v of Object.values(CREDS)) expect(shown).not.toContain(v);
@@ -124,7 +121,7 @@ describe('credential isolation', () => {
   it('a redirect from an upstream to another origin is not followed: the other origin is never called', async () => {
     stack.resetStats();
     elsewhereRequests.length = 0;
-    stack.sandbox.upstreams.pricing.setFaults({ redirect: elsewhereUrl });
+    stack.sandbox.upstream('pricing').setFaults({ redirect: elsewhereUrl });
     try {
       const r = await stack.gql(OPERATIONS.ProductPage, { id: '7', country: 'US', postcode: '10001' }, H);
       expect(r.status).toBe(200);
@@ -136,24 +133,24 @@ describe('credential isolation', () => {
       // The client sees neither the redirect target nor the upstream's URL.
       expect(r.text).not.toContain(elsewhereUrl);
       expect(r.text).not.toContain(stack.sandbox.urls.pricing);
-      const redirects = stack.sandbox.upstreams.pricing.stats().requests;
+      const redirects = stack.sandbox.upstream('pricing').stats().requests;
       expect(redirects.length).toBeGreaterThan(0);
       expect(redirects.every((q) => q.status === 302)).toBe(true);
     } finally {
-      stack.sandbox.upstreams.pricing.setFaults(null);
+      stack.sandbox.upstream('pricing').setFaults(null);
     }
     expect(elsewhereRequests).toEqual([]);
   });
 
   it('upstream error bodies never reach clients', async () => {
-    stack.sandbox.upstreams.inventory.setFaults({ error: { probability: 1, status: 500 } });
+    stack.sandbox.upstream('inventory').setFaults({ error: { probability: 1, status: 500 } });
     try {
       const r = await stack.gql(OPERATIONS.ProductPage, { id: '8', country: 'US', postcode: '10001' }, H);
       expect(r.body.data.product.availability).toBeNull();
       expect(r.text).not.toContain('injected fault');
       expect(r.text).not.toContain(stack.sandbox.urls.inventory);
     } finally {
-      stack.sandbox.upstreams.inventory.setFaults(null);
+      stack.sandbox.upstream('inventory').setFaults(null);
     }
   });
 });
@@ -167,7 +164,7 @@ describe("accounts' sensitive fields", () => {
       expect(r.status).toBe(400);
       expect(r.body.errors[0].extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
     }
-    expect(stack.sandbox.upstreams.accounts.stats().total).toBe(0);
+    expect(stack.sandbox.upstream('accounts').stats().total).toBe(0);
   });
 
   it('never reach a response or a log line, whatever is asked', async () => {

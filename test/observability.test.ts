@@ -57,7 +57,7 @@ describe('a ProductPage trace', () => {
       [2, 503, 'retried'],
       [3, 503, 'error'],
     ]);
-    expect(s.sandbox.upstreams.reviews.stats().total).toBe(3);
+    expect(s.sandbox.upstream('reviews').stats().total).toBe(3);
 
     // ordered by start, non-negative offsets, every call inside the request
     for (let i = 0; i < stored.calls.length; i++) {
@@ -265,7 +265,7 @@ describe('/metrics', () => {
     }
     expect(total).toBeGreaterThan(15);
     // pricing: every 503 it answered was retried or given up on; retries counted per reason
-    const pricing503 = s.sandbox.upstreams.pricing.stats().requests.filter((q) => q.status === 503).length;
+    const pricing503 = s.sandbox.upstream('pricing').stats().requests.filter((q) => q.status === 503).length;
     expect(pricing503).toBeGreaterThan(0);
     expect(sum(e, 'tributary_upstream_calls_total', { upstream: 'pricing', outcome: 'UPSTREAM_ERROR' })).toBe(pricing503);
     expect(sum(e, 'tributary_upstream_retries_total', { upstream: 'pricing' })).toBeGreaterThan(0);
@@ -277,7 +277,7 @@ describe('/metrics', () => {
     expect(sum(e, 'tributary_graphql_errors_total', { operation: 'Broken', code: 'GRAPHQL_VALIDATION_FAILED' })).toBe(1);
     // the third request repeated the first: its catalog product came from the memory cache
     expect(sum(e, 'tributary_cache_keys_total', { upstream: 'catalog', status: 'hit', store: 'memory' })).toBeGreaterThan(0);
-    expect(sum(e, 'tributary_cache_keys_total', { upstream: 'catalog', endpoint: 'productById', status: 'miss' })).toBe(s.sandbox.upstreams.catalog.stats().counts['GET /products/:id'] ?? 0);
+    expect(sum(e, 'tributary_cache_keys_total', { upstream: 'catalog', endpoint: 'productById', status: 'miss' })).toBe(s.sandbox.upstream('catalog').stats().counts['GET /products/:id'] ?? 0);
     // one breaker-state series per upstream is 1
     for (const u of s.gateway.connector.upstreamNames) expect(sum(e, 'tributary_upstream_breaker_state', { upstream: u })).toBe(1);
   });
@@ -306,7 +306,7 @@ describe('/metrics resilience counters', () => {
   afterAll(() => s.close());
 
   const metrics = async () => parsePrometheus(await (await fetch(`${s.url}/metrics`)).text());
-  const hedgedSeen = () => s.sandbox.upstreams.recommendations.stats().requests.filter((q) => q.headers['x-tributary-hedge'] === '1').length;
+  const hedgedSeen = () => s.sandbox.upstream('recommendations').stats().requests.filter((q) => q.headers['x-tributary-hedge'] === '1').length;
 
   it('count exactly the hedges, bulkhead rejections, spent retry budgets and contract violations that happened', async () => {
     // Retry budget: 8 calls to pricing, one per request. The first 5 take 2 retries each (the budget's
@@ -315,7 +315,7 @@ describe('/metrics resilience counters', () => {
       const r = await s.gql(`{ product(id: "${id}") { id price { sale { amount } } } }`);
       expect(r.body.errors.map((e: any) => e.extensions.code)).toEqual(['UPSTREAM_ERROR']);
     }
-    const pricingSeen = s.sandbox.upstreams.pricing.stats().total;
+    const pricingSeen = s.sandbox.upstream('pricing').stats().total;
     expect(pricingSeen).toBe(8 + 10);
     let e = await metrics();
     expect(sum(e, 'tributary_upstream_retries_total', { upstream: 'pricing' })).toBe(pricingSeen - 8);
@@ -325,7 +325,7 @@ describe('/metrics resilience counters', () => {
     // Bulkhead: four products in one request are four concurrent catalog calls; one runs, three are rejected.
     s.resetStats();
     const crowd = await s.gql('{ a: product(id: "1") { id } b: product(id: "2") { id } c: product(id: "3") { id } d: product(id: "4") { id } }');
-    expect(s.sandbox.upstreams.catalog.stats().total).toBe(1);
+    expect(s.sandbox.upstream('catalog').stats().total).toBe(1);
     expect(Object.values(crowd.body.data).filter((p) => p === null)).toHaveLength(3);
     e = await metrics();
     expect(sum(e, 'tributary_upstream_bulkhead_rejections_total', { upstream: 'catalog', endpoint: 'productById' })).toBe(3);
@@ -348,7 +348,7 @@ describe('/metrics resilience counters', () => {
       const r = await s.gql(`{ product(id: "${id}") { id availability { status } } }`);
       expect(r.body.errors.map((x: any) => x.extensions.code)).toEqual(['UPSTREAM_CONTRACT_VIOLATION']);
     }
-    const drifted = s.sandbox.upstreams.inventory.stats().requests.filter((q) => q.status === 200).length;
+    const drifted = s.sandbox.upstream('inventory').stats().requests.filter((q) => q.status === 200).length;
     expect(drifted).toBe(3);
     e = await metrics();
     expect(sum(e, 'tributary_upstream_contract_violations_total', { upstream: 'inventory', endpoint: 'stockBySku', mode: 'enforce' })).toBe(drifted);

@@ -9,14 +9,14 @@ import { parse, type FragmentDefinitionNode, type OperationDefinitionNode, type 
 import { eventually } from './support/wait.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { productById, productsByCategory } from '../sandbox/data.js';
-import { CREDENTIAL_ENV, startSandbox, type Sandbox, type SandboxCredentials } from '../sandbox/index.js';
+import { startSandbox, type Sandbox } from '../sandbox/index.js';
 import { projectSelection, type Projection } from '../src/projection.js';
-import { canaryCredentials, OPERATIONS, startStack, watchCredentials, type CredentialWatch, type Stack } from './support/stack.js';
+import { canaryCredentials, canaryEnv, OPERATIONS, startStack, watchCredentials, type CredentialWatch, type Stack } from './support/stack.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 /** Canary credentials for the workers' sandbox, and under the gateway's variable names (a gateway with upstream URLs needs them). */
 const C = canaryCredentials();
-const SANDBOX_SECRETS = Object.fromEntries(Object.entries(CREDENTIAL_ENV).map(([k, name]) => [name, C[k as keyof SandboxCredentials]]));
+const SANDBOX_SECRETS = canaryEnv(C);
 
 /** The resolve info of the first root field of `source`, as the executor would give it. */
 function infoFor(source: string, variables: Record<string, unknown> = {}) {
@@ -81,7 +81,7 @@ describe('select pushdown, graphql-jit and server-read bodies, end to end', () =
     const r = await jit.gql(OPERATIONS.CategoryPage, { slug: 'groceries', first: 20 });
     expect(r.status).toBe(200);
     expect(r.body.errors).toBeUndefined();
-    const pages = jit.sandbox.upstreams.catalog.stats().requests.filter((x) => x.route === 'GET /products/category/:slug');
+    const pages = jit.sandbox.upstream('catalog').stats().requests.filter((x) => x.route === 'GET /products/category/:slug');
     expect(pages).toHaveLength(1);
     expect(new URL(pages[0]!.path, 'http://x').searchParams.get('select')).toBe('id,rating,sku,thumbnail,title');
     const expected = productsByCategory.get('groceries')!.slice(0, 20);
@@ -189,7 +189,7 @@ describe('--workers N', () => {
         ),
       );
       expect(answers.filter((a) => !a.errors && a.data.category.products.nodes.length === 20)).toHaveLength(20);
-      expect(sandbox.upstreams.pricing.stats().requests.map((q) => q.headers.authorization)).toContain(`Bearer ${C.pricingToken}`);
+      expect(sandbox.upstream('pricing').stats().requests.map((q) => q.headers.authorization)).toContain(`Bearer ${C.pricingToken}`);
       // The workers' request lines reach the primary's standard output, each line whole.
       await eventually(() => [...out.matchAll(/"msg":"graphql request"/g)].length >= 20, 'a request line per answer');
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

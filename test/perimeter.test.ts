@@ -13,6 +13,7 @@ import { DEFAULT_SANDBOX_CREDENTIALS, startSandbox } from '../sandbox/index.js';
 import { upstreams } from '../upstreams/index.js';
 import { describeClients, hashApiKey } from '../src/security/clients.js';
 import { fieldsWithDirective } from '../src/security/field-access.js';
+import { DECLARED_ENDPOINTS, DEFINITIONS, secretRefsOf } from './support/definitions.js';
 import { startStack, type Stack } from './support/stack.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -43,19 +44,7 @@ const routesOf = (c: string) =>
   });
 
 /** Every endpoint the upstream definitions declare. */
-const DECLARED = [
-  'accounts.userById',
-  'catalog.categories',
-  'catalog.productById',
-  'catalog.productsByCategory',
-  'catalog.productsByCategorySelected',
-  'inventory.stockBySku',
-  'pricing.pricesBySku',
-  'recommendations.forProduct',
-  'reviews.reviewsByProductId',
-  'shipping.quote',
-  'tax.quote',
-];
+const DECLARED = DECLARED_ENDPOINTS;
 
 /** The fields marked `@pii` in schema/ (Viewer and Address are the signed-in user's own profile). */
 const PII = [
@@ -151,7 +140,9 @@ describe('perimeter map', () => {
     expect(byId.get('tax.quote')!.credential).toEqual({ scheme: 'basic', env: ['TAX_USERNAME', 'TAX_PASSWORD'] });
     expect(byId.get('catalog.productById')!.credential).toEqual({ scheme: 'none', env: [] });
     const text = JSON.stringify(map);
-    for (const secret of Object.values(DEFAULT_SANDBOX_CREDENTIALS)) expect(text).not.toContain(secret);
+    const defaults = [...Object.values(DEFAULT_SANDBOX_CREDENTIALS), ...DEFINITIONS.flatMap((d) => secretRefsOf(d).map((r) => r.sandboxDefault ?? ''))].filter(Boolean);
+    expect(defaults.length).toBeGreaterThan(0);
+    for (const secret of defaults) expect(text).not.toContain(secret);
   });
 });
 
@@ -163,11 +154,11 @@ describe('the probe, counted by the upstreams it ran against', () => {
       const probed = await derivePerimeter({ schema: composeGatewaySchema(), upstreams: defs, baseUrls: sandbox.urls, user: { id: '1' }, inputs: { country: 'US', postcode: '10001' } });
       const received = Object.values(sandbox.upstreams).reduce((n, u) => n + u.stats().total, 0);
       expect(probed.summary.upstreamCalls).toBe(received);
-      expect(probed.summary.credentialCalls).toBe(sandbox.upstreams.shipping.stats().counts['POST /oauth/token']);
+      expect(probed.summary.credentialCalls).toBe(sandbox.upstream('shipping').stats().counts['POST /oauth/token']);
       expect(probed.summary.credentialCalls).toBe(1);
       expect(probed.summary.unattributed).toBe(0);
       // Both forms of a category page were requested: with `select=` (pushdown) and without (fallback).
-      const catalog = sandbox.upstreams.catalog.stats();
+      const catalog = sandbox.upstream('catalog').stats();
       expect(catalog.requests).toHaveLength(catalog.total); // all of them (the sandbox keeps the last 1,000)
       const pages = catalog.requests.filter((r) => r.route === 'GET /products/category/:slug').map((r) => r.path.includes('select='));
       expect(new Set(pages)).toEqual(new Set([true, false]));

@@ -18,7 +18,7 @@ afterAll(async () => {
 async function upstreamList(productId: string, userId?: string): Promise<string[]> {
   const q = new URLSearchParams({ productId, limit: '4', ...(userId ? { userId } : {}) });
   const res = await fetch(`${stack.sandbox.urls.recommendations}/recommendations?${q}`, {
-    headers: { 'x-api-key': stack.credentials.recommendationsApiKey },
+    headers: { 'x-api-key': stack.credentials.recommendationsApiKey! },
   });
   const body = (await res.json()) as { productIds: number[] };
   return body.productIds.map(String);
@@ -48,7 +48,7 @@ describe('personalised recommendations', () => {
       }
     }
     // The cache was used: after the first round, recommendations were not asked again per user.
-    const calls = stack.sandbox.upstreams.recommendations.stats().requests.filter((r) => r.path.startsWith('/recommendations'));
+    const calls = stack.sandbox.upstream('recommendations').stats().requests.filter((r) => r.path.startsWith('/recommendations'));
     // 3 products × 3 identities through the gateway + 9 direct expectation calls.
     expect(calls.length).toBe(9 + 9);
   });

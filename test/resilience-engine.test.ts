@@ -64,9 +64,9 @@ describe('non-idempotent calls', () => {
   ] as const)('a POST without a safe declaration is sent exactly once whatever fails (%s)', async (_, faults) => {
     const { connector, scope } = connectorFor([taxOrder(false, 300)]);
     try {
-      sandbox.upstreams.tax.setFaults(faults);
+      sandbox.upstream('tax').setFaults(faults);
       await expect(scope().loader('tax', 'quote').load(100)).rejects.toMatchObject({ upstream: 'tax' });
-      expect(sandbox.upstreams.tax.stats().total).toBe(1);
+      expect(sandbox.upstream('tax').stats().total).toBe(1);
     } finally {
       await connector.close();
     }
@@ -75,9 +75,9 @@ describe('non-idempotent calls', () => {
   it('the same POST declared retry-safe is retried', async () => {
     const { connector, scope } = connectorFor([taxOrder(true, 300)]);
     try {
-      sandbox.upstreams.tax.setFaults({ error: { probability: 1, status: 503 } });
+      sandbox.upstream('tax').setFaults({ error: { probability: 1, status: 503 } });
       await expect(scope().loader('tax', 'quote').load(100)).rejects.toMatchObject({ code: 'UPSTREAM_ERROR' });
-      expect(sandbox.upstreams.tax.stats().total).toBe(3);
+      expect(sandbox.upstream('tax').stats().total).toBe(3);
     } finally {
       await connector.close();
     }
@@ -108,7 +108,7 @@ describe('bulkhead', () => {
       const ids = products.slice(0, 30).map((p) => String(p.id));
       const got = await scope().loader('catalog', 'byId').loadMany(ids);
       expect(got).toEqual(ids.map(Number));
-      const reqs = sandbox.upstreams.catalog.stats().requests;
+      const reqs = sandbox.upstream('catalog').stats().requests;
       expect(reqs).toHaveLength(30);
       expect(maxOverlap(reqs)).toBe(3); // the limit, and parallel up to it
     } finally {
@@ -127,7 +127,7 @@ describe('bulkhead', () => {
       expect(errors).toHaveLength(5); // 2 running + 3 queued; the other 5 refused
       expect(errors.every((e) => e.code === 'UPSTREAM_UNAVAILABLE')).toBe(true);
       expect(rejected).toBe(5);
-      expect(sandbox.upstreams.catalog.stats().total).toBe(5);
+      expect(sandbox.upstream('catalog').stats().total).toBe(5);
     } finally {
       await connector.close();
     }
@@ -162,13 +162,13 @@ describe('hedging', () => {
     let refused = 0;
     telemetry.on('hedge', () => hedges++);
     telemetry.on('retryBudgetExhausted', () => refused++);
-    sandbox.upstreams.inventory.setFaults({ spike: { probability: 0.3, ms: 400 } });
+    sandbox.upstream('inventory').setFaults({ spike: { probability: 0.3, ms: 400 } });
     try {
       // One call at a time, so each call's requests sit next to each other in the upstream's log.
       for (const p of products.slice(0, 30)) {
         expect(await scope().loader('inventory', 'stock').load(p.sku)).toBe(p.stock);
       }
-      const reqs = sandbox.upstreams.inventory.stats().requests;
+      const reqs = sandbox.upstream('inventory').stats().requests;
       const hedgeReqs = reqs.filter((r) => r.headers['x-tributary-hedge'] === '1');
       expect(hedges).toBe(hedgeReqs.length);
       expect(hedges).toBeGreaterThan(0);
@@ -271,7 +271,7 @@ describe('typed clients', () => {
         auth: { scheme: 'none' },
         endpoints: { byId: singleEndpoint({ method: 'GET', request: (id: string) => ({ path: '/products/:id', params: { id } }), response: Type.Object({ id: Type.Integer() }), map: (p) => p.id }) },
       });
-    const connector = new Connector({ upstreams: [named('scope'), named('made')], env: {}, baseUrls: { scope: sandbox.urls.catalog, made: sandbox.urls.catalog }, sandboxMode: true, cache: null, telemetry: new Telemetry() });
+    const connector = new Connector({ upstreams: [named('scope'), named('made')], env: {}, baseUrls: { scope: sandbox.url('catalog'), made: sandbox.url('catalog') }, sandboxMode: true, cache: null, telemetry: new Telemetry() });
     try {
       const clients = connector.clientsFor(connector.scope({ requestId: 'names', user: null, deadline: performance.now() + 10_000 })) as unknown as Record<string, Record<string, { load(id: string): Promise<unknown> }>>;
       expect(await clients.scope!.byId!.load('1')).toBe(1);
@@ -341,7 +341,7 @@ describe('cache keys follow the response shape', () => {
         pricesBySku: batchEndpoint({ ...ep, response: Type.Object({ prices: Type.Array(Type.Object({ ...PRICE_FIELDS, promo: Type.Optional(Type.String()) })) }) }),
       },
     } as never) as UpstreamDef;
-    const before = sandbox.upstreams.pricing.stats().total;
+    const before = sandbox.upstream('pricing').stats().total;
     for (const def of [pricing as UpstreamDef, pricing as UpstreamDef, next, next]) {
       const { connector, scope } = connectorFor([def], store);
       try {
@@ -351,7 +351,7 @@ describe('cache keys follow the response shape', () => {
       }
     }
     // The old shape's entry served the second; the new shape asked the upstream once, then was cached.
-    expect(sandbox.upstreams.pricing.stats().total - before).toBe(2);
+    expect(sandbox.upstream('pricing').stats().total - before).toBe(2);
   });
 });
 
@@ -381,7 +381,7 @@ describe('cache scope', () => {
       const a2 = await scope({ id: '1' }).loader('recommendations', 'forProduct').load('1');
       expect(a1).toEqual(a2);
       expect(a1).not.toEqual(b);
-      expect(sandbox.upstreams.recommendations.stats().total).toBe(3);
+      expect(sandbox.upstream('recommendations').stats().total).toBe(3);
       expect(store.size).toBe(0);
     } finally {
       await connector.close();
@@ -421,10 +421,10 @@ describe('on-error fallback: a declared value instead of an error', () => {
       expect(down.status).toBe(200);
       expect(down.body).toEqual({ data: { product: { ...up.body.data.product, recommendations: [] } } });
       // The upstream was asked, and failed, before the fallback was given.
-      expect(stack.sandbox.upstreams.recommendations.stats().total).toBe(calls);
+      expect(stack.sandbox.upstream('recommendations').stats().total).toBe(calls);
       // No recommended product to look up: the product alone from the catalog, and its price alone.
-      expect(stack.sandbox.upstreams.catalog.stats().counts).toEqual({ 'GET /products/:id': 1 });
-      expect(stack.sandbox.upstreams.pricing.stats().total).toBe(1);
+      expect(stack.sandbox.upstream('catalog').stats().counts).toEqual({ 'GET /products/:id': 1 });
+      expect(stack.sandbox.upstream('pricing').stats().total).toBe(1);
     } finally {
       expect((await faults(null)).status).toBe(204);
     }

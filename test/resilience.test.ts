@@ -43,25 +43,25 @@ describe('retries under a 503 rate', () => {
   });
 
   it('10% of inventory calls fail: every query returns, >=99% have availability, <=1.25x the calls', async () => {
-    stack.sandbox.upstreams.inventory.setFaults({ error: { probability: 0.1, status: 503 } });
+    stack.sandbox.upstream('inventory').setFaults({ error: { probability: 0.1, status: 503 } });
     stack.resetStats();
     const results = await load(1000, 20, (i) => stack.gql(AVAILABILITY, { id: ids[i % ids.length] }));
     expect(results.every((r) => r.status === 200 && r.body.data?.product?.id)).toBe(true);
     const withAvailability = results.filter((r) => r.body.data.product.availability !== null).length;
     expect(withAvailability).toBeGreaterThanOrEqual(990);
-    const calls = stack.sandbox.upstreams.inventory.stats().total;
+    const calls = stack.sandbox.upstream('inventory').stats().total;
     expect(calls).toBeGreaterThan(1000); // some retries happened
     expect(calls).toBeLessThanOrEqual(1250);
   });
 
   it.each([0.3, 1])('%s of inventory calls fail: every query returns, and the budget bounds the load at 1.25x', async (p) => {
-    stack.sandbox.upstreams.inventory.setFaults({ error: { probability: p, status: 503 } });
+    stack.sandbox.upstream('inventory').setFaults({ error: { probability: p, status: 503 } });
     stack.resetStats();
     const results = await load(1000, 20, (i) => stack.gql(AVAILABILITY, { id: ids[(i * 7) % ids.length] }));
     expect(results.every((r) => r.status === 200 && r.body.data?.product?.id)).toBe(true);
     const failed = results.filter((r) => r.body.data.product.availability === null);
     for (const r of failed) expect(r.body.errors[0].extensions.upstream).toBe('inventory');
-    expect(stack.sandbox.upstreams.inventory.stats().total).toBeLessThanOrEqual(1250);
+    expect(stack.sandbox.upstream('inventory').stats().total).toBeLessThanOrEqual(1250);
   });
 });
 
@@ -89,7 +89,7 @@ describe('circuit breaker', () => {
     const offState = stack.gateway.telemetry.on('breakerState', (e) => e.upstream === 'inventory' && events.push(`state:${e.state}`));
     const offAttempt = stack.gateway.telemetry.on('attempt', (e) => e.upstream === 'inventory' && events.push('attempt'));
     const query = 'query($id: ID!) { product(id: $id) { id price { sale { amount } } availability { status } } }';
-    stack.sandbox.upstreams.inventory.setFaults({ down: true });
+    stack.sandbox.upstream('inventory').setFaults({ down: true });
     stack.resetStats();
     try {
       // Hard down: sequential queries until the breaker opens.
@@ -100,7 +100,7 @@ describe('circuit breaker', () => {
         expect(r.body.data.product.availability).toBeNull();
       }
       expect(events).toContain('state:open');
-      expect(stack.sandbox.upstreams.inventory.stats().total).toBe(MIN_CALLS);
+      expect(stack.sandbox.upstream('inventory').stats().total).toBe(MIN_CALLS);
 
       // While open or half-open, only probes reach inventory: run queries until two probes have failed.
       let probes = 0;
@@ -115,7 +115,7 @@ describe('circuit breaker', () => {
       expect(probes).toBe(2);
 
       // Recovery: the next probe succeeds and the breaker closes; availability comes back.
-      stack.sandbox.upstreams.inventory.setFaults(null);
+      stack.sandbox.upstream('inventory').setFaults(null);
       let recovered = false;
       while (!recovered && i < 4_000) {
         const r = await stack.gql(query, { id: ids[i++ % ids.length] });
@@ -132,11 +132,11 @@ describe('circuit breaker', () => {
       for (const seg of segments.slice(1)) expect(seg.match(/attempt/g)?.length).toBe(1);
       // The upstream saw exactly the minimum load, the probes, and the recovered call(s).
       const attempts = events.filter((e) => e === 'attempt').length;
-      expect(stack.sandbox.upstreams.inventory.stats().total).toBe(attempts);
+      expect(stack.sandbox.upstream('inventory').stats().total).toBe(attempts);
     } finally {
       offState();
       offAttempt();
-      stack.sandbox.upstreams.inventory.setFaults(null);
+      stack.sandbox.upstream('inventory').setFaults(null);
     }
   });
 });
@@ -158,55 +158,55 @@ describe('timeouts, deadlines and Retry-After', () => {
   });
 
   it('a hanging upstream: each attempt is abandoned at its timeout, the query ends with UPSTREAM_TIMEOUT, nothing is left in flight', async () => {
-    stack.sandbox.upstreams.inventory.setFaults({ hang: { probability: 1 } });
+    stack.sandbox.upstream('inventory').setFaults({ hang: { probability: 1 } });
     stack.resetStats();
     const r = await stack.gql(AVAILABILITY, { id: '1' });
     expect(r.body.data.product.availability).toBeNull();
     expect(r.body.errors[0].extensions).toMatchObject({ code: 'UPSTREAM_TIMEOUT', upstream: 'inventory' });
-    const reqs = stack.sandbox.upstreams.inventory.stats().requests;
+    const reqs = stack.sandbox.upstream('inventory').stats().requests;
     expect(reqs.length).toBe(3); // the first attempt and two retries, each timed out
     // Every hanging request was closed by the gateway (the sandbox saw the socket end), none answered.
-    await eventually(() => stack.sandbox.upstreams.inventory.stats().requests.every((q) => q.end > 0));
-    expect(stack.sandbox.upstreams.inventory.stats().requests.every((q) => q.status === 0)).toBe(true);
+    await eventually(() => stack.sandbox.upstream('inventory').stats().requests.every((q) => q.end > 0));
+    expect(stack.sandbox.upstream('inventory').stats().requests.every((q) => q.status === 0)).toBe(true);
     expect(stack.gateway.connector.inFlight('inventory')).toEqual({ executing: 0, queued: 0 });
   });
 
   it('the request deadline bounds retries: with a 400 ms deadline no attempt starts after it', async () => {
-    stack.sandbox.upstreams.inventory.setFaults({ hang: { probability: 1 } });
+    stack.sandbox.upstream('inventory').setFaults({ hang: { probability: 1 } });
     stack.resetStats();
     const r = await stack.gql(AVAILABILITY, { id: '2' }, { 'x-request-timeout-ms': '400' });
     expect(r.body.errors[0].extensions.code).toBe('UPSTREAM_TIMEOUT');
     // 300 ms per attempt inside a 400 ms deadline: the first attempt, and at most one shortened retry.
-    expect(stack.sandbox.upstreams.inventory.stats().total).toBeLessThanOrEqual(2);
+    expect(stack.sandbox.upstream('inventory').stats().total).toBeLessThanOrEqual(2);
   });
 
   it('429 with Retry-After: the retry waits at least the time given', async () => {
-    stack.sandbox.upstreams.pricing.setFaults({ error: { probability: 1, status: 429, retryAfterS: 1 } });
+    stack.sandbox.upstream('pricing').setFaults({ error: { probability: 1, status: 429, retryAfterS: 1 } });
     stack.resetStats();
     const r = await stack.gql('{ product(id: "1") { price { sale { amount } } } }');
     expect(r.body.errors[0].extensions).toMatchObject({ code: 'UPSTREAM_ERROR', upstream: 'pricing' });
-    const reqs = stack.sandbox.upstreams.pricing.stats().requests;
+    const reqs = stack.sandbox.upstream('pricing').stats().requests;
     expect(reqs.length).toBe(3);
     for (let i = 1; i < reqs.length; i++) expect(reqs[i]!.start - reqs[i - 1]!.end).toBeGreaterThanOrEqual(995);
   });
 
   it('a Retry-After beyond the deadline is not waited for', async () => {
-    stack.sandbox.upstreams.pricing.setFaults({ error: { probability: 1, status: 503, retryAfterS: 1 } });
+    stack.sandbox.upstream('pricing').setFaults({ error: { probability: 1, status: 503, retryAfterS: 1 } });
     stack.resetStats();
     const r = await stack.gql('{ product(id: "1") { price { sale { amount } } } }', {}, { 'x-request-timeout-ms': '500' });
     expect(r.body.errors[0].extensions).toMatchObject({ code: 'UPSTREAM_ERROR', upstream: 'pricing' });
-    expect(stack.sandbox.upstreams.pricing.stats().total).toBe(1);
+    expect(stack.sandbox.upstream('pricing').stats().total).toBe(1);
   });
 
   it('a Retry-After longer than the cap is not honoured by retrying', async () => {
-    stack.sandbox.upstreams.pricing.setFaults({ error: { probability: 1, status: 429, retryAfterS: 30 } });
+    stack.sandbox.upstream('pricing').setFaults({ error: { probability: 1, status: 429, retryAfterS: 30 } });
     stack.resetStats();
     await stack.gql('{ product(id: "1") { price { sale { amount } } } }');
-    expect(stack.sandbox.upstreams.pricing.stats().total).toBe(1);
+    expect(stack.sandbox.upstream('pricing').stats().total).toBe(1);
   });
 
   it('a client disconnect aborts its in-flight upstream calls', async () => {
-    stack.sandbox.upstreams.inventory.setFaults({ hang: { probability: 1 } });
+    stack.sandbox.upstream('inventory').setFaults({ hang: { probability: 1 } });
     stack.resetStats();
     const ac = new AbortController();
     const pending = fetch(`${stack.url}/graphql`, {
@@ -215,14 +215,14 @@ describe('timeouts, deadlines and Retry-After', () => {
       body: JSON.stringify({ query: AVAILABILITY, variables: { id: '3' } }),
       signal: ac.signal,
     }).catch(() => 'aborted');
-    await eventually(() => stack.sandbox.upstreams.inventory.stats().total === 1);
-    expect(stack.sandbox.upstreams.inventory.stats().requests[0]!.end).toBe(0); // still open
+    await eventually(() => stack.sandbox.upstream('inventory').stats().total === 1);
+    expect(stack.sandbox.upstream('inventory').stats().requests[0]!.end).toBe(0); // still open
     ac.abort();
     expect(await pending).toBe('aborted');
     // The gateway closed the upstream call because the client left, long before its 300 ms timeout would matter:
     // there is exactly one request, closed, and no retry followed.
-    await eventually(() => stack.sandbox.upstreams.inventory.stats().requests[0]!.end > 0);
-    expect(stack.sandbox.upstreams.inventory.stats().total).toBe(1);
+    await eventually(() => stack.sandbox.upstream('inventory').stats().requests[0]!.end > 0);
+    expect(stack.sandbox.upstream('inventory').stats().total).toBe(1);
   });
 });
 
@@ -246,7 +246,7 @@ describe('stale-if-error and stale-while-revalidate', () => {
     const first = await stack.gql(PRICE);
     expect(first.body.data.product.price.sale.amount).toBeTruthy();
     offset += 120_000; // past freshness (30 s) and stale-while-revalidate (30 s), within stale-if-error (10 min)
-    await stack.sandbox.upstreams.pricing.stop();
+    await stack.sandbox.upstream('pricing').stop();
     try {
       stack.resetStats();
       const r = await stack.gql(PRICE, {}, { 'x-tributary-trace': '1' });
@@ -257,7 +257,7 @@ describe('stale-if-error and stale-while-revalidate', () => {
       expect(gone.body.data.product.price).toBeNull();
       expect(gone.body.errors[0].extensions.upstream).toBe('pricing');
     } finally {
-      await stack.sandbox.upstreams.pricing.start();
+      await stack.sandbox.upstream('pricing').start();
     }
   });
 
@@ -272,8 +272,8 @@ describe('stale-if-error and stale-while-revalidate', () => {
       const answers = await Promise.all([stack.gql(Q), stack.gql(Q), stack.gql(Q)]);
       for (const a of answers) expect(a.body.data.product.price.sale.amount).toBeTruthy();
       expect(events.filter((e) => e.status === 'stale').length).toBeGreaterThanOrEqual(1);
-      await eventually(() => stack.sandbox.upstreams.pricing.stats().total >= 1);
-      expect(stack.sandbox.upstreams.pricing.stats().total).toBe(1); // one refresh for three requests
+      await eventually(() => stack.sandbox.upstream('pricing').stats().total >= 1);
+      expect(stack.sandbox.upstream('pricing').stats().total).toBe(1); // one refresh for three requests
       const after = await stack.gql(Q);
       expect(after.body.data.product.price).not.toBeNull();
       expect(events.at(-1)!.status).toBe('hit');

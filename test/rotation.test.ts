@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AttemptEvent } from '../src/connector/index.js';
+import { sandboxUpstreamNames } from '../sandbox/index.js';
+import { DEFINED_UPSTREAMS } from './support/definitions.js';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
 import { eventually } from './support/wait.js';
 
@@ -23,7 +25,7 @@ beforeAll(async () => {
   secretFile = join(dir, 'pricing-token');
   writeFileSync(secretFile, 'rotation-pricing-v1\n');
   stack = await startStack({
-    sandbox: { now: () => clock, shippingTokenTtlS: TTL_S, credentials: { pricingToken: 'rotation-pricing-v1' }, latencyMs: { pricing: 5, shipping: 5, catalog: 2, inventory: 2, reviews: 2, recommendations: 2, accounts: 2, tax: 2 } },
+    sandbox: { now: () => clock, shippingTokenTtlS: TTL_S, credentials: { pricingToken: 'rotation-pricing-v1' }, latencyMs: { ...Object.fromEntries(sandboxUpstreamNames().map((n) => [n, 2])), pricing: 5, shipping: 5 } },
     // No cache: every query calls pricing and shipping, so every query meets the rotation.
     env: { CACHE: 'off', PRICING_TOKEN_FILE: secretFile },
   });
@@ -47,7 +49,7 @@ describe('rotation under load', () => {
         const i = next++;
         if (i === 300) {
           // The upstream and the mounted secret change together (the sandbox refuses the old token at once).
-          stack.sandbox.upstreams.pricing.setCredentials({ pricingToken: 'rotation-pricing-v2' });
+          stack.sandbox.upstream('pricing').setCredentials({ pricingToken: 'rotation-pricing-v2' });
           writeFileSync(secretFile, 'rotation-pricing-v2\n');
           rotatedAt = i;
         }
@@ -76,11 +78,11 @@ describe('rotation under load', () => {
     expect(refused('shipping')).toBeGreaterThan(0);
     // Every refused call was followed by a success: the number of failed queries is 0 (above), and
     // no attempt ended in UPSTREAM_UNAUTHORIZED after its retry.
-    const sentTokens = new Set(stack.sandbox.upstreams.pricing.stats().requests.map((r) => r.headers.authorization));
+    const sentTokens = new Set(stack.sandbox.upstream('pricing').stats().requests.map((r) => r.headers.authorization));
     expect(sentTokens.has('Bearer rotation-pricing-v2')).toBe(true);
     // Exactly one new OAuth2 token after the expiry, however many calls were refused at once: the
     // first refused call refreshes, the others share its fetch or see the new token.
-    const tokenFetches = stack.sandbox.upstreams.shipping.stats().counts['POST /oauth/token'] ?? 0;
+    const tokenFetches = stack.sandbox.upstream('shipping').stats().counts['POST /oauth/token'] ?? 0;
     expect(tokenFetches).toBe(2);
   }, 120_000);
 
@@ -88,7 +90,7 @@ describe('rotation under load', () => {
     const refreshes = () => stack.logs.filter((l) => l.msg === 'credentials refreshed' && l.reason === 'file');
     const seen = refreshes().length;
     // Upstream first this time, then the file; the watcher refreshes the credential on its own.
-    stack.sandbox.upstreams.pricing.setCredentials({ pricingToken: 'rotation-pricing-v3' });
+    stack.sandbox.upstream('pricing').setCredentials({ pricingToken: 'rotation-pricing-v3' });
     writeFileSync(secretFile, 'rotation-pricing-v3\n');
     await eventually(() => refreshes().length > seen, 'the watcher');
     const line = refreshes().at(-1)!;
@@ -105,13 +107,13 @@ describe('rotation under load', () => {
   });
 
   it('SIGHUP forgets every upstream credential (the next OAuth2 call fetches a new token)', async () => {
-    const before = stack.sandbox.upstreams.shipping.stats().counts['POST /oauth/token'] ?? 0;
+    const before = stack.sandbox.upstream('shipping').stats().counts['POST /oauth/token'] ?? 0;
     process.kill(process.pid, 'SIGHUP');
     await eventually(() => stack.logs.some((l) => l.msg === 'credentials refreshed' && l.reason === 'signal'), 'SIGHUP');
     const line = stack.logs.find((l) => l.msg === 'credentials refreshed' && l.reason === 'signal')!;
-    expect(line.upstreams).toEqual(['accounts', 'catalog', 'inventory', 'pricing', 'recommendations', 'reviews', 'shipping', 'tax']);
+    expect(line.upstreams).toEqual([...DEFINED_UPSTREAMS].sort());
     const r = await stack.gql(OPERATIONS.ProductPage, { id: '4', country: 'US', postcode: '10001' });
     expect(r.body.errors).toBeUndefined();
-    expect((stack.sandbox.upstreams.shipping.stats().counts['POST /oauth/token'] ?? 0) - before).toBe(1);
+    expect((stack.sandbox.upstream('shipping').stats().counts['POST /oauth/token'] ?? 0) - before).toBe(1);
   });
 });

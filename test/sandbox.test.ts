@@ -34,6 +34,12 @@ import {
 
 let sb: Sandbox;
 let clock = Date.UTC(2030, 0, 1);
+/** A default credential by key (throws for a key no sandbox upstream declares). */
+function cred(key: string): string {
+  const v = CREDS[key];
+  if (v === undefined) throw new Error(`no sandbox credential '${key}'`);
+  return v;
+}
 const ZERO_LATENCY = Object.fromEntries(UPSTREAM_NAMES.map((n) => [n, 0])) as Record<UpstreamName, number>;
 
 beforeAll(async () => {
@@ -44,8 +50,8 @@ afterAll(async () => {
 });
 afterEach(() => {
   for (const n of UPSTREAM_NAMES) {
-    sb.upstreams[n].setFaults(null);
-    sb.upstreams[n].setLatency(0);
+    sb.upstream(n).setFaults(null);
+    sb.upstream(n).setLatency(0);
   }
 });
 
@@ -76,24 +82,24 @@ const jsonPost = (body: unknown, headers: Record<string, string> = {}): RequestI
   body: typeof body === 'string' ? body : JSON.stringify(body),
 });
 
-const catalog = (path: string) => call(sb.urls.catalog + path);
-const prices = (skus: string, token = CREDS.pricingToken) => call(`${sb.urls.pricing}/v1/prices?skus=${skus}`, { headers: bearer(token) });
-const stock = (body: unknown, key = CREDS.inventoryApiKey) => call(`${sb.urls.inventory}/stock/lookup`, jsonPost(body, { 'x-api-key': key }));
-const reviews = (ids: string) => call(`${sb.urls.reviews}/reviews?productIds=${ids}`, { headers: bearer(CREDS.reviewsToken) });
-const recs = (qs: string, key = CREDS.recommendationsApiKey) => call(`${sb.urls.recommendations}/recommendations?${qs}`, { headers: { 'x-api-key': key } });
-const taxq = (body: unknown, u = CREDS.taxUsername, p = CREDS.taxPassword) => call(`${sb.urls.tax}/v1/tax/quote`, jsonPost(body, basic(u, p)));
-const user = (id: string, token = CREDS.accountsToken) => call(`${sb.urls.accounts}/users/${id}`, { headers: bearer(token) });
+const catalog = (path: string) => call(sb.url('catalog') + path);
+const prices = (skus: string, token = cred('pricingToken')) => call(`${sb.url('pricing')}/v1/prices?skus=${skus}`, { headers: bearer(token) });
+const stock = (body: unknown, key = cred('inventoryApiKey')) => call(`${sb.url('inventory')}/stock/lookup`, jsonPost(body, { 'x-api-key': key }));
+const reviews = (ids: string) => call(`${sb.url('reviews')}/reviews?productIds=${ids}`, { headers: bearer(cred('reviewsToken')) });
+const recs = (qs: string, key = cred('recommendationsApiKey')) => call(`${sb.url('recommendations')}/recommendations?${qs}`, { headers: { 'x-api-key': key } });
+const taxq = (body: unknown, u = cred('taxUsername'), p = cred('taxPassword')) => call(`${sb.url('tax')}/v1/tax/quote`, jsonPost(body, basic(u, p)));
+const user = (id: string, token = cred('accountsToken')) => call(`${sb.url('accounts')}/users/${id}`, { headers: bearer(token) });
 
 async function token(): Promise<string> {
-  const r = await call(`${sb.urls.shipping}/oauth/token`, {
+  const r = await call(`${sb.url('shipping')}/oauth/token`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', ...basic(CREDS.shippingClientId, CREDS.shippingClientSecret) },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...basic(cred('shippingClientId'), cred('shippingClientSecret')) },
     body: 'grant_type=client_credentials',
   });
   expect(r.status).toBe(200);
   return r.body.access_token;
 }
-const quote = (body: unknown, tok: string) => call(`${sb.urls.shipping}/quotes`, jsonPost(body, bearer(tok)));
+const quote = (body: unknown, tok: string) => call(`${sb.url('shipping')}/quotes`, jsonPost(body, bearer(tok)));
 
 /** A raw HTTP/1.1 request (no URL normalisation by the client). */
 function raw(url: string, path: string, opts: { method?: string; headers?: Record<string, string | number>; body?: Buffer | string } = {}) {
@@ -111,7 +117,7 @@ function raw(url: string, path: string, opts: { method?: string; headers?: Recor
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const lastEntry = (n: UpstreamName) => sb.upstreams[n].stats().requests.at(-1)!;
+const lastEntry = (n: UpstreamName) => sb.upstream(n).stats().requests.at(-1)!;
 
 // ---------------------------------------------------------------------------------------------
 // Data rules
@@ -221,7 +227,7 @@ describe('catalog', () => {
       expect(r.body, path).toEqual({ message: `Product with id '${x}' not found` });
       expect(lastEntry('catalog')).toMatchObject({ path, route: 'GET /products/:id', status: 404 });
     }
-    const dots = await raw(sb.urls.catalog, '/products/../users/1');
+    const dots = await raw(sb.url('catalog'), '/products/../users/1');
     expect(dots.status).toBe(404);
   });
 
@@ -236,7 +242,7 @@ describe('catalog', () => {
   it('lists categories', async () => {
     const r = await catalog('/products/categories');
     expect(r.body).toHaveLength(categorySlugs.length);
-    expect(r.body).toContainEqual({ slug: 'home-decoration', name: 'Home Decoration', url: `${sb.urls.catalog}/products/category/home-decoration` });
+    expect(r.body).toContainEqual({ slug: 'home-decoration', name: 'Home Decoration', url: `${sb.url('catalog')}/products/category/home-decoration` });
     expect((await catalog('/products/category-list')).body).toEqual(categorySlugs);
   });
 
@@ -252,7 +258,7 @@ describe('catalog', () => {
     const r = await catalog('/nope/../../etc/passwd');
     expect(r.status).toBe(404);
     expect(typeof r.body.message).toBe('string');
-    const m = await call(`${sb.urls.catalog}/products/1`, { method: 'DELETE' });
+    const m = await call(`${sb.url('catalog')}/products/1`, { method: 'DELETE' });
     expect(m.status).toBe(405);
     expect(m.headers.get('allow')).toBe('GET');
   });
@@ -275,7 +281,7 @@ describe('pricing', () => {
     const fifty = products.slice(0, 50).map((p) => p.sku);
     expect((await prices(fifty.join(','))).body.prices).toHaveLength(50);
     expect((await prices([...fifty, products[50]!.sku].join(','))).status).toBe(400);
-    expect((await call(`${sb.urls.pricing}/v1/prices`, { headers: bearer(CREDS.pricingToken) })).status).toBe(400);
+    expect((await call(`${sb.url('pricing')}/v1/prices`, { headers: bearer(cred('pricingToken')) })).status).toBe(400);
   });
 });
 
@@ -357,22 +363,22 @@ describe('shipping', () => {
   });
 
   it('accepts client credentials in a JSON body and refuses wrong ones', async () => {
-    const url = `${sb.urls.shipping}/oauth/token`;
-    const ok = await call(url, jsonPost({ grant_type: 'client_credentials', client_id: CREDS.shippingClientId, client_secret: CREDS.shippingClientSecret }));
+    const url = `${sb.url('shipping')}/oauth/token`;
+    const ok = await call(url, jsonPost({ grant_type: 'client_credentials', client_id: cred('shippingClientId'), client_secret: cred('shippingClientSecret') }));
     expect(ok.status).toBe(200);
     expect(ok.body).toMatchObject({ token_type: 'Bearer', expires_in: 60 });
     expect(ok.body.access_token).toMatch(/^[\w-]{20,}$/);
     const form = await call(url, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: CREDS.shippingClientId, client_secret: CREDS.shippingClientSecret }).toString(),
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: cred('shippingClientId'), client_secret: cred('shippingClientSecret') }).toString(),
     });
     expect(form.status).toBe(200);
-    const wrong = await call(url, jsonPost({ grant_type: 'client_credentials', client_id: CREDS.shippingClientId, client_secret: 'guess' }));
+    const wrong = await call(url, jsonPost({ grant_type: 'client_credentials', client_id: cred('shippingClientId'), client_secret: 'guess' }));
     expect(wrong.status).toBe(401);
     expect(wrong.body).toEqual({ message: 'unauthorized' });
     expect((await call(url, jsonPost({ grant_type: 'client_credentials' }))).status).toBe(401);
-    const grant = await call(url, { method: 'POST', headers: basic(CREDS.shippingClientId, CREDS.shippingClientSecret), body: 'grant_type=password' });
+    const grant = await call(url, { method: 'POST', headers: basic(cred('shippingClientId'), cred('shippingClientSecret')), body: 'grant_type=password' });
     expect(grant.status).toBe(400);
     expect(grant.body.error).toBe('unsupported_grant_type');
   });
@@ -388,7 +394,7 @@ describe('shipping', () => {
     expect(expired.status).toBe(401);
     expect(expired.body).toEqual({ message: 'unauthorized' });
     expect((await quote(body, 'made-up-token')).status).toBe(401);
-    expect((await call(`${sb.urls.shipping}/quotes`, jsonPost(body))).status).toBe(401);
+    expect((await call(`${sb.url('shipping')}/quotes`, jsonPost(body))).status).toBe(401);
   });
 
   it('validates quotes', async () => {
@@ -458,17 +464,17 @@ describe('credentials', () => {
   it('refuses missing or wrong credentials with 401, without echoing them', async () => {
     const refusals: Res[] = [
       await prices('BEA-ESS-ESS-001', 'wrong-token'),
-      await call(`${sb.urls.pricing}/v1/prices?skus=A`),
-      await call(`${sb.urls.pricing}/v1/prices?skus=A`, { headers: { authorization: `Basic ${CREDS.pricingToken}` } }),
+      await call(`${sb.url('pricing')}/v1/prices?skus=A`),
+      await call(`${sb.url('pricing')}/v1/prices?skus=A`, { headers: { authorization: `Basic ${cred('pricingToken')}` } }),
       await stock({ skus: [] }, 'wrong-key'),
-      await call(`${sb.urls.inventory}/stock/lookup`, jsonPost({ skus: [] }, bearer(CREDS.inventoryApiKey))),
-      await call(`${sb.urls.reviews}/reviews?productIds=1`, { headers: bearer(CREDS.pricingToken) }),
+      await call(`${sb.url('inventory')}/stock/lookup`, jsonPost({ skus: [] }, bearer(cred('inventoryApiKey')))),
+      await call(`${sb.url('reviews')}/reviews?productIds=1`, { headers: bearer(cred('pricingToken')) }),
       await recs('productId=1', 'wrong-key'),
-      await taxq({ country: 'US', postcode: 'x', amount: 1 }, CREDS.taxUsername, 'wrong-password'),
-      await taxq({ country: 'US', postcode: 'x', amount: 1 }, 'wrong-user', CREDS.taxPassword),
-      await call(`${sb.urls.tax}/v1/tax/quote`, jsonPost({ country: 'US', postcode: 'x', amount: 1 })),
+      await taxq({ country: 'US', postcode: 'x', amount: 1 }, cred('taxUsername'), 'wrong-password'),
+      await taxq({ country: 'US', postcode: 'x', amount: 1 }, 'wrong-user', cred('taxPassword')),
+      await call(`${sb.url('tax')}/v1/tax/quote`, jsonPost({ country: 'US', postcode: 'x', amount: 1 })),
       await user('1', 'wrong-token'),
-      await call(`${sb.urls.accounts}/users/1`),
+      await call(`${sb.url('accounts')}/users/1`),
     ];
     for (const r of refusals) {
       expect(r.status).toBe(401);
@@ -477,22 +483,22 @@ describe('credentials', () => {
   });
 
   it('rotates credentials', async () => {
-    const pricing = sb.upstreams.pricing;
+    const pricing = sb.upstream('pricing');
     pricing.setCredentials({ pricingToken: 'rotated-token' });
     try {
       expect((await prices('BEA-ESS-ESS-001')).status).toBe(401);
       expect((await prices('BEA-ESS-ESS-001', 'rotated-token')).status).toBe(200);
     } finally {
-      pricing.setCredentials({ pricingToken: CREDS.pricingToken });
+      pricing.setCredentials({ pricingToken: cred('pricingToken') });
     }
     const tok = await token();
-    sb.upstreams.shipping.setCredentials({ shippingClientSecret: 'new-secret' });
+    sb.upstream('shipping').setCredentials({ shippingClientSecret: 'new-secret' });
     try {
       expect((await quote({ country: 'US', postcode: '1', items: [] }, tok)).status).toBe(401); // old tokens revoked
-      const r = await call(`${sb.urls.shipping}/oauth/token`, { method: 'POST', headers: basic(CREDS.shippingClientId, CREDS.shippingClientSecret), body: 'grant_type=client_credentials' });
+      const r = await call(`${sb.url('shipping')}/oauth/token`, { method: 'POST', headers: basic(cred('shippingClientId'), cred('shippingClientSecret')), body: 'grant_type=client_credentials' });
       expect(r.status).toBe(401);
     } finally {
-      sb.upstreams.shipping.setCredentials({ shippingClientSecret: CREDS.shippingClientSecret });
+      sb.upstream('shipping').setCredentials({ shippingClientSecret: cred('shippingClientSecret') });
     }
   });
 
@@ -520,7 +526,7 @@ describe('credentials', () => {
 
 describe('stats', () => {
   it('counts routes, keeps request order and resets', async () => {
-    const cat = sb.upstreams.catalog;
+    const cat = sb.upstream('catalog');
     cat.resetStats();
     await catalog('/products/1');
     await catalog('/products/2?select=title');
@@ -534,17 +540,17 @@ describe('stats', () => {
     expect(s.requests.map((e: any) => e.path)).toEqual(['/products/1', '/products/2?select=title', '/products?limit=1', '/nope']);
     const e = s.requests[1];
     expect(e).toMatchObject({ method: 'GET', route: 'GET /products/:id', status: 200 });
-    expect(e.headers.host).toBe(new URL(sb.urls.catalog).host);
+    expect(e.headers.host).toBe(new URL(sb.url('catalog')).host);
     expect(e.end).toBeGreaterThanOrEqual(e.start);
     expect(Number.isInteger(e.start)).toBe(false); // sub-ms precision (true with overwhelming probability)
     expect(s.requests[0].end).toBeLessThanOrEqual(s.requests[1].start);
-    const del = await call(`${sb.urls.catalog}/__stats`, { method: 'DELETE' });
+    const del = await call(`${sb.url('catalog')}/__stats`, { method: 'DELETE' });
     expect(del.status).toBe(204);
     expect(cat.stats()).toEqual({ counts: {}, total: 0, requests: [] });
   });
 
   it('shows overlapping requests', async () => {
-    const cat = sb.upstreams.catalog;
+    const cat = sb.upstream('catalog');
     cat.resetStats();
     cat.setLatency(40);
     const t0 = performance.now();
@@ -556,7 +562,7 @@ describe('stats', () => {
   });
 
   it('keeps only the most recent 1,000 requests but counts all; a listener is told of every one, across resets', async () => {
-    const cat = sb.upstreams.catalog;
+    const cat = sb.upstream('catalog');
     cat.resetStats();
     const heard: string[] = [];
     const stop = cat.onRecord((e) => heard.push(e.path));
@@ -590,21 +596,21 @@ describe('stats', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('faults', () => {
-  const pricingFaults = (f: FaultSpec | unknown) => call(`${sb.urls.pricing}/__faults`, jsonPost(f));
+  const pricingFaults = (f: FaultSpec | unknown) => call(`${sb.url('pricing')}/__faults`, jsonPost(f));
 
   it('manages faults over HTTP and validates them', async () => {
     const spec = { error: { probability: 1, status: 503, retryAfterS: 7 } };
     const set = await pricingFaults(spec);
     expect(set.status).toBe(200);
     expect(set.body).toEqual(spec);
-    expect((await call(`${sb.urls.pricing}/__faults`)).body).toEqual(spec);
-    expect(sb.upstreams.pricing.faults()).toEqual(spec);
+    expect((await call(`${sb.url('pricing')}/__faults`)).body).toEqual(spec);
+    expect(sb.upstream('pricing').faults()).toEqual(spec);
     const r = await prices('BEA-ESS-ESS-001');
     expect(r.status).toBe(503);
     expect(r.body).toEqual({ message: 'injected fault' });
     expect(r.headers.get('retry-after')).toBe('7');
-    expect((await call(`${sb.urls.pricing}/__faults`, { method: 'DELETE' })).status).toBe(204);
-    expect(sb.upstreams.pricing.faults()).toBeNull();
+    expect((await call(`${sb.url('pricing')}/__faults`, { method: 'DELETE' })).status).toBe(204);
+    expect(sb.upstream('pricing').faults()).toBeNull();
     expect((await prices('BEA-ESS-ESS-001')).status).toBe(200);
 
     for (const bad of ['{', '[]', { error: { probability: 2, status: 500 } }, { error: { status: 500 } }, { drift: 'sideways' }, { routes: ['GET /nope'] }, { redirect: 'ftp://x' }, { typo: true }, { trickle: { bytesPerChunk: 0, intervalMs: 1 } }]) {
@@ -612,20 +618,20 @@ describe('faults', () => {
       expect(b.status, JSON.stringify(bad)).toBe(400);
       expect(typeof b.body.message).toBe('string');
     }
-    expect(() => sb.upstreams.pricing.setFaults({ reset: { probability: -1 } })).toThrow();
-    expect(sb.upstreams.pricing.faults()).toBeNull();
+    expect(() => sb.upstream('pricing').setFaults({ reset: { probability: -1 } })).toThrow();
+    expect(sb.upstream('pricing').faults()).toBeNull();
   });
 
   it('adds latency and spikes', async () => {
-    sb.upstreams.tax.setFaults({ latencyMs: 30, spike: { probability: 1, ms: 30 } });
+    sb.upstream('tax').setFaults({ latencyMs: 30, spike: { probability: 1, ms: 30 } });
     const t0 = performance.now();
     expect((await taxq({ country: 'US', postcode: 'x', amount: 1 })).status).toBe(200);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(55);
   });
 
   it('resets connections', async () => {
-    sb.upstreams.inventory.resetStats();
-    sb.upstreams.inventory.setFaults({ reset: { probability: 1 } });
+    sb.upstream('inventory').resetStats();
+    sb.upstream('inventory').setFaults({ reset: { probability: 1 } });
     await expect(stock({ skus: ['BEA-ESS-ESS-001'] })).rejects.toThrow();
     await sleep(10);
     const e = lastEntry('inventory');
@@ -634,9 +640,9 @@ describe('faults', () => {
   });
 
   it('hangs until the client gives up', async () => {
-    sb.upstreams.reviews.setFaults({ hang: { probability: 1 } });
+    sb.upstream('reviews').setFaults({ hang: { probability: 1 } });
     const t0 = performance.now();
-    await expect(fetch(`${sb.urls.reviews}/reviews?productIds=1`, { headers: bearer(CREDS.reviewsToken), signal: AbortSignal.timeout(150) })).rejects.toThrow();
+    await expect(fetch(`${sb.url('reviews')}/reviews?productIds=1`, { headers: bearer(cred('reviewsToken')), signal: AbortSignal.timeout(150) })).rejects.toThrow();
     expect(performance.now() - t0).toBeGreaterThanOrEqual(140);
     await sleep(20);
     const e = lastEntry('reviews');
@@ -645,7 +651,7 @@ describe('faults', () => {
   });
 
   it('serves malformed JSON', async () => {
-    sb.upstreams.pricing.setFaults({ malformed: { probability: 1 } });
+    sb.upstream('pricing').setFaults({ malformed: { probability: 1 } });
     const r = await prices('BEA-ESS-ESS-001');
     expect(r.status).toBe(200);
     expect(r.body).toBeUndefined();
@@ -654,7 +660,7 @@ describe('faults', () => {
   });
 
   it('trickles the body', async () => {
-    sb.upstreams.pricing.setFaults({ trickle: { bytesPerChunk: 16, intervalMs: 10 } });
+    sb.upstream('pricing').setFaults({ trickle: { bytesPerChunk: 16, intervalMs: 10 } });
     const t0 = performance.now();
     const r = await prices('BEA-ESS-ESS-001');
     const took = performance.now() - t0;
@@ -664,22 +670,22 @@ describe('faults', () => {
   });
 
   it('is hard down, then up again', async () => {
-    sb.upstreams.accounts.resetStats();
-    sb.upstreams.accounts.setFaults({ down: true });
+    sb.upstream('accounts').resetStats();
+    sb.upstream('accounts').setFaults({ down: true });
     await expect(user('1')).rejects.toThrow();
     await sleep(10);
     expect(lastEntry('accounts')).toMatchObject({ status: 0, route: 'GET /users/:id' });
     // admin routes stay reachable
-    expect((await call(`${sb.urls.accounts}/__faults`, { method: 'DELETE' })).status).toBe(204);
+    expect((await call(`${sb.url('accounts')}/__faults`, { method: 'DELETE' })).status).toBe(204);
     expect((await user('1')).status).toBe(200);
   });
 
   it('redirects (and fetch drops Authorization across origins)', async () => {
-    sb.upstreams.pricing.setFaults({ redirect: sb.urls.catalog });
-    const r = await call(`${sb.urls.pricing}/v1/prices?skus=BEA-ESS-ESS-001`, { headers: bearer(CREDS.pricingToken), redirect: 'manual' });
+    sb.upstream('pricing').setFaults({ redirect: sb.url('catalog') });
+    const r = await call(`${sb.url('pricing')}/v1/prices?skus=BEA-ESS-ESS-001`, { headers: bearer(cred('pricingToken')), redirect: 'manual' });
     expect(r.status).toBe(302);
-    expect(r.headers.get('location')).toBe(`${sb.urls.catalog}/v1/prices?skus=BEA-ESS-ESS-001`);
-    sb.upstreams.catalog.resetStats();
+    expect(r.headers.get('location')).toBe(`${sb.url('catalog')}/v1/prices?skus=BEA-ESS-ESS-001`);
+    sb.upstream('catalog').resetStats();
     const followed = await prices('BEA-ESS-ESS-001');
     expect(followed.status).toBe(404);
     const e = lastEntry('catalog');
@@ -688,7 +694,7 @@ describe('faults', () => {
   });
 
   it('applies faults only to the listed routes', async () => {
-    sb.upstreams.catalog.setFaults({ error: { probability: 1, status: 500 }, routes: ['GET /products/:id'] });
+    sb.upstream('catalog').setFaults({ error: { probability: 1, status: 500 }, routes: ['GET /products/:id'] });
     expect((await catalog('/products/1')).status).toBe(500);
     expect((await catalog('/products?limit=1')).status).toBe(200);
     expect((await catalog('/products/categories')).status).toBe(200);
@@ -699,7 +705,7 @@ describe('faults', () => {
       const s = await startSandbox({ portBase: 0, only: ['pricing'], latencyMs: { pricing: 0 }, seed: 77, faults: { pricing: { error: { probability: 0.5, status: 502 } } } });
       try {
         const out: number[] = [];
-        for (let i = 0; i < 24; i++) out.push((await fetch(`${s.urls.pricing}/v1/prices?skus=X`, { headers: bearer(CREDS.pricingToken) })).status);
+        for (let i = 0; i < 24; i++) out.push((await fetch(`${s.url('pricing')}/v1/prices?skus=X`, { headers: bearer(cred('pricingToken')) })).status);
         return out;
       } finally {
         await s.close();
@@ -719,33 +725,33 @@ describe('faults', () => {
       ['missing', { ...P, list: 9.99 }],
       ['extra', { ...P, list: 9.99, sale: 8.94, tier: 'standard' }],
     ] as const)('pricing %s', async (kind, expected) => {
-      sb.upstreams.pricing.setFaults({ drift: kind });
+      sb.upstream('pricing').setFaults({ drift: kind });
       expect((await prices('BEA-ESS-ESS-001')).body).toEqual({ prices: [expected] });
     });
 
     it('other upstreams', async () => {
-      sb.upstreams.inventory.setFaults({ drift: 'rename' });
+      sb.upstream('inventory').setFaults({ drift: 'rename' });
       expect((await stock({ skus: ['BEA-ESS-ESS-001'] })).body).toEqual({ items: [{ sku: 'BEA-ESS-ESS-001', quantity: 99, status: 'IN_STOCK' }] });
-      sb.upstreams.recommendations.setFaults({ drift: 'type' });
+      sb.upstream('recommendations').setFaults({ drift: 'type' });
       expect((await recs('productId=1')).body).toEqual({ productIds: ['3', '4', '5', '2'] });
-      sb.upstreams.accounts.setFaults({ drift: 'missing' });
+      sb.upstream('accounts').setFaults({ drift: 'missing' });
       const u = (await user('1')).body;
       expect(u.email).toBeUndefined();
       expect(u.firstName).toBe('Emily');
-      sb.upstreams.catalog.setFaults({ drift: 'extra' });
+      sb.upstream('catalog').setFaults({ drift: 'extra' });
       expect((await catalog('/products/1?select=title')).body).toEqual({ id: 1, title: productById.get(1)!.title, vendor: 'dummyjson' });
       expect((await catalog('/products?limit=2&select=price')).body.products).toEqual([
         { id: 1, price: 9.99, vendor: 'dummyjson' },
         { id: 2, price: products[1]!.price, vendor: 'dummyjson' },
       ]);
-      sb.upstreams.tax.setFaults({ drift: 'type' });
+      sb.upstream('tax').setFaults({ drift: 'type' });
       expect((await taxq({ country: 'US', postcode: 'x', amount: 100 })).body).toEqual({ rate: '0.0725', tax: '7.25' });
-      sb.upstreams.reviews.setFaults({ drift: 'rename' });
+      sb.upstream('reviews').setFaults({ drift: 'rename' });
       const rv = (await reviews('1')).body.reviews[0];
       expect(rv.stars).toBe(3);
       expect(rv.rating).toBeUndefined();
       const tok = await token();
-      sb.upstreams.shipping.setFaults({ drift: 'missing' });
+      sb.upstream('shipping').setFaults({ drift: 'missing' });
       expect((await quote({ country: 'US', postcode: '1', items: [{ sku: 'BEA-ESS-ESS-001', quantity: 2 }] }, tok)).body).toEqual({
         quotes: [{ sku: 'BEA-ESS-ESS-001', carrier: 'STANDARD', minDays: 3, cost: 6.99 }],
         total: 13.98,
@@ -761,10 +767,10 @@ describe('faults', () => {
 describe('robustness', () => {
   it('refuses bodies over 1 MB with 413', async () => {
     const big = Buffer.alloc(1024 * 1024 + 10, 0x20);
-    const declared = await raw(sb.urls.inventory, '/stock/lookup', { method: 'POST', headers: { 'x-api-key': CREDS.inventoryApiKey, 'content-type': 'application/json', 'content-length': big.length }, body: big });
+    const declared = await raw(sb.url('inventory'), '/stock/lookup', { method: 'POST', headers: { 'x-api-key': cred('inventoryApiKey'), 'content-type': 'application/json', 'content-length': big.length }, body: big });
     expect(declared.status).toBe(413);
     expect(JSON.parse(declared.text).message).toMatch(/larger/);
-    const chunked = await raw(sb.urls.inventory, '/stock/lookup', { method: 'POST', headers: { 'x-api-key': CREDS.inventoryApiKey, 'transfer-encoding': 'chunked' }, body: big });
+    const chunked = await raw(sb.url('inventory'), '/stock/lookup', { method: 'POST', headers: { 'x-api-key': cred('inventoryApiKey'), 'transfer-encoding': 'chunked' }, body: big });
     expect(chunked.status).toBe(413);
     // and still serves afterwards
     expect((await stock({ skus: ['BEA-ESS-ESS-001'] })).status).toBe(200);
@@ -772,15 +778,15 @@ describe('robustness', () => {
 
   it('survives hostile input', async () => {
     const junk = [
-      await raw(sb.urls.catalog, '/products/%'),
-      await raw(sb.urls.catalog, '/products?limit=%ZZ'),
-      await raw(sb.urls.catalog, '//products'),
-      await raw(sb.urls.catalog, '/products/1?select=__proto__,constructor'),
-      await raw(sb.urls.catalog, '/products?sortBy=__proto__'),
-      await raw(sb.urls.pricing, '/v1/prices?skus=%00,%FF', { headers: bearer(CREDS.pricingToken) }),
-      await raw(sb.urls.tax, '/v1/tax/quote', { method: 'POST', headers: { authorization: 'Basic !!!' }, body: '{}' }),
-      await raw(sb.urls.tax, '/v1/tax/quote', { method: 'POST', headers: basic(CREDS.taxUsername, CREDS.taxPassword), body: '{"__proto__":{"country":"US"}}' }),
-      await raw(sb.urls.shipping, '/oauth/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"grant_type":' }),
+      await raw(sb.url('catalog'), '/products/%'),
+      await raw(sb.url('catalog'), '/products?limit=%ZZ'),
+      await raw(sb.url('catalog'), '//products'),
+      await raw(sb.url('catalog'), '/products/1?select=__proto__,constructor'),
+      await raw(sb.url('catalog'), '/products?sortBy=__proto__'),
+      await raw(sb.url('pricing'), '/v1/prices?skus=%00,%FF', { headers: bearer(cred('pricingToken')) }),
+      await raw(sb.url('tax'), '/v1/tax/quote', { method: 'POST', headers: { authorization: 'Basic !!!' }, body: '{}' }),
+      await raw(sb.url('tax'), '/v1/tax/quote', { method: 'POST', headers: basic(cred('taxUsername'), cred('taxPassword')), body: '{"__proto__":{"country":"US"}}' }),
+      await raw(sb.url('shipping'), '/oauth/token', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"grant_type":' }),
     ];
     for (const r of junk) {
       expect(r.status).toBeGreaterThanOrEqual(200);
@@ -792,7 +798,7 @@ describe('robustness', () => {
   });
 
   it('stops and starts on the same port', async () => {
-    const up = sb.upstreams.pricing;
+    const up = sb.upstream('pricing');
     const port = up.port;
     await up.stop();
     await expect(prices('BEA-ESS-ESS-001')).rejects.toThrow();
@@ -807,12 +813,14 @@ describe('openapi.json', () => {
     const expected: Record<UpstreamName, string[]> = {
       catalog: ['GET /products', 'GET /products/search', 'GET /products/categories', 'GET /products/category-list', 'GET /products/category/{slug}', 'GET /products/{id}'],
       pricing: ['GET /v1/prices'],
-      inventory: ['POST /stock/lookup'],
+      inventory: ['POST /stock/lookup', 'POST /reservations', 'GET /reservations/{id}', 'DELETE /reservations/{id}', 'POST /reservations/{id}/commit'],
       reviews: ['GET /reviews'],
       recommendations: ['GET /recommendations'],
       shipping: ['POST /oauth/token', 'POST /quotes'],
       tax: ['POST /v1/tax/quote'],
       accounts: ['GET /users/{id}'],
+      payments: ['POST /v1/charges', 'GET /v1/charges/{id}', 'POST /v1/refunds'],
+      orders: ['POST /orders', 'GET /orders', 'GET /orders/{id}'],
     };
     for (const name of UPSTREAM_NAMES) {
       const r = await call(`${sb.urls[name]}/openapi.json`);
@@ -821,14 +829,17 @@ describe('openapi.json', () => {
       expect(doc.openapi).toBe('3.1.0');
       expect(doc.servers[0].url).toBe(sb.urls[name]);
       const ops = Object.entries(doc.paths as Record<string, object>).flatMap(([p, item]) => Object.keys(item).map((m) => `${m.toUpperCase()} ${p}`));
-      expect(ops.sort()).toEqual([...expected[name]].sort());
+      // The document describes exactly the routes the server serves...
+      expect(ops.sort()).toEqual(sb.upstream(name).routes.map((k) => k.replace(/:(\w+)/g, '{$1}')).sort());
+      // ...and, for the shop's upstreams, the routes written down here.
+      if (expected[name]) expect(ops.sort()).toEqual([...expected[name]].sort());
       if (name !== 'catalog') expect(Object.keys(doc.components.securitySchemes)).toHaveLength(1);
     }
     const cat = (await catalog('/openapi.json')).body;
     expect(cat.components.schemas.Product.required).toContain('sku');
     expect(cat.components.schemas.Product.required).not.toContain('brand');
     expect(cat.components.schemas.Product.properties.price.type).toBe('number');
-    const acc = (await call(`${sb.urls.accounts}/openapi.json`)).body;
+    const acc = (await call(`${sb.url('accounts')}/openapi.json`)).body;
     expect(acc.components.securitySchemes.bearer).toEqual({ type: 'http', scheme: 'bearer' });
     expect(acc.components.schemas.User.required).toEqual(expect.arrayContaining(['id', 'firstName', 'email', 'password', 'ssn']));
   });

@@ -106,12 +106,12 @@ describe('clients at the gateway', () => {
     expect(r.body.errors).toHaveLength(1);
     expect(r.body.errors[0].extensions.code).toBe('FORBIDDEN');
     expect(r.body.errors[0].path).toEqual(['viewer']);
-    expect(stack.sandbox.upstreams.accounts.stats().total).toBe(0);
+    expect(stack.sandbox.upstream('accounts').stats().total).toBe(0);
     // The same client still reads non-personal fields.
     const p = await stack.gql(OPERATIONS.ProductPage, { id: '1', country: 'US', postcode: '10001' }, { 'x-api-key': KEYS.partner });
     expect(p.body.errors).toBeUndefined();
     expect(p.body.data.product.price).not.toBeNull();
-    expect(stack.sandbox.upstreams.accounts.stats().total).toBe(0);
+    expect(stack.sandbox.upstream('accounts').stats().total).toBe(0);
   });
 });
 

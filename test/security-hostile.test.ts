@@ -134,20 +134,20 @@ describe('hostile-input table', () => {
       if (r.body.errors) expect(r.body.errors.map((e: { extensions: { code: string } }) => e.extensions.code)).toEqual(['BAD_USER_INPUT']);
       else expect(r.body.data.product).toBeNull();
       for (const route of calledRoutes(stack)) expect(route).toBe('catalog GET /products/:id');
-      for (const req of stack.sandbox.upstreams.catalog.stats().requests) {
+      for (const req of stack.sandbox.upstream('catalog').stats().requests) {
         expect(req.path.startsWith('/products/')).toBe(true);
         const segment = req.path.slice('/products/'.length);
         expect(segment).not.toMatch(/[/?#\r\n]/);
         expect(decodeURIComponent(segment)).toBe(id);
         expect(Object.keys(req.headers)).not.toContain('x-injected');
       }
-      expect(stack.sandbox.upstreams.accounts.stats().total).toBe(0);
+      expect(stack.sandbox.upstream('accounts').stats().total).toBe(0);
     });
   }
 
   it('a header value with CR/LF is refused by the transport before anything is sent', async () => {
     stack.resetStats();
-    const t = new Transport({ baseUrl: stack.sandbox.urls.catalog, connections: 1, maxResponseBytes: 1024 });
+    const t = new Transport({ baseUrl: stack.sandbox.url('catalog'), connections: 1, maxResponseBytes: 1024 });
     try {
       await expect(t.send('GET', '/products/1', { 'x-test': 'a\r\nX-Injected: 1' }, undefined, new Cancel())).rejects.toBeInstanceOf(UnsafeRequestError);
       await expect(t.send('GET', '/products/1\r\nX-Injected: 1', {}, undefined, new Cancel())).rejects.toBeInstanceOf(UnsafeRequestError);
@@ -156,7 +156,7 @@ describe('hostile-input table', () => {
     } finally {
       await t.close();
     }
-    expect(stack.sandbox.upstreams.catalog.stats().requests.map((r) => r.path)).toEqual(['/products/1']);
+    expect(stack.sandbox.upstream('catalog').stats().requests.map((r) => r.path)).toEqual(['/products/1']);
   });
 });
 

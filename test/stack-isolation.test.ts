@@ -15,7 +15,7 @@ describe('canary and isolation check of every stack', () => {
     expect(new Set(values).size).toBe(values.length);
     for (const v of values) expect(v).toMatch(/^canary-[A-Za-z]+-[0-9a-f]{16}$/);
     // The gateway was given them: pricing received its canary.
-    expect(stack.sandbox.upstreams.pricing.stats().requests.map((q) => q.headers.authorization)).toEqual([`Bearer ${stack.credentials.pricingToken}`]);
+    expect(stack.sandbox.upstream('pricing').stats().requests.map((q) => q.headers.authorization)).toEqual([`Bearer ${stack.credentials.pricingToken}`]);
     await stack.close();
   });
 
@@ -23,7 +23,7 @@ describe('canary and isolation check of every stack', () => {
     const stack = await startStack();
     const c = stack.credentials;
     // inventory's key sent to pricing, then the sandbox's stats reset: the stack heard it anyway.
-    await fetch(`${stack.sandbox.urls.pricing}/v1/prices?skus=X`, { headers: { 'x-api-key': c.inventoryApiKey } });
+    await fetch(`${stack.sandbox.urls.pricing}/v1/prices?skus=X`, { headers: { 'x-api-key': c.inventoryApiKey! } });
     stack.resetStats();
     // tax's password echoed by a GraphQL error (an invalid variable value): in the response and its trace.
     const echoed = await stack.gql('query Planted($n: Int!) { product(id: "1") { recommendations(first: $n) { id } } }', { n: c.taxPassword }, { 'x-request-id': 'planted' });

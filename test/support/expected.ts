@@ -1,5 +1,5 @@
 /**
- * Expected answers computed straight from the DummyJSON data set by CONTRACT.md's data rules,
+ * Expected answers computed straight from the DummyJSON data set by the data rules of sandbox/README.md,
  * independently of the sandbox's own code, so the two check each other.
  */
 import { readFileSync } from 'node:fs';

@@ -14,9 +14,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import { CREDENTIAL_ENV, startSandbox, type Sandbox, type SandboxCredentials, type SandboxOptions, type UpstreamName } from '../../sandbox/index.js';
+import { CREDENTIAL_OWNER as SANDBOX_CREDENTIAL_OWNER, startSandbox, type Sandbox, type SandboxCredentials, type SandboxOptions, type UpstreamName } from '../../sandbox/index.js';
 import { materialise } from '../../src/observability/index.js';
 import { startTributary, type StartOptions, type Tributary } from '../../src/main.js';
+import { BASIC_PAIRS, CREDENTIAL_VARIABLES, credentialEnv, OAUTH_TOKEN_ROUTES, upstreamUrlEnv } from './definitions.js';
 
 export const OPERATIONS = {
   ProductPage: readFileSync(new URL('../../operations/ProductPage.graphql', import.meta.url), 'utf8'),
@@ -57,29 +58,24 @@ export interface StackOptions {
   readonly start?: Partial<StartOptions>;
 }
 
-/** Which upstream owns each credential. */
-export const CREDENTIAL_OWNER: Readonly<Record<keyof SandboxCredentials, UpstreamName>> = {
-  pricingToken: 'pricing',
-  inventoryApiKey: 'inventory',
-  reviewsToken: 'reviews',
-  recommendationsApiKey: 'recommendations',
-  shippingClientId: 'shipping',
-  shippingClientSecret: 'shipping',
-  taxUsername: 'tax',
-  taxPassword: 'tax',
-  accountsToken: 'accounts',
-};
+/** Which upstream owns each credential the sandbox accepts (by credential key), from the sandbox's descriptors. */
+export const CREDENTIAL_OWNER: Readonly<Record<string, UpstreamName>> = SANDBOX_CREDENTIAL_OWNER;
 
-/** Credentials sent in pairs inside HTTP Basic (`user:pass`). */
-const BASIC_PAIRS: readonly (readonly [keyof SandboxCredentials, keyof SandboxCredentials])[] = [
-  ['shippingClientId', 'shippingClientSecret'],
-  ['taxUsername', 'taxPassword'],
-];
+const canary = (name: string) => `canary-${name}-${randomBytes(8).toString('hex')}`;
 
-/** A distinct random canary for every credential (`canary-<name>-<hex>`). */
+/** A distinct random canary for every credential the sandbox accepts (`canary-<key>-<hex>`), by credential key. */
 export function canaryCredentials(): SandboxCredentials {
-  const entries = Object.keys(CREDENTIAL_OWNER).map((k) => [k, `canary-${k}-${randomBytes(8).toString('hex')}`]);
-  return Object.fromEntries(entries) as unknown as SandboxCredentials;
+  return Object.fromEntries(Object.keys(CREDENTIAL_OWNER).map((k) => [k, canary(k)]));
+}
+
+/**
+ * The gateway's credential variables for `credentials` (by sandbox key): every variable any definition
+ * or sandbox upstream declares, a variable no sandbox upstream accepts getting a canary of its own.
+ */
+export function canaryEnv(credentials: Readonly<SandboxCredentials>): Record<string, string> {
+  const env = credentialEnv(credentials);
+  for (const v of CREDENTIAL_VARIABLES) env[v.env] ??= canary(v.env);
+  return env;
 }
 
 /** Where a text the gateway produced came from (a response, a trace...), and the text. */
@@ -138,9 +134,11 @@ class CredentialBook {
     set.add(Buffer.from(`${encodeURIComponent(user)}:${encodeURIComponent(pass)}`).toString('base64'));
   }
 
-  addAll(c: Partial<SandboxCredentials>): void {
-    for (const [k, v] of Object.entries(c) as [keyof SandboxCredentials, string | undefined][]) this.add(CREDENTIAL_OWNER[k], v);
-    for (const [u, p] of BASIC_PAIRS) this.addPair(CREDENTIAL_OWNER[u], c[u], c[p]);
+  /** Credential values by the gateway's variable name (each owned by the upstream that declares it). */
+  addAll(byEnv: Readonly<Record<string, string | undefined>>): void {
+    const owner = (env: string) => CREDENTIAL_VARIABLES.find((v) => v.env === env)?.owner ?? env;
+    for (const [env, value] of Object.entries(byEnv)) this.add(owner(env), value);
+    for (const [u, p] of BASIC_PAIRS) this.addPair(owner(u), byEnv[u], byEnv[p]);
   }
 
   /** Each owner's forms. */
@@ -149,15 +147,15 @@ class CredentialBook {
   }
 }
 
-/** The credentials the gateway is configured with, from its env (values, and `_FILE` contents). */
-function credentialsInEnv(env: Record<string, string>): Partial<SandboxCredentials> {
-  const out: Partial<SandboxCredentials> = {};
-  for (const [k, name] of Object.entries(CREDENTIAL_ENV) as [keyof SandboxCredentials, string][]) {
-    if (env[name]) out[k] = env[name];
+/** The credentials the gateway is configured with, from its env (values, and `_FILE` contents), by variable name. */
+function credentialsInEnv(env: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const { env: name } of CREDENTIAL_VARIABLES) {
+    if (env[name]) out[name] = env[name];
     const file = env[`${name}_FILE`];
     if (file) {
       try {
-        out[k] = readFileSync(file, 'utf8').trim();
+        out[name] = readFileSync(file, 'utf8').trim();
       } catch {
         // the gateway reports an unreadable file itself
       }
@@ -170,7 +168,8 @@ function credentialsInEnv(env: Record<string, string>): Partial<SandboxCredentia
 const STACK_TRACE_STORE_SIZE = 10_000;
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
-  const credentials: SandboxCredentials = { ...canaryCredentials(), ...opts.sandbox?.credentials };
+  const credentials: SandboxCredentials = { ...canaryCredentials() };
+  for (const [k, v] of Object.entries(opts.sandbox?.credentials ?? {})) if (v !== undefined) credentials[k] = v;
   const sandbox = await startSandbox({ portBase: 0, seed: 42, ...opts.sandbox, credentials });
   const lines: string[] = [];
   const written = new Set<() => void>();
@@ -187,13 +186,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   // The gateway is given the sandbox's credentials, unless the test configures one itself (a value or a file).
   const given = opts.env ?? {};
   const env: Record<string, string> = { NODE_ENV: 'test', LOG_LEVEL: 'info' };
-  for (const [k, name] of Object.entries(CREDENTIAL_ENV) as [keyof SandboxCredentials, string][]) {
-    if (given[name] === undefined && given[`${name}_FILE`] === undefined) env[name] = credentials[k];
+  for (const [name, value] of Object.entries(canaryEnv(credentials))) {
+    if (given[name] === undefined && given[`${name}_FILE`] === undefined) env[name] = value;
   }
   // Production needs every upstream URL: the sandbox's (the gateway is also handed them as base URLs).
-  if (given.NODE_ENV === 'production' && !Object.keys(given).some((k) => /^UPSTREAM_[A-Z]+_URL$/.test(k))) {
-    for (const [name, url] of Object.entries(sandbox.urls)) env[`UPSTREAM_${name.toUpperCase()}_URL`] = url;
-  }
+  const urlEnv = upstreamUrlEnv(sandbox.urls);
+  if (given.NODE_ENV === 'production' && !Object.keys(urlEnv).some((k) => given[k] !== undefined)) Object.assign(env, urlEnv);
   const ownTraceStore = given.TRACE_STORE_SIZE === undefined;
   if (ownTraceStore) env.TRACE_STORE_SIZE = String(STACK_TRACE_STORE_SIZE);
   Object.assign(env, given);
@@ -269,7 +267,7 @@ export interface CredentialWatch {
  */
 export function watchCredentials(sandbox: Sandbox, credentials: SandboxCredentials, env: Record<string, string>): CredentialWatch {
   const book = new CredentialBook();
-  book.addAll(credentials);
+  book.addAll(credentialEnv(credentials));
   book.addAll(credentialsInEnv(env));
   // Rotations during the test: every value an upstream accepts is its own.
   const current: SandboxCredentials = { ...credentials };
@@ -278,7 +276,7 @@ export function watchCredentials(sandbox: Sandbox, credentials: SandboxCredentia
     u.setCredentials = (c) => {
       set(c);
       Object.assign(current, Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)));
-      book.addAll(current);
+      book.addAll(credentialEnv(current));
     };
   }
   const heard = new Map<string, Map<string, string>>();
@@ -294,10 +292,13 @@ export function watchCredentials(sandbox: Sandbox, credentials: SandboxCredentia
   });
   return {
     leaks(texts) {
-      // Shipping's OAuth access tokens are shipping's credentials too: taken from what it received.
-      for (const [key, route] of heard.get('shipping') ?? []) {
-        const token = /^authorization: Bearer (.+)$/i.exec(key)?.[1];
-        if (token && route === 'POST /quotes') book.add('shipping', token);
+      // An OAuth2 upstream's access tokens are its credentials too: taken from what it received
+      // (on every route but the token route, where the client authenticates with its id and secret).
+      for (const { owner, route: tokenRoute } of OAUTH_TOKEN_ROUTES) {
+        for (const [key, route] of heard.get(owner) ?? []) {
+          const token = /^authorization: Bearer (.+)$/i.exec(key)?.[1];
+          if (token && route !== tokenRoute && !route.endsWith(' *')) book.add(owner, token);
+        }
       }
       return credentialLeaks(heard, book.entries(), texts);
     },
