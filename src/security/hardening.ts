@@ -10,7 +10,9 @@ import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import {
+  getArgumentValues,
   getNamedType,
+  getVariableValues,
   getNullableType,
   isListType,
   isObjectType,
@@ -18,6 +20,7 @@ import {
   Kind,
   NoSchemaIntrospectionCustomRule,
   type DocumentNode,
+  type FieldNode,
   type GraphQLError,
   type ValidationContext,
   type FragmentDefinitionNode,
@@ -26,7 +29,6 @@ import {
   type GraphQLSchema,
   type OperationDefinitionNode,
   type SelectionSetNode,
-  type ValueNode,
 } from 'graphql';
 import { createGraphQLError, type GraphQLParams, type Plugin } from 'graphql-yoga';
 import type { DirectHooks } from '../direct.js';
@@ -38,20 +40,58 @@ import type { PersistedDocuments } from './persisted.js';
 /** Arguments that bound the size of a list (on the list field, or on the connection field above it). */
 const SIZE_ARGS = new Set(['first', 'last', 'limit', 'size']);
 
-function argNumber(value: ValueNode, variables: Readonly<Record<string, unknown>>, read?: Set<string>): number | undefined {
-  if (value.kind === Kind.INT) return Number(value.value);
-  if (value.kind === Kind.VARIABLE) {
-    read?.add(value.name.value);
-    const v = variables[value.name.value];
-    return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+/**
+ * The request's variables as execution will see them: coerced by their definitions, defaults applied
+ * (`$n: Int = 100` with `n` omitted is 100). Variables that do not coerce are left as sent: execution
+ * refuses them before any resolver runs, so their cost never matters.
+ */
+export function coercedVariables(schema: GraphQLSchema, operation: OperationDefinitionNode, variables: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>> {
+  const defs = operation.variableDefinitions ?? [];
+  if (defs.length === 0) return variables;
+  const coerced = getVariableValues(schema, defs, variables as Record<string, unknown>, { maxErrors: 1 });
+  return coerced.coerced ?? variables;
+}
+
+/** The operation a request runs: the named one, or the only one. */
+function operationOf(document: DocumentNode, operationName: string | null | undefined): OperationDefinitionNode | undefined {
+  for (const d of document.definitions) {
+    if (d.kind === Kind.OPERATION_DEFINITION && (!operationName || d.name?.value === operationName)) return d;
   }
   return undefined;
+}
+
+/** The variables a field's size argument reads (for the memo key). */
+function sizeVariables(node: FieldNode, read: Set<string> | undefined): void {
+  if (!read) return;
+  for (const a of node.arguments ?? []) if (SIZE_ARGS.has(a.name.value) && a.value.kind === Kind.VARIABLE) read.add(a.value.name.value);
+}
+
+/**
+ * The size a field's arguments give its list, from their coerced values: a literal, a variable (its
+ * default applied) or, when the argument is omitted, the argument's schema default
+ * (`products(first: Int! = 20)` asked without `first` is 20 items).
+ */
+function sizeOf(def: GraphQLField<unknown, unknown>, node: FieldNode, variables: Readonly<Record<string, unknown>>): number | undefined {
+  if (!def.args.some((a) => SIZE_ARGS.has(a.name))) return undefined;
+  let args: Record<string, unknown>;
+  try {
+    args = getArgumentValues(def, node, variables as Record<string, unknown>);
+  } catch {
+    return undefined; // invalid arguments: execution refuses them
+  }
+  let size: number | undefined;
+  for (const a of def.args) {
+    const v = args[a.name];
+    if (SIZE_ARGS.has(a.name) && typeof v === 'number' && Number.isFinite(v)) size = v;
+  }
+  return size;
 }
 
 /**
  * The cost of an operation: every field costs 1, multiplied by the sizes of the lists it is inside.
  * A list's size is its `first`/`last`/`limit`/`size` argument, or that of the connection field just
- * above it (`products(first: 20) { nodes { ... } }`), else `defaultListSize`. `__typename` and
+ * above it (`products(first: 20) { nodes { ... } }`), else `defaultListSize`. Arguments count as
+ * execution coerces them: variable defaults and argument defaults applied. `__typename` and
  * introspection fields are free (introspection has its own switch).
  *
  * @example
@@ -67,14 +107,12 @@ export function operationCost(
   read?: Set<string>,
 ): number {
   const fragments = new Map<string, FragmentDefinitionNode>();
-  let operation: OperationDefinitionNode | undefined;
-  for (const d of document.definitions) {
-    if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
-    else if (d.kind === Kind.OPERATION_DEFINITION && (!operationName || d.name?.value === operationName)) operation ??= d;
-  }
+  for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments.set(d.name.value, d);
+  const operation = operationOf(document, operationName);
   if (!operation) return 0;
   const root = operation.operation === 'query' ? schema.getQueryType() : operation.operation === 'mutation' ? schema.getMutationType() : schema.getSubscriptionType();
   if (!root) return 0;
+  const values = coercedVariables(schema, operation, variables);
 
   const walk = (set: SelectionSetNode, parent: GraphQLNamedType, multiplier: number, inherited: number | undefined, depth: number): number => {
     if (depth > 64) return Infinity; // fragments that nest beyond reason: priced out
@@ -97,10 +135,8 @@ export function operationCost(
       let def: GraphQLField<unknown, unknown> | undefined;
       if (isObjectType(parent) || isInterfaceType(parent)) def = parent.getFields()[name];
       if (!def) continue; // validation reports unknown fields
-      let size: number | undefined;
-      for (const a of sel.arguments ?? []) {
-        if (SIZE_ARGS.has(a.name.value)) size = argNumber(a.value, variables, read);
-      }
+      sizeVariables(sel, read);
+      const size = sizeOf(def, sel, values);
       const list = isListType(getNullableType(def.type));
       const items = list ? Math.max(0, size ?? inherited ?? defaultListSize) : 1;
       cost += multiplier * items;
@@ -154,20 +190,28 @@ export function costLimit(config: Pick<SecurityConfig, 'maxCost' | 'defaultListS
     let entry = byOperation.get(operationName ?? '');
     // The first walk also finds which variables the cost depends on.
     const read = entry ? undefined : new Set<string>();
-    const key = entry ? valueKey(entry.vars, vars) : undefined;
+    // Keyed by the values execution will use (a variable's default when it is omitted).
+    const operation = entry && entry.vars.length > 0 ? operationOf(document, operationName) : undefined;
+    const key = entry ? valueKey(entry.vars, operation ? coercedVariables(schema, operation, vars) : vars) : undefined;
     let cost = key === undefined ? undefined : entry!.costs.get(key);
     if (cost === undefined) {
       cost = operationCost(schema, document, operationName, vars, config.defaultListSize, read);
-      if (!entry) byOperation.set(operationName ?? '', (entry = { vars: [...read!], costs: new Map() }));
-      if (entry.costs.size < MAX_COSTS_PER_OPERATION) entry.costs.set(key ?? valueKey(entry.vars, vars), cost);
+      if (!entry) {
+        byOperation.set(operationName ?? '', (entry = { vars: [...read!], costs: new Map() }));
+        const op = entry.vars.length > 0 ? operationOf(document, operationName) : undefined;
+        if (entry.costs.size < MAX_COSTS_PER_OPERATION) entry.costs.set(valueKey(entry.vars, op ? coercedVariables(schema, op, vars) : vars), cost);
+      } else if (entry.costs.size < MAX_COSTS_PER_OPERATION) entry.costs.set(key!, cost);
     }
     return cost <= config.maxCost ? undefined : costError(cost, config.maxCost);
   };
 }
 
-/** The values of the size variables a cost depends on (only finite numbers count as a size). */
+/**
+ * The values of the size variables a cost depends on: a finite number, absent (the argument's default
+ * applies), or anything else (no size: the default list size).
+ */
 function valueKey(vars: readonly string[], variables: Readonly<Record<string, unknown>>): string {
-  return vars.map((v) => (typeof variables[v] === 'number' && Number.isFinite(variables[v]) ? String(variables[v]) : '-')).join(',');
+  return vars.map((v) => (typeof variables[v] === 'number' && Number.isFinite(variables[v]) ? String(variables[v]) : variables[v] === undefined ? 'u' : '-')).join(',');
 }
 
 function costError(cost: number, maxCost: number): GraphQLError {
