@@ -7,7 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'graphql';
 import { composeGatewaySchema } from '../src/main.js';
 import { costLimit, operationCost, SECURITY_DEFAULTS } from '../src/security/index.js';
-import { startStack, type Stack } from './support/stack.js';
+import { MAX_LINES, MAX_QUANTITY } from '../resolvers/checkout.js';
+import { addCents, formatCents, mulCents, toCents } from '../resolvers/money.js';
+import { byId, fmt, saleCents } from './support/expected.js';
+import { OPERATIONS, startStack, type Stack } from './support/stack.js';
 
 function totalCalls(stack: Stack): number {
   return Object.values(stack.sandbox.upstreams).reduce((n, u) => n + u.stats().total, 0);
@@ -60,5 +63,52 @@ describe('cost from coerced arguments (variable and argument defaults)', () => {
     expect(r.body.errors[0].extensions.code).toBe('COST_LIMIT_EXCEEDED');
     expect(r.body.errors[0].extensions.cost).toBe(operationCost(schema, parse(literal), 'Q', {}, SECURITY_DEFAULTS.defaultListSize));
     expect(totalCalls(stack)).toBe(0);
+  });
+});
+
+describe('checkout: bounded quantities and lines, exact money', () => {
+  const quote = (lines: { productId: string; quantity: number }[]) => stack.gql(OPERATIONS.CheckoutQuote, { lines, country: 'US', postcode: '10001' });
+  /** "123.45" → cents, exactly (BigInt: the test does not trust floating point either). */
+  const cents = (amount: string): bigint => BigInt(amount.replace('.', ''));
+
+  it('100 lines of quantity 2147483647: BAD_USER_INPUT naming the first line, before any upstream call', async () => {
+    stack.resetStats();
+    const r = await quote(Array.from({ length: 100 }, () => ({ productId: '1', quantity: 2_147_483_647 })));
+    expect(r.body.data.checkoutQuote).toBeNull();
+    expect(r.body.errors).toHaveLength(1);
+    expect(r.body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+    expect(r.body.errors[0].extensions.line).toBe(0);
+    expect(r.body.errors[0].message).toBe(`Line 1: quantity must be from 1 to ${MAX_QUANTITY} (got 2147483647).`);
+    expect(totalCalls(stack)).toBe(0);
+  });
+
+  it('a quantity one past the bound on line 3 is refused naming line 3; more than 100 lines are refused', async () => {
+    stack.resetStats();
+    const r = await quote([{ productId: '1', quantity: 1 }, { productId: '2', quantity: MAX_QUANTITY }, { productId: '3', quantity: MAX_QUANTITY + 1 }]);
+    expect(r.body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', line: 2 });
+    const many = await quote(Array.from({ length: MAX_LINES + 1 }, () => ({ productId: '1', quantity: 1 })));
+    expect(many.body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', argument: 'lines' });
+    expect(totalCalls(stack)).toBe(0);
+  });
+
+  it('at the bounds (100 lines of 10,000 of the dearest product) every amount is exact to the cent', async () => {
+    const dearest = [...byId.values()].sort((a, b) => b.price - a.price)[0]!;
+    const r = await quote(Array.from({ length: MAX_LINES }, () => ({ productId: String(dearest.id), quantity: MAX_QUANTITY })));
+    expect(r.body.errors).toBeUndefined();
+    const q = r.body.data.checkoutQuote;
+    const unit = BigInt(saleCents(dearest));
+    expect(q.lines[0].unitPrice.amount).toBe(fmt(saleCents(dearest)));
+    expect(cents(q.lines[99].lineTotal.amount)).toBe(unit * BigInt(MAX_QUANTITY));
+    expect(cents(q.subtotal.amount)).toBe(unit * BigInt(MAX_QUANTITY) * BigInt(MAX_LINES));
+    expect(cents(q.total.amount)).toBe(cents(q.subtotal.amount) + cents(q.shipping.amount) + cents(q.tax.amount));
+  });
+
+  it('dollars become cents half-up on their decimal digits, and arithmetic past 2^53 cents is refused, not rounded', () => {
+    // Math.round(1.005 * 100) is 100: the binary product is 100.49999...
+    expect([toCents(1.005), toCents(8.94), toCents(0.005), toCents(19.999), toCents(1e-7), toCents(-2.5)]).toEqual([101, 894, 1, 2000, 0, -250]);
+    expect(() => toCents(1e21)).toThrow(/too large/);
+    expect(() => mulCents(toCents(409351185307.49), 2_147_483_647)).toThrow(/too large/);
+    expect(() => addCents(Number.MAX_SAFE_INTEGER, 1)).toThrow(/too large/);
+    expect(formatCents(mulCents(3_091_719, 1_000_000))).toBe('30917190000.00');
   });
 });
