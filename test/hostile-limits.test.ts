@@ -3,14 +3,15 @@
  * checkout quantities and money, rate limits counted per operation, and argument lengths. Against a
  * real sandbox and a real gateway; every refusal is checked to have made no upstream call.
  */
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'graphql';
 import { composeGatewaySchema } from '../src/main.js';
-import { costLimit, operationCost, SECURITY_DEFAULTS } from '../src/security/index.js';
+import { costLimit, hashApiKey, operationCost, SECURITY_DEFAULTS } from '../src/security/index.js';
 import { MAX_LINES, MAX_QUANTITY } from '../resolvers/checkout.js';
 import { addCents, formatCents, mulCents, toCents } from '../resolvers/money.js';
 import { byId, fmt, saleCents } from './support/expected.js';
-import { OPERATIONS, startStack, type Stack } from './support/stack.js';
+import { OPERATIONS, post, startStack, type Stack } from './support/stack.js';
 
 function totalCalls(stack: Stack): number {
   return Object.values(stack.sandbox.upstreams).reduce((n, u) => n + u.stats().total, 0);
@@ -110,5 +111,51 @@ describe('checkout: bounded quantities and lines, exact money', () => {
     expect(() => mulCents(toCents(409351185307.49), 2_147_483_647)).toThrow(/too large/);
     expect(() => addCents(Number.MAX_SAFE_INTEGER, 1)).toThrow(/too large/);
     expect(formatCents(mulCents(3_091_719, 1_000_000))).toBe('30917190000.00');
+  });
+});
+
+describe('rate limits count operations, not requests', () => {
+  const KEY = 'batch-key-0001';
+  const clients = (requests: number) => JSON.stringify([{ name: 'batcher', keySha256: hashApiKey(KEY), permissions: [], rateLimit: { requests, perSeconds: 3600 } }]);
+  const batch = (s: Stack, n: number) => post(s.url, Array.from({ length: n }, (_, i) => ({ query: `{ product(id: "${i + 1}") { id } }` })), { 'x-api-key': KEY });
+  const one = (s: Stack) => s.gql('{ apiVersion }', {}, { 'x-api-key': KEY });
+  const stacks: Stack[] = [];
+  afterAll(async () => {
+    for (const s of stacks) await s.close();
+  });
+
+  it('a batch of 10 counts 10: with a limit of 12, two more operations pass and the third is refused', async () => {
+    const s = await startStack({ env: { CLIENTS: clients(12) } });
+    stacks.push(s);
+    const b = await batch(s, 10);
+    expect(b.status).toBe(200);
+    expect((b.body as unknown as unknown[]).length).toBe(10);
+    const statuses = [(await one(s)).status, (await one(s)).status, (await one(s)).status];
+    expect(statuses).toEqual([200, 200, 429]);
+  });
+
+  it('a batch of 10 over a limit of 5 is refused whole with 429 and Retry-After, before any upstream call', async () => {
+    const s = await startStack({ env: { CLIENTS: clients(5) } });
+    stacks.push(s);
+    const b = await batch(s, 10);
+    expect(b.status).toBe(429);
+    expect(b.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(b.body.errors[0].extensions).toMatchObject({ code: 'RATE_LIMITED', requestId: b.headers.get('x-request-id') });
+    expect(totalCalls(s)).toBe(0);
+    // 15 operations sent in all, 4 executed (the refused batch's identification counted one; the
+    // issue's finding: 14 of 14 passed a limit of 5).
+    const after = [];
+    for (let i = 0; i < 5; i++) after.push((await one(s)).status);
+    expect(after).toEqual([200, 200, 200, 200, 429]);
+  });
+
+  it('shared through Redis: a batch on one gateway counts 10 for the other too', async () => {
+    const env = { CLIENTS: clients(12), REDIS_URL: 'redis://127.0.0.1:6379', CACHE_NAMESPACE: `rl-ops-${randomUUID()}` };
+    const a = await startStack({ env });
+    const b = await startStack({ env });
+    stacks.push(a, b);
+    expect((await batch(a, 10)).status).toBe(200);
+    const statuses = [(await one(b)).status, (await one(b)).status, (await one(b)).status];
+    expect(statuses).toEqual([200, 200, 429]);
   });
 });

@@ -13,6 +13,7 @@ import { loadClients, type ClientRegistry } from './clients.js';
 import { loadSecurityConfig, type SecurityConfig } from './config.js';
 import { guardFieldAccess } from './field-access.js';
 import { costLimit, hardeningDirectHooks, hardeningPlugins } from './hardening.js';
+import { useOperationRateLimit } from './operation-limit.js';
 import { PersistedDocuments } from './persisted.js';
 import { watchSecretFiles, type RotationWatcher } from './rotation.js';
 
@@ -58,7 +59,7 @@ export function createSecurity(opts: { env: NodeJS.ProcessEnv; mode: 'developmen
     clients,
     documents,
     rotation,
-    plugins: hardeningPlugins({ config, documents, clients, maxBodyBytes: opts.maxBodyBytes, costLimit: limit }),
+    plugins: [useOperationRateLimit(clients), ...hardeningPlugins({ config, documents, clients, maxBodyBytes: opts.maxBodyBytes, costLimit: limit })],
     direct: hardeningDirectHooks({ config, documents, clients, costLimit: limit }),
     guard: (schema) => guardFieldAccess(schema),
     identifyClient(req) {
