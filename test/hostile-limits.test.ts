@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'graphql';
 import { composeGatewaySchema } from '../src/main.js';
-import { costLimit, hashApiKey, operationCost, SECURITY_DEFAULTS } from '../src/security/index.js';
+import { costLimit, hashApiKey, loadSecurityConfig, operationCost, SECURITY_DEFAULTS } from '../src/security/index.js';
 import { MAX_LINES, MAX_QUANTITY } from '../resolvers/checkout.js';
 import { addCents, formatCents, mulCents, toCents } from '../resolvers/money.js';
 import { byId, fmt, saleCents } from './support/expected.js';
@@ -157,5 +157,45 @@ describe('rate limits count operations, not requests', () => {
     expect((await batch(a, 10)).status).toBe(200);
     const statuses = [(await one(b)).status, (await one(b)).status, (await one(b)).status];
     expect(statuses).toEqual([200, 200, 429]);
+  });
+});
+
+describe('argument and variable string lengths are bounded before any upstream call', () => {
+  const big = '9'.repeat(900 * 1024);
+
+  it('a 900 KB id written in the document: BAD_USER_INPUT naming the argument, zero upstream calls', async () => {
+    stack.resetStats();
+    const r = await stack.gql(`{ product(id: "${big}") { id title } }`);
+    expect(r.status).toBe(400);
+    expect(r.body.data).toBeUndefined();
+    expect(r.body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', maxLength: SECURITY_DEFAULTS.maxIdLength });
+    expect(r.body.errors[0].message).toBe(`Argument "id" is longer than the ${SECURITY_DEFAULTS.maxIdLength} characters an ID may have (got ${big.length}).`);
+    expect(totalCalls(stack)).toBe(0);
+  });
+
+  it('a 900 KB id sent as a variable, and an over-long id inside an input list: refused naming the variable', async () => {
+    stack.resetStats();
+    const r = await stack.gql(OPERATIONS.ProductPage, { id: big, country: 'US', postcode: '10001' });
+    expect(r.body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+    expect(r.body.errors[0].message).toMatch(/^Variable "\$id" is longer than/);
+    const lines = [{ productId: '1', quantity: 1 }, { productId: 'x'.repeat(SECURITY_DEFAULTS.maxIdLength + 1), quantity: 1 }];
+    const q = await stack.gql(OPERATIONS.CheckoutQuote, { lines, country: 'US', postcode: '10001' });
+    expect(q.body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+    expect(q.body.errors[0].message).toMatch(/^Variable "\$lines\[1\]\.productId" is longer than/);
+    const s = await stack.gql(OPERATIONS.ProductPage, { id: '1', country: 'US', postcode: 'p'.repeat(SECURITY_DEFAULTS.maxStringLength + 1) });
+    expect(s.body.errors[0].message).toMatch(/^Variable "\$postcode" is longer than the 1024 characters a String may have/);
+    expect(totalCalls(stack)).toBe(0);
+  });
+
+  it('values at the bound pass (an id of exactly the bound is looked up, and not found)', async () => {
+    const r = await stack.gql('query P($id: ID!) { product(id: $id) { id } }', { id: '7'.repeat(SECURITY_DEFAULTS.maxIdLength) });
+    expect(r.body.errors).toBeUndefined();
+    expect(r.body.data.product).toBeNull();
+  });
+
+  it('the bounds are configurable (GRAPHQL_MAX_ID_LENGTH, GRAPHQL_MAX_STRING_LENGTH) and validated', () => {
+    const c = loadSecurityConfig({ GRAPHQL_MAX_ID_LENGTH: '64', GRAPHQL_MAX_STRING_LENGTH: '4096' }, 'production');
+    expect([c.maxIdLength, c.maxStringLength]).toEqual([64, 4096]);
+    expect(() => loadSecurityConfig({ GRAPHQL_MAX_ID_LENGTH: 'long' }, 'production')).toThrow(/GRAPHQL_MAX_ID_LENGTH must be an integer >= 1, but is "long"/);
   });
 });
