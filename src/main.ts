@@ -171,6 +171,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     onRequestEnd: observability.onRequestEnd,
     routes: [...observability.routes, ...cacheAdminRoutes({ connector, adminToken: env.ADMIN_TOKEN || undefined }), ...perimeterRoutes({ adminToken: env.ADMIN_TOKEN || undefined, derive: () => derivePerimeterMap({ env }) })],
   });
+  observability.watch(gateway.server);
   const url = await gateway.listen(opts.port ?? config.port, opts.host ?? config.host);
   return {
     url,
