@@ -18,7 +18,7 @@ export type AvailabilityStatus =
 export type CartLineInput = {
   /** The catalog id of the product. */
   productId: string;
-  /** How many units (at least 1). */
+  /** How many units: 1 to 10,000. */
   quantity: number;
 };
 

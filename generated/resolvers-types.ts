@@ -60,7 +60,7 @@ export type AvailabilityStatus =
 export type CartLineInput = {
   /** The catalog id of the product. */
   productId: Scalars['ID']['input'];
-  /** How many units (at least 1). */
+  /** How many units: 1 to 10,000. */
   quantity: Scalars['Int']['input'];
 };
 
@@ -217,8 +217,9 @@ export type Query = {
   /** A category by slug; null when no such category exists. */
   category?: Maybe<Category>;
   /**
-   * Price a cart for a destination. Null with a BAD_USER_INPUT error when a line names a product that
-   * does not exist or a quantity below 1.
+   * Price a cart for a destination. Null with a BAD_USER_INPUT error naming the line when a line names
+   * a product that does not exist or a quantity outside 1 to 10,000, or when there are no lines or more
+   * than 100. Amounts are exact integer cents.
    */
   checkoutQuote?: Maybe<CheckoutQuote>;
   /** A product by id; null when no such product exists. */

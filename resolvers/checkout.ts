@@ -4,7 +4,7 @@ import type { CatalogProduct } from '../upstreams/catalog.js';
 import type { PricingPrice } from '../upstreams/pricing.js';
 import { countryCode, postcode } from './args.js';
 import type { ResolverContext } from './context.js';
-import { fromCents, toCents } from './money.js';
+import { addCents, centsToDollars, fromCents, mulCents, toCents } from './money.js';
 
 /** @mapper CheckoutLine (the parent of `CheckoutLine` resolvers: codegen.ts reads this tag) */
 export interface CheckoutLineParent {
@@ -23,7 +23,14 @@ export interface CheckoutQuoteParent {
   readonly taxCents: () => Promise<number>;
 }
 
-const MAX_LINES = 100;
+/** Most lines of one quote (documented on `checkoutQuote`). */
+export const MAX_LINES = 100;
+/**
+ * Most units on one line (documented on `CartLineInput.quantity`). With at most `MAX_LINES` lines a
+ * cart holds at most 1,000,000 units, so any unit price below $90 million keeps the subtotal exact in
+ * integer cents (past that the quote is refused rather than rounded).
+ */
+export const MAX_QUANTITY = 10_000;
 
 function once<T>(fn: () => Promise<T>): () => Promise<T> {
   let p: Promise<T> | undefined;
@@ -43,8 +50,8 @@ export const checkoutResolvers: Resolvers = {
         throw new BadUserInputError(`"lines" must hold 1 to ${MAX_LINES} lines (got ${args.lines.length}).`, { argument: 'lines' });
       }
       args.lines.forEach((line, i) => {
-        if (!Number.isInteger(line.quantity) || line.quantity < 1) {
-          throw new BadUserInputError(`Line ${i + 1}: quantity must be at least 1 (got ${line.quantity}).`, { line: i });
+        if (!Number.isInteger(line.quantity) || line.quantity < 1 || line.quantity > MAX_QUANTITY) {
+          throw new BadUserInputError(`Line ${i + 1}: quantity must be from 1 to ${MAX_QUANTITY} (got ${line.quantity}).`, { line: i });
         }
       });
       const country = countryCode(args.country);
@@ -60,7 +67,7 @@ export const checkoutResolvers: Resolvers = {
 
       const subtotalCents = once(async () => {
         const prices = await Promise.all(lines.map((l) => unitPrice(ctx, l.product)));
-        return lines.reduce((sum, l, i) => sum + toCents(prices[i]!.sale) * l.quantity, 0);
+        return addCents(...lines.map((l, i) => mulCents(toCents(prices[i]!.sale), l.quantity)));
       });
       const shippingCents = once(async () => {
         // One item per SKU: two lines naming the same product ship together.
@@ -73,7 +80,7 @@ export const checkoutResolvers: Resolvers = {
       });
       const taxCents = once(async () => {
         const subtotal = await subtotalCents();
-        const quote = await ctx.upstreams.tax.quote.load({ country, postcode: code, amount: subtotal / 100 });
+        const quote = await ctx.upstreams.tax.quote.load({ country, postcode: code, amount: centsToDollars(subtotal) });
         if (!quote) throw new UpstreamHttpError({ upstream: 'tax', endpoint: 'quote' }, 'gave no quote');
         return toCents(quote.tax);
       });
@@ -87,14 +94,14 @@ export const checkoutResolvers: Resolvers = {
     tax: async (q) => fromCents(await q.taxCents()),
     total: async (q) => {
       const [a, b, c] = await Promise.all([q.subtotalCents(), q.shippingCents(), q.taxCents()]);
-      return fromCents(a + b + c);
+      return fromCents(addCents(a, b, c));
     },
   },
   CheckoutLine: {
     product: (l) => l.product,
     quantity: (l) => l.quantity,
     unitPrice: async (l, _, ctx) => fromCents(toCents((await unitPrice(ctx, l.product)).sale)),
-    lineTotal: async (l, _, ctx) => fromCents(toCents((await unitPrice(ctx, l.product)).sale) * l.quantity),
+    lineTotal: async (l, _, ctx) => fromCents(mulCents(toCents((await unitPrice(ctx, l.product)).sale), l.quantity)),
     availability: (l, _, ctx) => ctx.upstreams.inventory.stockBySku.load(l.product.sku),
   },
 };

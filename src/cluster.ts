@@ -5,6 +5,8 @@
  * or SIGINT on the primary stops every worker gracefully, then the primary.
  *
  * Each worker has its own memory cache, breakers and trace store; with REDIS_URL the cache is shared.
+ * `/metrics` answers for the whole process: the worker scraped asks the primary, which aggregates
+ * every worker's registry (prom-client's AggregatorRegistry, `observability/cluster-metrics.ts`).
  *
  * Workers' standard output comes to the primary through a pipe each, and the primary writes their
  * lines, whole, to its own (one LogOutput): several processes writing batches to one shared pipe
@@ -15,6 +17,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Readable } from 'node:stream';
 import { exitOnceLogged, stdoutLog, type Logger } from './logging.js';
+import { serveClusterMetrics } from './observability/cluster-metrics.js';
 
 /** Characters the primary lets queue on its output before it stops reading the workers' pipes. */
 const FORWARD_PAUSE_CHARS = 1024 * 1024;
@@ -106,6 +109,8 @@ function forwardOutput(w: Worker): void {
 export function runPrimary(workers: number, logger: Logger): Promise<string> {
   // Workers' standard output and error come to the primary (forwardOutput).
   cluster.setupPrimary({ silent: true });
+  // A scrape of /metrics lands on one worker, which asks here for every worker's metrics.
+  serveClusterMetrics();
   let stopping = false;
   let lastFork = 0;
   const listening = new Set<number>();

@@ -22,6 +22,7 @@ import { isClusterWorker, reportListening, runPrimary, workersArgument } from '.
 import { ConfigurationError } from './errors.js';
 import { createObservability, type Observability } from './observability/index.js';
 import { createSecurity } from './security/index.js';
+import { LeafContract, withInt32Integers } from './leaf-contract.js';
 
 export const SCHEMA_DIR = projectPath('schema/');
 
@@ -138,7 +139,9 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
   const connector = new Connector({
     upstreams: upstreamList
       .map((def) => opts.upstreamOverrides?.[def.name] ?? def)
-      .map((def) => (opts.policyOverrides?.[def.name] ? withPolicy(def, opts.policyOverrides[def.name]!) : def)),
+      .map((def) => (opts.policyOverrides?.[def.name] ? withPolicy(def, opts.policyOverrides[def.name]!) : def))
+      // Integers an upstream sends are held to GraphQL's Int at the boundary (src/leaf-contract.ts).
+      .map(withInt32Integers),
     switches: config.policies,
     ...(opts.now ? { now: opts.now } : {}),
     env,
@@ -150,6 +153,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
   });
   const observability = createObservability({ config, connector, telemetry, adminToken: env.ADMIN_TOKEN || undefined, metricsToken: env.METRICS_TOKEN || undefined });
   const security = createSecurity({ env, mode: config.mode, maxBodyBytes: config.maxBodyBytes, connector, logger });
+  const leaves = new LeafContract(telemetry);
   // With Redis, client rate limits are counted across every process (loaded only when needed).
   let sharedLimits: { close(): Promise<void> } | undefined;
   if (config.redisUrl && security.clients.hasRateLimits) {
@@ -172,11 +176,13 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
       audience: security.config.jwtAudience,
     }),
     extendContext: (scope) => ({ upstreams: connector.clientsFor<UpstreamDefinitions>(scope) }),
-    plugins: [...security.plugins, observability.plugin],
-    direct: [security.direct, observability.direct],
+    // Leaf values the schema cannot represent become contract violations, before traces record the errors.
+    plugins: [...security.plugins, leaves.plugin(), observability.plugin],
+    direct: [security.direct, leaves.direct, observability.direct],
     onRequestEnd: observability.onRequestEnd,
     routes: [...observability.routes, ...cacheAdminRoutes({ connector, adminToken: env.ADMIN_TOKEN || undefined }), ...perimeterRoutes({ adminToken: env.ADMIN_TOKEN || undefined, derive: () => derivePerimeterMap({ env }) })],
   });
+  observability.watch(gateway.server);
   const url = await gateway.listen(opts.port ?? config.port, opts.host ?? config.host);
   return {
     url,
@@ -190,6 +196,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     async close() {
       await gateway.close();
       security.close();
+      leaves.close();
       await sharedLimits?.close();
       observability.close();
       await connector.close();

@@ -13,6 +13,7 @@ import { acceptedMediaType, directParams, KnownDocuments, responseInit, serializ
 import { CompiledOperations, type Runner } from './execution.js';
 import { Cancel, type Connector, type RequestScope } from './connector/index.js';
 import { isTributaryError } from './errors.js';
+import { leafFailure, leafFailureType } from './leaf-contract.js';
 import type { User } from './identity.js';
 import type { Logger } from './logging.js';
 
@@ -151,6 +152,9 @@ function nodesOf(error: GraphQLError): readonly ASTNode[] | undefined {
  */
 export function maskError(error: unknown): Error {
   if (isGraphQLError(error)) {
+    // A leaf value the schema cannot represent: a contract violation, never a message with the value (src/leaf-contract.ts).
+    const leaf = leafFailureType(error.message);
+    if (leaf !== undefined) return leafFailure(leaf, nodesOf(error), error.path);
     const original = error.originalError;
     if (!original || isGraphQLError(original)) {
       if (original && isGraphQLError(original) && error.path && !original.path) {

@@ -61,6 +61,8 @@ export interface Observability {
   readonly masker: Masker;
   /** The JSON trace of a stored request. */
   trace(requestId: string): Trace | undefined;
+  /** Counts the server's GraphQL requests in flight (`tributary_graphql_requests_in_flight`). */
+  watch(server: import('node:http').Server): void;
   close(): void;
 }
 
@@ -337,6 +339,7 @@ export function createObservability(opts: ObservabilityOptions): Observability {
     metrics,
     masker,
     trace,
+    watch: (server) => metrics.watch(server),
     close() {
       metrics.close();
       store.clear();

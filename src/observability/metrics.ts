@@ -1,11 +1,27 @@
 /**
  * Prometheus metrics (prom-client), one registry per gateway. Upstream metrics come from the
- * connector's Telemetry events; request metrics from the end of each GraphQL request. Every label
- * set is bounded: upstream and endpoint names come from the definitions, operation names are capped.
+ * connector's Telemetry events; request metrics from the end of each GraphQL request; prom-client's
+ * default process and Node metrics (memory, CPU, event-loop lag, GC, handles); a build-info gauge
+ * and the GraphQL requests in flight. Every label set is bounded: upstream and endpoint names come
+ * from the definitions, operation names are capped. Under `--workers N` a scrape shows the whole
+ * process, every worker aggregated (`cluster-metrics.ts`).
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Connector, Telemetry } from '../connector/index.js';
 import { droppedLogLines } from '../logging.js';
+import { projectPath } from '../paths.js';
+import { clusterMetricsText, joinClusterMetrics } from './cluster-metrics.js';
+
+/** The gateway's version, from its package.json (read once). */
+const VERSION: string = (() => {
+  try {
+    return String((JSON.parse(readFileSync(projectPath('package.json'), 'utf8')) as { version?: unknown }).version ?? 'unknown');
+  } catch {
+    return 'unknown';
+  }
+})();
 
 /** Distinct operation names kept as labels; later ones are counted as `(other)`. */
 const MAX_OPERATIONS = 200;
@@ -29,9 +45,21 @@ export class GatewayMetrics {
   private readonly requestDuration: Histogram<'operation' | 'type' | 'outcome'>;
   private readonly requests: Counter<'operation' | 'type' | 'outcome'>;
   private readonly graphqlErrors: Counter<'operation' | 'code'>;
+  private readonly inFlight: Gauge;
 
   constructor(opts: MetricsOptions) {
     const registers = [this.registry];
+    // Process and Node metrics: process_resident_memory_bytes, nodejs_heap_size_used_bytes,
+    // nodejs_eventloop_lag_*, nodejs_gc_duration_seconds, process_cpu_seconds_total...
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'tributary_build_info',
+      help: 'Always 1; the labels name the running build (version) and Node.js version.',
+      labelNames: ['version', 'node'] as const,
+      registers,
+      aggregator: 'first',
+    }).set({ version: VERSION, node: process.version }, 1);
+    this.inFlight = new Gauge({ name: 'tributary_graphql_requests_in_flight', help: 'GraphQL HTTP requests received and not yet answered (refused ones included).', registers });
     const calls = new Counter({
       name: 'tributary_upstream_calls_total',
       help: 'HTTP attempts to upstreams, by outcome (ok, or the error code).',
@@ -53,7 +81,7 @@ export class GatewayMetrics {
     const connector = opts.connector;
     new Gauge({
       name: 'tributary_upstream_breaker_state',
-      help: 'Circuit breaker state per upstream: 1 for the current state, 0 for the others.',
+      help: 'Circuit breaker state per upstream: 1 for the current state, 0 for the others (with --workers, the number of workers in each state).',
       labelNames: ['upstream', 'state'] as const,
       registers,
       collect() {
@@ -102,6 +130,20 @@ export class GatewayMetrics {
       t.on('cache', (e) => cache.inc({ upstream: e.upstream, endpoint: e.endpoint, status: e.status, store: e.store }, e.keys)),
       t.on('contractViolation', (e) => violations.inc({ upstream: e.upstream, endpoint: e.endpoint, mode: e.mode })),
     );
+    joinClusterMetrics(this.registry);
+  }
+
+  /**
+   * Counts the server's GraphQL requests in flight: from the moment one arrives until its response is
+   * done or its client has gone.
+   */
+  watch(server: Server): void {
+    const gauge = this.inFlight;
+    server.on('request', (req, res) => {
+      if ((req.url ?? '').split('?', 1)[0] !== '/graphql') return;
+      gauge.inc();
+      res.once('close', () => gauge.dec());
+    });
   }
 
   /**
@@ -116,9 +158,9 @@ export class GatewayMetrics {
     for (const code of errorCodes) this.graphqlErrors.inc({ operation, code });
   }
 
-  /** The Prometheus text exposition. */
-  text(): Promise<string> {
-    return this.registry.metrics();
+  /** The Prometheus text exposition: the whole process's (every worker's, under `--workers N`). */
+  async text(): Promise<string> {
+    return (await clusterMetricsText()) ?? this.registry.metrics();
   }
 
   get contentType(): string {

@@ -5,6 +5,7 @@
  * the request's start) is materialised only when someone asks for it.
  */
 import type { AttemptEvent, CacheStatus, UpstreamDef } from '../connector/index.js';
+import { allowListed } from './body-allow-list.js';
 
 /** A cache outcome as the request scope records it. */
 export interface CacheEventRecord {
@@ -66,7 +67,7 @@ export interface TraceCall {
   readonly outcome: CallOutcome;
   readonly error?: string;
   readonly contractViolation?: string;
-  /** Debug level only, sensitive fields masked. */
+  /** Debug level only: only the fields the endpoint's mapping reads, declared sensitive fields masked, no URL. */
   readonly body?: unknown;
 }
 
@@ -133,9 +134,11 @@ export class Masker {
   private readonly fields = new Map<string, ReadonlySet<string>>();
   private readonly defaultParams = new Set(DEFAULT_SENSITIVE_PARAMS);
   private readonly defaultFields = new Set(DEFAULT_SENSITIVE_FIELDS);
+  private readonly definitions = new Map<string, UpstreamDef>();
 
   constructor(definitions: ReadonlyMap<string, UpstreamDef> | Iterable<[string, UpstreamDef]>) {
     for (const [name, def] of definitions) {
+      this.definitions.set(name, def);
       this.params.set(name, new Set([...DEFAULT_SENSITIVE_PARAMS, ...(def.sensitiveParams ?? []).map((p) => p.toLowerCase())]));
       this.fields.set(name, new Set([...DEFAULT_SENSITIVE_FIELDS, ...(def.sensitiveFields ?? []).map((f) => f.toLowerCase())]));
     }
@@ -159,6 +162,16 @@ export class Masker {
       if (names.has(name.toLowerCase())) parts[i] = `${eq < 0 ? p : p.slice(0, eq)}=${MASK}`;
     }
     return `${path.slice(0, q)}?${parts.join('&')}`;
+  }
+
+  /**
+   * What a trace shows of an upstream call's response body: masked by allow-list (only the fields the
+   * endpoint's mapping reads keep their values, no URL: `body-allow-list.ts`), then by the declared
+   * sensitive fields. An endpoint the definitions do not know shows nothing.
+   */
+  callBody(upstream: string, endpoint: string, body: unknown): unknown {
+    const def = this.definitions.get(upstream)?.endpoints[endpoint];
+    return this.body(upstream, allowListed(def, body));
   }
 
   /** A copy of a response body with every declared sensitive field (at any depth) masked. */
@@ -211,7 +224,7 @@ export function materialise(r: TraceRecord, masker: Masker, wallStart: number): 
       outcome,
       ...(a.error ? { error: a.error } : {}),
       ...(a.contractViolation !== undefined ? { contractViolation: a.contractViolation } : {}),
-      ...(a.body !== undefined ? { body: masker.body(a.upstream, a.body) } : {}),
+      ...(a.body !== undefined ? { body: masker.callBody(a.upstream, a.endpoint, a.body) } : {}),
     };
   });
   const cache: TraceCacheEntry[] = r.cacheEvents

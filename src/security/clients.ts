@@ -11,7 +11,7 @@
  *
  * Permissions: `pii` (may read `@pii` fields), `trace` (may receive `extensions.trace`).
  * `operations`: `any` (ad-hoc documents allowed) or `persisted` (only the persisted manifest).
- * `rateLimit` is optional (no limit when absent).
+ * `rateLimit` is optional (no limit when absent); it counts operations (a batch of 10 counts 10).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -26,7 +26,7 @@ export type ClientPermission = (typeof CLIENT_PERMISSIONS)[number];
 export type OperationsPolicy = 'any' | 'persisted';
 
 export interface RateLimit {
-  /** Requests allowed per window. */
+  /** Operations allowed per window (each operation of a batched request counts). */
   readonly requests: number;
   /** Window length in seconds. */
   readonly perSeconds: number;
@@ -150,8 +150,8 @@ function loadEntries(env: NodeJS.ProcessEnv): Entry[] {
 class RateLimiter {
   private readonly windows = new Map<string, { start: number; count: number }>();
   constructor(private readonly now: () => number) {}
-  /** Seconds to wait when over the limit, else 0 (and the request is counted). */
-  take(name: string, limit: RateLimit): number {
+  /** Seconds to wait when `n` more operations would pass the limit, else 0 (and they are counted). */
+  take(name: string, limit: RateLimit, n = 1): number {
     const t = this.now();
     const len = limit.perSeconds * 1000;
     let w = this.windows.get(name);
@@ -159,15 +159,16 @@ class RateLimiter {
       w = { start: t, count: 0 };
       this.windows.set(name, w);
     }
-    if (w.count >= limit.requests) return Math.max(1, Math.ceil((w.start + len - t) / 1000));
-    w.count++;
+    if (w.count + n > limit.requests) return Math.max(1, Math.ceil((w.start + len - t) / 1000));
+    w.count += n;
     return 0;
   }
 }
 
 /** Where rate limits are counted across processes (`shared-rate-limit.ts`, through Redis). */
 export interface SharedLimiter {
-  take(name: string, limit: RateLimit): Promise<number>;
+  /** Seconds to wait when `n` more operations (default 1) would pass the limit, else 0 (counted). */
+  take(name: string, limit: RateLimit, n?: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -187,7 +188,7 @@ export class ClientRegistry {
   }
 
   /** This process's own limiter (the shared one falls back to it when Redis is unavailable). */
-  get localLimiter(): { take(name: string, limit: RateLimit): number } {
+  get localLimiter(): { take(name: string, limit: RateLimit, n?: number): number } {
     return this.limiter;
   }
 
@@ -240,6 +241,19 @@ export class ClientRegistry {
       if (wait > 0) return limited(client, wait);
     }
     return client;
+  }
+
+  /**
+   * Counts `n` more operations against a client's rate limit: a batched request is identified (and
+   * counted once) before its body is read, and its other operations are counted here once it is
+   * parsed, so a batch of 10 costs 10. The refusal when they would pass the limit, else null.
+   */
+  chargeOperations(name: string, n: number): ClientRefusal | null | Promise<ClientRefusal | null> {
+    const client = this.byName(name);
+    if (!client?.rateLimit || n < 1) return null;
+    if (this.shared) return this.shared.take(client.name, client.rateLimit, n).then((wait) => (wait > 0 ? limited(client, wait) : null));
+    const wait = this.limiter.take(client.name, client.rateLimit, n);
+    return wait > 0 ? limited(client, wait) : null;
   }
 }
 

@@ -17,6 +17,10 @@ export interface SecurityConfig {
   readonly maxCost: number;
   /** Assumed size of a list field with no `first`/`last`/`limit` argument (in the cost). */
   readonly defaultListSize: number;
+  /** Longest `ID` value an argument or variable may carry (characters). */
+  readonly maxIdLength: number;
+  /** Longest `String` (or custom scalar) value an argument or variable may carry (characters). */
+  readonly maxStringLength: number;
   /** Introspection queries allowed (development default on, production off). */
   readonly introspection: boolean;
   /** "Did you mean ...?" suggestions in validation errors (development on, production off). */
@@ -41,6 +45,8 @@ export const SECURITY_DEFAULTS = {
   maxDirectives: 10,
   maxCost: 20_000,
   defaultListSize: 10,
+  maxIdLength: 128, // characters: a UUID is 36, a base64 global id well under 100
+  maxStringLength: 1_024, // characters: search terms, postcodes, tokens, keys
 } as const;
 
 function int(env: NodeJS.ProcessEnv, name: string, dflt: number): number {
@@ -85,6 +91,8 @@ export function loadSecurityConfig(env: NodeJS.ProcessEnv, mode: 'development' |
     maxDirectives: int(env, 'GRAPHQL_MAX_DIRECTIVES', SECURITY_DEFAULTS.maxDirectives),
     maxCost: int(env, 'GRAPHQL_MAX_COST', SECURITY_DEFAULTS.maxCost),
     defaultListSize: int(env, 'GRAPHQL_DEFAULT_LIST_SIZE', SECURITY_DEFAULTS.defaultListSize),
+    maxIdLength: int(env, 'GRAPHQL_MAX_ID_LENGTH', SECURITY_DEFAULTS.maxIdLength),
+    maxStringLength: int(env, 'GRAPHQL_MAX_STRING_LENGTH', SECURITY_DEFAULTS.maxStringLength),
     introspection: onOff(env, 'GRAPHQL_INTROSPECTION', dev),
     fieldSuggestions: onOff(env, 'GRAPHQL_FIELD_SUGGESTIONS', dev),
     persistedOperations: persisted,

@@ -12,7 +12,8 @@ import { projectPath } from '../paths.js';
 import { loadClients, type ClientRegistry } from './clients.js';
 import { loadSecurityConfig, type SecurityConfig } from './config.js';
 import { guardFieldAccess } from './field-access.js';
-import { costLimit, hardeningDirectHooks, hardeningPlugins } from './hardening.js';
+import { costLimit, hardeningDirectHooks, hardeningPlugins, inputLimit } from './hardening.js';
+import { useOperationRateLimit } from './operation-limit.js';
 import { PersistedDocuments } from './persisted.js';
 import { watchSecretFiles, type RotationWatcher } from './rotation.js';
 
@@ -53,13 +54,14 @@ export function createSecurity(opts: { env: NodeJS.ProcessEnv; mode: 'developmen
   if (opts.mode === 'production' && !clients.enabled) opts.logger.warn({}, 'no API clients configured (CLIENTS, CLIENTS_FILE): requests are not identified');
   // One cost limiter for yoga's path and the direct one: each operation's cost is computed once.
   const limit = costLimit(config);
+  const inputs = inputLimit(config);
   return {
     config,
     clients,
     documents,
     rotation,
-    plugins: hardeningPlugins({ config, documents, clients, maxBodyBytes: opts.maxBodyBytes, costLimit: limit }),
-    direct: hardeningDirectHooks({ config, documents, clients, costLimit: limit }),
+    plugins: [useOperationRateLimit(clients), ...hardeningPlugins({ config, documents, clients, maxBodyBytes: opts.maxBodyBytes, costLimit: limit, inputLimit: inputs })],
+    direct: hardeningDirectHooks({ config, documents, clients, costLimit: limit, inputLimit: inputs }),
     guard: (schema) => guardFieldAccess(schema),
     identifyClient(req) {
       const key = req.headers['x-api-key'];

@@ -15,8 +15,8 @@ import { redisClient, type RedisClient } from '../redis.js';
 import type { RateLimit } from './clients.js';
 
 export interface LocalLimiter {
-  /** Seconds to wait when over the limit, else 0 (and the request is counted). */
-  take(name: string, limit: RateLimit): number;
+  /** Seconds to wait when `n` more operations would pass the limit, else 0 (and they are counted). */
+  take(name: string, limit: RateLimit, n?: number): number;
 }
 
 export class SharedRateLimiter {
@@ -43,17 +43,21 @@ export class SharedRateLimiter {
     clearTimeout(timer);
   }
 
-  /** Seconds to wait when the client is over its limit across every process, else 0 (counted). */
-  async take(name: string, limit: RateLimit): Promise<number> {
-    if (!this.client.isReady) return this.local.take(name, limit);
+  /**
+   * Seconds to wait when `n` more operations (a batch's) would pass the client's limit across every
+   * process, else 0. They are counted either way, as every refused request is: a client hammering
+   * past its limit keeps its window full.
+   */
+  async take(name: string, limit: RateLimit, n = 1): Promise<number> {
+    if (!this.client.isReady) return this.local.take(name, limit, n);
     const key = `${this.namespace}:ratelimit:${name}`;
     const windowMs = Math.ceil(limit.perSeconds * 1000);
-    // SET … PX NX starts the window (with its expiry) only when the key is absent; INCR keeps the TTL.
+    // SET … PX NX starts the window (with its expiry) only when the key is absent; INCRBY keeps the TTL.
     // Works on every Redis from 2.6.12 (PEXPIRE's NX option would need 7.0).
     const shared = this.client
       .multi()
       .set(key, '0', { condition: 'NX', expiration: { type: 'PX', value: windowMs } })
-      .incr(key)
+      .incrBy(key, n)
       .pTTL(key)
       .exec()
       .then((r) => ({ count: Number(r[1]), ttlMs: Number(r[2]) }));
@@ -63,7 +67,7 @@ export class SharedRateLimiter {
     });
     const got = await Promise.race([shared.catch(() => undefined), timeout]);
     clearTimeout(timer);
-    if (!got) return this.local.take(name, limit);
+    if (!got) return this.local.take(name, limit, n);
     if (got.count <= limit.requests) return 0;
     return Math.max(1, Math.ceil((got.ttlMs > 0 ? got.ttlMs : windowMs) / 1000));
   }
