@@ -4,12 +4,14 @@ import type { GraphQLResolveInfo } from 'graphql';
 import type { AccountAddress, AccountProfile } from '../upstreams/accounts.js';
 import type { CatalogProduct, CatalogCategory } from '../upstreams/catalog.js';
 import type { InventoryLevel } from '../upstreams/inventory.js';
+import type { OrderRecord, OrderLineRecord } from '../upstreams/orders.js';
 import type { PricingPrice } from '../upstreams/pricing.js';
 import type { ProductReview } from '../upstreams/reviews.js';
 import type { ShippingQuoteLine } from '../upstreams/shipping.js';
 import type { ProductConnectionParent } from '../resolvers/catalog.js';
 import type { CheckoutLineParent, CheckoutQuoteParent } from '../resolvers/checkout.js';
 import type { MoneyValue } from '../resolvers/money.js';
+import type { PlaceOrderPayloadParent } from '../resolvers/orders.js';
 import type { ResolverContext } from '../resolvers/context.js';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -124,6 +126,65 @@ export type Money = {
   currencyCode: Scalars['String']['output'];
 };
 
+/** The root of every write. Writes need a signed-in user (and, for an API client, the `write` permission). */
+export type Mutation = {
+  __typename?: 'Mutation';
+  /**
+   * Place an order for the signed-in user: the cart is quoted (as `checkoutQuote`), its stock reserved,
+   * the payment charged, the order created and the reservation committed. `idempotencyKey` makes it
+   * safe to send again: the same key with the same input answers the first outcome again, without a
+   * second reservation, charge or order, also when sent concurrently or to another replica; the same
+   * key with another input is refused (IDEMPOTENCY_KEY_REUSED). When a step fails, what was done is
+   * undone (stock released, charge refunded) before the answer is sent.
+   */
+  placeOrder: PlaceOrderPayload;
+};
+
+
+/** The root of every write. Writes need a signed-in user (and, for an API client, the `write` permission). */
+export type MutationPlaceOrderArgs = {
+  input: PlaceOrderInput;
+};
+
+/** A placed order. */
+export type Order = {
+  __typename?: 'Order';
+  /** When it was placed (ISO 8601). */
+  createdAt: Scalars['String']['output'];
+  /** The orders upstream's id. */
+  id: Scalars['ID']['output'];
+  /** The lines, as ordered. */
+  lines: Array<OrderLine>;
+  /** Shipping for the whole order. */
+  shipping: Money;
+  /** Where the order is in its life. */
+  status: OrderStatus;
+  /** Sum of the lines. */
+  subtotal: Money;
+  /** Tax on the subtotal. */
+  tax: Money;
+  /** Subtotal plus shipping plus tax: what was charged. */
+  total: Money;
+};
+
+/** One line of an order, at the price it was sold for. */
+export type OrderLine = {
+  __typename?: 'OrderLine';
+  /** Unit price times quantity. */
+  lineTotal: Money;
+  /** The product; null when the catalog no longer has it or is unavailable. */
+  product?: Maybe<Product>;
+  /** Units ordered. */
+  quantity: Scalars['Int']['output'];
+  /** Price of one unit when ordered. */
+  unitPrice: Money;
+};
+
+/** Where an order is in its life. */
+export type OrderStatus =
+  /** Paid for, stock committed, waiting to ship. */
+  | 'PLACED';
+
 /** Cursor pagination state. */
 export type PageInfo = {
   __typename?: 'PageInfo';
@@ -131,6 +192,32 @@ export type PageInfo = {
   endCursor?: Maybe<Scalars['String']['output']>;
   /** Whether another page follows. */
   hasNextPage: Scalars['Boolean']['output'];
+};
+
+/** What placing an order needs. */
+export type PlaceOrderInput = {
+  /** ISO 3166-1 alpha-2 country code, case-insensitive. */
+  country: Scalars['String']['input'];
+  /** One per checkout attempt, chosen by the client (at most 200 characters); scoped to the signed-in user. */
+  idempotencyKey: Scalars['String']['input'];
+  /** The cart's lines, in order; two lines may name the same product. */
+  lines: Array<CartLineInput>;
+  /** The payment source token from the payment provider's client library. */
+  paymentToken: Scalars['String']['input'];
+  /** Postal code of the destination. */
+  postcode: Scalars['String']['input'];
+};
+
+/**
+ * The outcome of placing an order. `order` is null with an error when the order was refused:
+ * BAD_USER_INPUT (a bad line), UNAUTHENTICATED, FORBIDDEN (an API client without `write`),
+ * OUT_OF_STOCK (naming the line), PAYMENT_DECLINED, ORDER_FAILED (with `extensions.upstream`; nothing
+ * was left charged or reserved), IDEMPOTENCY_KEY_REUSED.
+ */
+export type PlaceOrderPayload = {
+  __typename?: 'PlaceOrderPayload';
+  /** The order placed; null when it was refused (the error says why). */
+  order?: Maybe<Order>;
 };
 
 /** What a product costs. */
@@ -285,8 +372,16 @@ export type Viewer = {
   id: Scalars['ID']['output'];
   /** Family name. */
   lastName: Scalars['String']['output'];
+  /** The user's orders, newest first. */
+  orders: Array<Order>;
   /** Where orders ship to; null when the user has none. */
   shippingAddress?: Maybe<Address>;
+};
+
+
+/** The signed-in user, as they may see themselves. */
+export type ViewerOrdersArgs = {
+  first?: Scalars['Int']['input'];
 };
 
 
@@ -374,7 +469,13 @@ export type ResolversTypes = {
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   Money: ResolverTypeWrapper<MoneyValue>;
+  Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Order: ResolverTypeWrapper<OrderRecord>;
+  OrderLine: ResolverTypeWrapper<OrderLineRecord>;
+  OrderStatus: OrderStatus;
   PageInfo: ResolverTypeWrapper<PageInfo>;
+  PlaceOrderInput: PlaceOrderInput;
+  PlaceOrderPayload: ResolverTypeWrapper<PlaceOrderPayloadParent>;
   Price: ResolverTypeWrapper<PricingPrice>;
   Product: ResolverTypeWrapper<CatalogProduct>;
   ProductConnection: ResolverTypeWrapper<ProductConnectionParent>;
@@ -398,7 +499,12 @@ export type ResolversParentTypes = {
   ID: Scalars['ID']['output'];
   Int: Scalars['Int']['output'];
   Money: MoneyValue;
+  Mutation: Record<PropertyKey, never>;
+  Order: OrderRecord;
+  OrderLine: OrderLineRecord;
   PageInfo: PageInfo;
+  PlaceOrderInput: PlaceOrderInput;
+  PlaceOrderPayload: PlaceOrderPayloadParent;
   Price: PricingPrice;
   Product: CatalogProduct;
   ProductConnection: ProductConnectionParent;
@@ -459,9 +565,35 @@ export type MoneyResolvers<ContextType = ResolverContext, ParentType extends Res
   currencyCode?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
+export type MutationResolvers<ContextType = ResolverContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
+  placeOrder?: Resolver<ResolversTypes['PlaceOrderPayload'], ParentType, ContextType, RequireFields<MutationPlaceOrderArgs, 'input'>>;
+};
+
+export type OrderResolvers<ContextType = ResolverContext, ParentType extends ResolversParentTypes['Order'] = ResolversParentTypes['Order']> = {
+  createdAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  lines?: Resolver<Array<ResolversTypes['OrderLine']>, ParentType, ContextType>;
+  shipping?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['OrderStatus'], ParentType, ContextType>;
+  subtotal?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  tax?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  total?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+};
+
+export type OrderLineResolvers<ContextType = ResolverContext, ParentType extends ResolversParentTypes['OrderLine'] = ResolversParentTypes['OrderLine']> = {
+  lineTotal?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+  product?: Resolver<Maybe<ResolversTypes['Product']>, ParentType, ContextType>;
+  quantity?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  unitPrice?: Resolver<ResolversTypes['Money'], ParentType, ContextType>;
+};
+
 export type PageInfoResolvers<ContextType = ResolverContext, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = {
   endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+};
+
+export type PlaceOrderPayloadResolvers<ContextType = ResolverContext, ParentType extends ResolversParentTypes['PlaceOrderPayload'] = ResolversParentTypes['PlaceOrderPayload']> = {
+  order?: Resolver<Maybe<ResolversTypes['Order']>, ParentType, ContextType>;
 };
 
 export type PriceResolvers<ContextType = ResolverContext, ParentType extends ResolversParentTypes['Price'] = ResolversParentTypes['Price']> = {
@@ -521,6 +653,7 @@ export type ViewerResolvers<ContextType = ResolverContext, ParentType extends Re
   firstName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   lastName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  orders?: Resolver<Array<ResolversTypes['Order']>, ParentType, ContextType, RequireFields<ViewerOrdersArgs, 'first'>>;
   shippingAddress?: Resolver<Maybe<ResolversTypes['Address']>, ParentType, ContextType>;
 };
 
@@ -531,7 +664,11 @@ export type Resolvers<ContextType = ResolverContext> = {
   CheckoutLine?: CheckoutLineResolvers<ContextType>;
   CheckoutQuote?: CheckoutQuoteResolvers<ContextType>;
   Money?: MoneyResolvers<ContextType>;
+  Mutation?: MutationResolvers<ContextType>;
+  Order?: OrderResolvers<ContextType>;
+  OrderLine?: OrderLineResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
+  PlaceOrderPayload?: PlaceOrderPayloadResolvers<ContextType>;
   Price?: PriceResolvers<ContextType>;
   Product?: ProductResolvers<ContextType>;
   ProductConnection?: ProductConnectionResolvers<ContextType>;

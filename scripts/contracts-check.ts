@@ -178,6 +178,12 @@ export function checkUpstream(def: UpstreamDef, doc: Json): ContractFinding[] {
     const responses = (found.op.responses ?? {}) as Record<string, Json>;
     const ok = Object.keys(responses).filter((c) => /^2\d\d$/.test(c)).sort()[0];
     const schema = ok ? ((resolve(doc, responses[ok]).content as Record<string, Json> | undefined)?.['application/json']?.schema as Json | undefined) : undefined;
+    if (!schema && ok === '204' && !resolve(doc, responses[ok]).content) {
+      // No Content: the body is empty, which the engine reads as null.
+      if ((ep.response as Json).type === 'null') continue;
+      findings.push({ ...where, severity: 'error', pointer: '/', problem: 'the document answers 204 No Content, but a body is declared' });
+      continue;
+    }
     if (!schema) {
       findings.push({ ...where, severity: 'error', pointer: '/', problem: 'the document declares no JSON success response' });
       continue;

@@ -7,6 +7,8 @@ import { pathToFileURL } from 'node:url';
 import type { DestinationStream } from 'pino';
 import { resolverModules } from '../resolvers/index.js';
 import { upstreamList } from '../upstreams/index.js';
+import { workflowList } from '../workflows/index.js';
+import { createWorkflowService, type WorkflowService } from './workflow/index.js';
 import type { UpstreamDefinitions } from '../resolvers/context.js';
 import { loadConfig, type GatewayConfig } from './config.js';
 import { PROJECT_ROOT, projectPath } from './paths.js';
@@ -37,6 +39,8 @@ export interface StartOptions {
   readonly now?: () => number;
   /** Policies replaced per upstream name (tests, benchmarks). */
   readonly policyOverrides?: Readonly<Record<string, UpstreamPolicyInput>>;
+  /** Workflow runner options (tests: short leases, a fixed owner id across restarts). */
+  readonly workflowRunner?: import('./workflow/index.js').WorkflowServiceOptions['runner'];
   /** Upstream definitions replaced by name (tests: a changed definition file, loaded in place of the committed one). */
   readonly upstreamOverrides?: Readonly<Record<string, UpstreamDef>>;
 }
@@ -50,6 +54,8 @@ export interface Tributary {
   readonly gateway: GatewayServer;
   /** Traces, metrics and trace context. */
   readonly observability: Observability;
+  /** The workflow runner and its log. */
+  readonly workflows: WorkflowService;
   /** The in-process sandbox, when one was started. */
   readonly sandbox: { urls: Record<string, string>; close(): Promise<void> } | undefined;
   close(): Promise<void>;
@@ -67,7 +73,9 @@ export function composeGatewaySchema() {
 /**
  * The perimeter map of this gateway (`npm run perimeter`, `GET /admin/perimeter`): every field is run
  * against an in-process sandbox (never the configured upstreams), as sandbox user 1, with the probe
- * inputs below for arguments no answer provides.
+ * inputs below for arguments no answer provides. An upstream without a sandbox counterpart is probed
+ * against a stand-in that answers 503 to everything: its calls are still made, so still mapped.
+ * Workflows are recorded, never run (the probe writes nothing).
  */
 export async function derivePerimeterMap(opts: { env?: NodeJS.ProcessEnv; clients?: readonly PerimeterClient[] } = {}): Promise<PerimeterMap> {
   const { readdirSync, readFileSync } = await import('node:fs');
@@ -76,13 +84,15 @@ export async function derivePerimeterMap(opts: { env?: NodeJS.ProcessEnv; client
   const operations = new Map(readdirSync(dir).filter((f) => f.endsWith('.graphql')).sort().map((f) => [f.replace(/\.graphql$/, ''), readFileSync(new URL(f, dir), 'utf8')] as [string, string]));
   const defs = upstreamList;
   const sandbox = await startSandbox({ portBase: 0, latencyMs: Object.fromEntries(defs.map((d) => [d.name, 0])) });
+  const standIn = defs.some((d) => !sandbox.urls[d.name]) ? await unavailableStandIn() : undefined;
   try {
     return await derivePerimeter({
       schema: composeGatewaySchema(),
       upstreams: defs,
-      baseUrls: sandbox.urls,
+      baseUrls: { ...Object.fromEntries(defs.map((d) => [d.name, standIn?.url ?? ''])), ...sandbox.urls },
       user: { id: '1' },
-      inputs: { country: 'US', postcode: '10001' },
+      inputs: { country: 'US', postcode: '10001', paymentToken: 'tok_visa', idempotencyKey: 'perimeter-probe' },
+      workflows: workflowList,
       operations,
       // The configured API clients (CLIENTS / CLIENTS_FILE): names and permissions, never keys. With
       // PERSISTED_OPERATIONS=only every client is limited to the persisted operations.
@@ -92,7 +102,19 @@ export async function derivePerimeterMap(opts: { env?: NodeJS.ProcessEnv; client
     });
   } finally {
     await sandbox.close();
+    await standIn?.close();
   }
+}
+
+/** A local server answering 503 to every request: the perimeter probe's address for an upstream without a sandbox counterpart. */
+async function unavailableStandIn(): Promise<{ url: string; close(): Promise<void> }> {
+  const { createServer } = await import('node:http');
+  const server = createServer((_req, res) => {
+    res.writeHead(503, { 'content-type': 'application/json' }).end('{"message":"no sandbox counterpart"}');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
 /**
@@ -151,6 +173,16 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     telemetry,
     captureBodies: config.traces.bodies,
   });
+  // Orchestrated writes (workflows/): their log on PostgreSQL (DATABASE_URL) or an embedded file
+  // (WORKFLOW_DIR); opening it recovers whatever a previous life of the gateway left unfinished.
+  const workflows: WorkflowService = await createWorkflowService({
+    workflows: workflowList,
+    connector,
+    databaseUrl: env.DATABASE_URL || undefined,
+    directory: env.WORKFLOW_DIR || undefined,
+    redisUrl: config.redisUrl,
+    ...(opts.workflowRunner ? { runner: opts.workflowRunner } : {}),
+  });
   const observability = createObservability({ config, connector, telemetry, adminToken: env.ADMIN_TOKEN || undefined, metricsToken: env.METRICS_TOKEN || undefined });
   const security = createSecurity({ env, mode: config.mode, maxBodyBytes: config.maxBodyBytes, connector, logger });
   const leaves = new LeafContract(telemetry);
@@ -175,7 +207,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
       issuer: security.config.jwtIssuer,
       audience: security.config.jwtAudience,
     }),
-    extendContext: (scope) => ({ upstreams: connector.clientsFor<UpstreamDefinitions>(scope) }),
+    extendContext: (scope) => ({ upstreams: connector.clientsFor<UpstreamDefinitions>(scope), workflows: workflows.forRequest(scope) }),
     // Leaf values the schema cannot represent become contract violations, before traces record the errors.
     plugins: [...security.plugins, leaves.plugin(), observability.plugin],
     direct: [security.direct, leaves.direct, observability.direct],
@@ -192,9 +224,11 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     logger,
     gateway,
     observability,
+    workflows,
     sandbox,
     async close() {
       await gateway.close();
+      await workflows.close();
       security.close();
       leaves.close();
       await sharedLimits?.close();

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sandboxUpstreamNames, startSandbox, type Sandbox } from '../sandbox/index.js';
 import { endpointRoute } from '../scripts/contracts-check.js';
-import { upstreams } from '../upstreams/index.js';
+import { upstreamList, upstreams } from '../upstreams/index.js';
 import { upstreamUrlEnv } from './support/definitions.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -107,6 +107,6 @@ describe('contracts:check', () => {
     expect(missing.stdout).toContain('| tax | * | `*` | `/` | the OpenAPI document could not be read');
     const bad = await run(['--file', 'nosuch=x.json']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain('--file expects <upstream>=<value> with upstream one of catalog, pricing');
+    expect(bad.stderr).toContain(`--file expects <upstream>=<value> with upstream one of ${upstreamList.map((d) => d.name).join(', ')}; got "nosuch=x.json"`);
   });
 });

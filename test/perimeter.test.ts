@@ -8,9 +8,10 @@ import { isInputObjectType, isInterfaceType, isObjectType } from 'graphql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { composeGatewaySchema, derivePerimeterMap } from '../src/main.js';
 import type { UpstreamDef } from '../src/connector/index.js';
-import { derivePerimeter, type PerimeterMap } from '../src/perimeter/index.js';
+import { derivePerimeter, writesMarkdown, type PerimeterMap } from '../src/perimeter/index.js';
 import { DEFAULT_SANDBOX_CREDENTIALS, startSandbox } from '../sandbox/index.js';
 import { upstreams } from '../upstreams/index.js';
+import { workflowList } from '../workflows/index.js';
 import { describeClients, hashApiKey } from '../src/security/clients.js';
 import { fieldsWithDirective } from '../src/security/field-access.js';
 import { DECLARED_ENDPOINTS, DEFINITIONS, secretRefsOf } from './support/definitions.js';
@@ -105,9 +106,10 @@ describe('perimeter map', () => {
     // Work shared between fields (memoised) is attributed to each field that needs it.
     expect(field('CheckoutQuote.total')).toMatchObject({ endpoints: ['pricing.pricesBySku', 'shipping.quote', 'tax.quote'], via: 'resolver' });
     expect(field('Query.apiVersion')).toMatchObject({ endpoints: [], via: 'none' });
-    // A product comes from the catalog by id, from a category page (either form), or as a recommendation.
+    // A product comes from the catalog by id, from a category page (either form), as a recommendation,
+    // or as the product of an order's line (found by SKU).
     expect(field('Product.title')).toMatchObject({
-      endpoints: ['catalog.productById', 'catalog.productsByCategory', 'catalog.productsByCategorySelected', 'recommendations.forProduct'],
+      endpoints: ['catalog.productById', 'catalog.productIdsBySku', 'catalog.productsByCategory', 'catalog.productsByCategorySelected', 'recommendations.forProduct'],
       via: 'parent',
     });
     expect(field('Product.recommendations')).toMatchObject({ endpoints: ['catalog.productById', 'recommendations.forProduct'], via: 'resolver' });
@@ -151,7 +153,14 @@ describe('the probe, counted by the upstreams it ran against', () => {
     const defs = Object.values(upstreams) as UpstreamDef[];
     const sandbox = await startSandbox({ portBase: 0, latencyMs: Object.fromEntries(defs.map((d) => [d.name, 0])) });
     try {
-      const probed = await derivePerimeter({ schema: composeGatewaySchema(), upstreams: defs, baseUrls: sandbox.urls, user: { id: '1' }, inputs: { country: 'US', postcode: '10001' } });
+      const probed = await derivePerimeter({
+        schema: composeGatewaySchema(),
+        upstreams: defs,
+        baseUrls: sandbox.urls,
+        user: { id: '1' },
+        inputs: { country: 'US', postcode: '10001', paymentToken: 'tok_visa', idempotencyKey: 'perimeter-probe' },
+        workflows: workflowList,
+      });
       const received = Object.values(sandbox.upstreams).reduce((n, u) => n + u.stats().total, 0);
       expect(probed.summary.upstreamCalls).toBe(received);
       expect(probed.summary.credentialCalls).toBe(sandbox.upstream('shipping').stats().counts['POST /oauth/token']);
@@ -174,6 +183,7 @@ describe('@pii fields and clients', () => {
     { name: 'web', keySha256: hashApiKey('web-key'), permissions: ['pii', 'trace'], operations: 'any' },
     { name: 'mobile', keySha256: hashApiKey('mobile-key'), permissions: ['pii'], operations: 'persisted' },
     { name: 'partner', keySha256: hashApiKey('partner-key'), permissions: [], operations: 'any' },
+    { name: 'checkout', keySha256: hashApiKey('checkout-key'), permissions: ['write'], operations: 'persisted' },
   ]);
   let withClients: PerimeterMap;
   beforeAll(async () => {
@@ -194,6 +204,7 @@ describe('@pii fields and clients', () => {
 
   it('lists the configured clients (names and permissions, never keys) and who reaches each field', () => {
     expect(withClients.clients.map((c) => [c.name, c.pii, c.persistedOnly])).toEqual([
+      ['checkout', false, true],
       ['mobile', true, true],
       ['partner', false, false],
       ['web', true, false],
@@ -203,10 +214,28 @@ describe('@pii fields and clients', () => {
     expect(f('Viewer.email').clients).toEqual(['mobile', 'web']);
     expect(f('Query.viewer').clients).toEqual(['mobile', 'web']);
     // Not personal: every client whose documents may select it.
-    expect(f('Product.price').clients).toEqual(['mobile', 'partner', 'web']);
-    // Not in any persisted operation: the persisted-only client cannot reach it.
+    expect(f('Product.price').clients).toEqual(['checkout', 'mobile', 'partner', 'web']);
+    // Not in any persisted operation: the persisted-only clients cannot reach it.
     expect(f('Query.apiVersion').clients).toEqual(['partner', 'web']);
     expect(describeClients({ CLIENTS }).map((c) => c.name)).toEqual(withClients.clients.map((c) => c.name));
+  });
+
+  it('lists every write: placeOrder writes to inventory, payments and orders, callable only by clients with the write permission', () => {
+    expect(withClients.writes).toEqual([
+      {
+        field: 'Mutation.placeOrder',
+        workflow: 'placeOrder',
+        writes: ['inventory.commitReservation', 'inventory.releaseReservation', 'inventory.reserve', 'orders.create', 'payments.charge', 'payments.refund'],
+        reads: ['catalog.productById', 'pricing.pricesBySku', 'shipping.quote', 'tax.quote'],
+        clients: ['checkout'],
+      },
+    ]);
+    expect(f('Mutation.placeOrder').clients).toEqual(['checkout']);
+    const md = writesMarkdown(withClients, 'orders');
+    expect(md).toContain('### Writes to orders');
+    expect(md).toContain('| `Mutation.placeOrder` | placeOrder | `orders.create` (`POST /orders`; `ORDERS_API_KEY`) |');
+    expect(md).not.toContain('payments.charge');
+    expect(writesMarkdown(withClients, 'pricing')).toContain('Nothing writes to pricing.');
   });
 
   it('PERSISTED_OPERATIONS=only limits every client to the fields of persisted operations', async () => {
@@ -214,7 +243,7 @@ describe('@pii fields and clients', () => {
     expect(only.clients.every((c) => c.persistedOnly)).toBe(true);
     const g = (c: string) => only.fields.find((x) => x.coordinate === c)!;
     expect(g('Query.apiVersion').clients).toEqual([]);
-    expect(g('Product.price').clients).toEqual(['mobile', 'partner', 'web']);
+    expect(g('Product.price').clients).toEqual(['checkout', 'mobile', 'partner', 'web']);
     expect(g('Viewer.email').clients).toEqual(['mobile', 'web']);
   });
 });

@@ -337,7 +337,7 @@ describe('records and documents', () => {
       expect(sb.upstream(name).stats().total).toBe(0);
     }
     expect(Object.keys(await records('payments')).sort()).toEqual(['charges', 'declines', 'idempotencyKeys', 'refunds']);
-    expect(Object.keys(await records('orders')).sort()).toEqual(['idempotencyKeys', 'orders']);
+    expect(Object.keys(await records('orders')).sort()).toEqual(['history', 'idempotencyKeys', 'orders']);
     expect(Object.keys(await records('inventory')).sort()).toEqual(['committed', 'held', 'idempotencyKeys', 'reservations']);
   });
 

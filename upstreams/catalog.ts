@@ -170,6 +170,15 @@ const catalog = defineUpstream({
       map: (list): CatalogCategory[] => list.map((c) => ({ slug: c.slug, name: c.name })),
       cache: { ttlMs: 300_000, scope: 'public' },
     }),
+    productIdsBySku: singleEndpoint({
+      description: 'Every product id by SKU (the catalog has no lookup by SKU; orders name their lines by SKU).',
+      method: 'GET',
+      request: (_: 'all') => ({ path: '/products', query: { limit: 0, select: 'sku' } }),
+      response: Type.Object({ products: Type.Array(Type.Object({ id: Type.Integer(), sku: Type.String() })) }),
+      // A plain object: cached values must survive JSON (Redis).
+      map: (page): Readonly<Record<string, string>> => Object.fromEntries(page.products.map((p) => [p.sku, String(p.id)])),
+      cache: { ttlMs: 300_000, scope: 'public' },
+    }),
   },
 });
 export default catalog;

@@ -6,6 +6,7 @@ import type { Ctx, Reply } from '../descriptor.js';
 import { driftList, driftOne } from '../drift.js';
 import type { RecordDrift } from '../drift.js';
 import { bad, countryField, intField, intParam, isObj, jsonBody, postcodeField, single, stringField } from '../input.js';
+import { carts, priceOf, productById, shippingQuote, taxQuote } from '../data.js';
 import { API_KEY_SCHEME, arr, dateTime, errorResponses, IDEMPOTENCY_KEY, int, json, jsonRequest, obj, pathParam, qp, ref, str } from '../openapi.js';
 
 /** Largest money field accepted, cents. */
@@ -91,6 +92,40 @@ function orderOf(ctx: Ctx): Omit<Order, 'id' | 'status' | 'createdAt'> {
   return o;
 }
 
+const cents = (dollars: number) => Math.round(dollars * 100);
+
+/**
+ * The order book's history: each cart of the data set read as an order its user placed in 2025
+ * (sale prices by the data rules, shipping by the shipping rules, US tax), so `GET /orders?userId=`
+ * has something to show before anything is placed. Not in `/__records` (the books of what was
+ * placed through the API).
+ */
+function historyOrders(): Order[] {
+  return carts.map((cart) => {
+    const lines = cart.products
+      .filter((p) => productById.has(p.id))
+      .map((p) => ({ sku: productById.get(p.id)!.sku, quantity: p.quantity, unitPriceCents: cents(priceOf(productById.get(p.id)!).sale) }));
+    const subtotalCents = lines.reduce((s, l) => s + l.unitPriceCents * l.quantity, 0);
+    const shippingCents = cents(shippingQuote(lines).total);
+    const taxCents = cents(taxQuote('US', subtotalCents / 100).tax);
+    return {
+      id: `ord_cart_${cart.id}`,
+      status: 'PLACED',
+      createdAt: new Date(Date.UTC(2025, 0, 1) + cart.id * 86_400_000).toISOString(),
+      userId: cart.userId,
+      lines,
+      subtotalCents,
+      shippingCents,
+      taxCents,
+      totalCents: subtotalCents + shippingCents + taxCents,
+      chargeId: `ch_cart_${cart.id}`,
+      reservationId: `res_cart_${cart.id}`,
+      country: 'US',
+      postcode: '10001',
+    };
+  });
+}
+
 export default defineSandboxUpstream({
   name: 'orders',
   portOffset: 10,
@@ -131,9 +166,15 @@ export default defineSandboxUpstream({
     const orders = new Map<string, Order>();
     /** Per user id (as a string), their orders oldest first. */
     const byUser = new Map<string, Order[]>();
+    const history = historyOrders();
+    for (const o of history) {
+      orders.set(o.id, o);
+      byUser.set(String(o.userId), [...(byUser.get(String(o.userId)) ?? []), o]);
+    }
+    const seeded = new Set(history.map((o) => o.id));
     return {
       authorize: (ctx) => apiKeyIs(ctx, host.credentials().ordersApiKey),
-      records: () => ({ orders: [...orders.values()] }),
+      records: () => ({ orders: [...orders.values()].filter((o) => !seeded.has(o.id)), history: seeded.size }),
       routes: [
         route(
           'POST',

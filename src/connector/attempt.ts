@@ -160,7 +160,8 @@ export class AttemptSender {
       }
       let body: unknown;
       try {
-        body = JSON.parse(res.body.toString('utf8'));
+        // 204 No Content (a DELETE, say) has no body by definition: it answers null, checked like any body.
+        body = status === 204 ? null : JSON.parse(res.body.toString('utf8'));
       } catch {
         throw new UpstreamHttpError({ ...where, status }, 'answered with a body that is not JSON');
       }

@@ -52,6 +52,7 @@ import { Connector, Telemetry, withPolicy, type UpstreamDef } from '../connector
 /** Per-attempt timeout of the probe's upstream calls (a loaded machine must not change the map). */
 const PROBE_TIMEOUT_MS = 10_000;
 import { credentialOf, endpointRoute, type CredentialInfo } from './route.js';
+import { probeWorkflows, writesOf, type PerimeterWrite, type ProbedWorkflow } from './writes.js';
 
 /** A client of the gateway, as the perimeter needs to know it. */
 export interface PerimeterClient {
@@ -60,6 +61,8 @@ export interface PerimeterClient {
   readonly pii: boolean;
   /** Limited to persisted (trusted) operations: it reaches only the fields those operations use. */
   readonly persistedOnly?: boolean;
+  /** Whether it may send mutations (the `write` permission). */
+  readonly write?: boolean;
 }
 
 export interface PerimeterEndpoint {
@@ -93,6 +96,8 @@ export interface PerimeterField {
 
 export interface PerimeterMap {
   readonly fields: PerimeterField[];
+  /** Every field that runs a workflow: the endpoints it writes to, and who may call it. */
+  readonly writes: PerimeterWrite[];
   readonly endpoints: PerimeterEndpoint[];
   readonly clients: PerimeterClient[];
   readonly summary: {
@@ -130,6 +135,8 @@ export interface DeriveOptions {
   readonly piiDirective?: string;
   /** Most probe rounds (default 4). */
   readonly maxRounds?: number;
+  /** The orchestrated writes resolvers may run (`ctx.workflows.run(name)`): what each calls and writes to. */
+  readonly workflows?: readonly ProbedWorkflow[];
 }
 
 interface FieldRecord {
@@ -139,10 +146,14 @@ interface FieldRecord {
   parents: Set<string>;
   /** Loads of the field run alone. */
   isolated: Set<string>;
+  /** Workflows its resolver ran (a mutation). */
+  workflows: Set<string>;
 }
 
 interface Store {
   readonly loads: Set<string>;
+  /** Workflows the field's resolver ran. */
+  readonly workflows?: Set<string>;
 }
 
 const isThenable = (v: unknown): v is PromiseLike<unknown> => typeof (v as { then?: unknown } | null)?.then === 'function';
@@ -231,7 +242,7 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
     if (!isObjectType(type)) continue;
     for (const field of Object.values(type.getFields()) as GraphQLField<unknown, unknown>[]) {
       const coordinate = `${type.name}.${field.name}`;
-      const rec: FieldRecord = { probed: false, own: new Set(), parents: new Set(), isolated: new Set() };
+      const rec: FieldRecord = { probed: false, own: new Set(), parents: new Set(), isolated: new Set(), workflows: new Set() };
       records.set(coordinate, rec);
       const original = field.resolve ?? defaultFieldResolver;
       field.resolve = (parent, args, ctx, info) => {
@@ -240,11 +251,12 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
           return als.run(isolating, () => original(parent, args, ctx, info));
         }
         rec.probed = true;
-        const store: Store = { loads: new Set() };
+        const store: Store = { loads: new Set(), workflows: new Set() };
         const from = parent !== null && typeof parent === 'object' ? producers.get(parent) : undefined;
         if (from) for (const c of from) rec.parents.add(c);
         const finish = (value: unknown) => {
           for (const l of store.loads) rec.own.add(l);
+          for (const w of store.workflows ?? []) rec.workflows.add(w);
           tag(value, coordinate);
           return value;
         };
@@ -425,7 +437,13 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
   const run = (text: string, variableValues: Record<string, unknown> = {}) => {
     const user = opts.user ?? null;
     const scope = connector.scope({ requestId: randomUUID(), user, deadline: performance.now() + 30_000 });
-    const contextValue = { requestId: scope.requestId, user, scope, [opts.contextKey ?? 'upstreams']: recordingClients(connector.clientsFor(scope) as Record<string, object>) };
+    const contextValue = {
+      requestId: scope.requestId,
+      user,
+      scope,
+      [opts.contextKey ?? 'upstreams']: recordingClients(connector.clientsFor(scope) as Record<string, object>),
+      workflows: probeWorkflows(opts.workflows ?? [], () => als.getStore()),
+    };
     return execute({ schema, document: parse(text), variableValues, contextValue });
   };
 
@@ -444,6 +462,10 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
       const after = [...records.values()].filter((r) => r.probed).length;
       if (after === before || after === records.size) break;
     }
+    // Mutations once: their workflows are recorded, not run (the probe writes nothing), and what they
+    // read before (a quote, say) is run and mapped like any field.
+    const mutation = schema.getMutationType();
+    if (mutation) harvest((await run(`mutation PerimeterProbe { ${selection(mutation, new Set([mutation.name]))} }`)).data);
     // The client operations too, as clients send them (their selections may take other code paths).
     for (const [, text] of opts.operations ?? []) {
       const doc = parse(text);
@@ -534,7 +556,7 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
           via: own.length ? 'resolver' : inherited.length ? 'parent' : 'none',
           probed: Boolean(rec?.probed),
           operations: ops,
-          clients: clients.filter((c) => (!isPii || c.pii) && (!c.persistedOnly || ops.length > 0)).map((c) => c.name),
+          clients: clients.filter((c) => (!isPii || c.pii) && (!c.persistedOnly || ops.length > 0) && (type !== schema.getMutationType() || c.write === true)).map((c) => c.name),
         });
       }
     } else if (isInputObjectType(type)) {
@@ -559,6 +581,7 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
     fields,
     endpoints,
     clients,
+    writes: writesOf(records, fields, opts.workflows ?? []),
     summary: {
       fields: fields.length,
       probed: fields.filter((f) => f.probed).length,

@@ -9,7 +9,8 @@
  *     [{ "name": "web", "keySha256": "<64 hex>", "permissions": ["pii", "trace"],
  *        "operations": "any", "rateLimit": { "requests": 600, "perSeconds": 60 } }]
  *
- * Permissions: `pii` (may read `@pii` fields), `trace` (may receive `extensions.trace`).
+ * Permissions: `pii` (may read `@pii` fields), `trace` (may receive `extensions.trace`), `write` (may
+ * send mutations: place orders).
  * `operations`: `any` (ad-hoc documents allowed) or `persisted` (only the persisted manifest).
  * `rateLimit` is optional (no limit when absent); it counts operations (a batch of 10 counts 10).
  */
@@ -19,7 +20,7 @@ import { ConfigurationError } from '../errors.js';
 import type { ClientIdentity } from '../server.js';
 
 /** Permissions a client may hold. */
-export const CLIENT_PERMISSIONS = ['pii', 'trace'] as const;
+export const CLIENT_PERMISSIONS = ['pii', 'trace', 'write'] as const;
 export type ClientPermission = (typeof CLIENT_PERMISSIONS)[number];
 
 /** Which documents a client may send. */
@@ -46,6 +47,8 @@ export interface ClientSummary {
   readonly permissions: ClientPermission[];
   /** Shorthand for `permissions.includes('pii')`. */
   readonly pii: boolean;
+  /** Shorthand for `permissions.includes('write')`. */
+  readonly write: boolean;
   readonly operations: OperationsPolicy;
   /** Shorthand for `operations === 'persisted'`. */
   readonly persistedOnly: boolean;
@@ -283,6 +286,7 @@ export function describeClients(env: NodeJS.ProcessEnv = process.env): ClientSum
       name: def.name,
       permissions: [...def.permissions].sort(),
       pii: def.permissions.has('pii'),
+      write: def.permissions.has('write'),
       operations: def.operations,
       persistedOnly: def.operations === 'persisted',
       rateLimit: def.rateLimit,

@@ -59,3 +59,25 @@ export function guardFieldAccess(schema: GraphQLSchema, directive = 'pii', permi
   }
   return schema;
 }
+
+/**
+ * Writes by permission: every root field of the mutation type is resolved only for a client holding
+ * `permission` (an identified API client without it gets FORBIDDEN, and the resolver, so the write,
+ * never runs). Callers that are not API clients are judged by the resolvers (a signed-in user).
+ *
+ * @example
+ * const schema = guardMutations(guardFieldAccess(composeGatewaySchema()));
+ */
+export function guardMutations(schema: GraphQLSchema, permission = 'write'): GraphQLSchema {
+  const mutation = schema.getMutationType();
+  for (const field of Object.values(mutation?.getFields() ?? {})) {
+    const coordinate = `${mutation!.name}.${field.name}`;
+    const inner: GraphQLFieldResolver<unknown, unknown> = field.resolve ?? defaultFieldResolver;
+    field.resolve = (source, args, ctx, info) => {
+      const client = (ctx as { state?: RequestState } | null)?.state?.client;
+      if (client && !client.permissions.has(permission)) throw new ForbiddenFieldError(coordinate, permission);
+      return inner(source, args, ctx, info);
+    };
+  }
+  return schema;
+}

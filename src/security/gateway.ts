@@ -11,7 +11,7 @@ import type { Logger } from '../logging.js';
 import { projectPath } from '../paths.js';
 import { loadClients, type ClientRegistry } from './clients.js';
 import { loadSecurityConfig, type SecurityConfig } from './config.js';
-import { guardFieldAccess } from './field-access.js';
+import { guardFieldAccess, guardMutations } from './field-access.js';
 import { costLimit, hardeningDirectHooks, hardeningPlugins, inputLimit } from './hardening.js';
 import { useOperationRateLimit } from './operation-limit.js';
 import { PersistedDocuments } from './persisted.js';
@@ -62,7 +62,7 @@ export function createSecurity(opts: { env: NodeJS.ProcessEnv; mode: 'developmen
     rotation,
     plugins: [useOperationRateLimit(clients), ...hardeningPlugins({ config, documents, clients, maxBodyBytes: opts.maxBodyBytes, costLimit: limit, inputLimit: inputs })],
     direct: hardeningDirectHooks({ config, documents, clients, costLimit: limit, inputLimit: inputs }),
-    guard: (schema) => guardFieldAccess(schema),
+    guard: (schema) => guardMutations(guardFieldAccess(schema)),
     identifyClient(req) {
       const key = req.headers['x-api-key'];
       return clients.identify(Array.isArray(key) ? key[0] : key);

@@ -11,3 +11,4 @@ export { postgresWorkflowStore, dropPostgresWorkflowTables } from './store-postg
 export { redisKeyClaims, IdempotencyUnavailableError, type KeyClaims } from './redis-claims.js';
 export { inputHash, keyHash, stepKey } from './keys.js';
 export * from './errors.js';
+export { createWorkflowService, WORKFLOW_SERVICE_DEFAULTS, type WorkflowService, type WorkflowServiceOptions, type RequestWorkflows } from './service.js';

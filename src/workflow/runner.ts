@@ -88,6 +88,12 @@ export interface RunOptions {
   readonly clientKey?: string;
   /** Passed through to every event of this run (a request's span, say). */
   readonly trace?: unknown;
+  /**
+   * Builds the instance's input when the client key is new (a priced cart, say): `input` then only
+   * identifies the request (the client key is bound to its hash), and a request sent again answers
+   * its first outcome without preparing anything. Without it the instance's input is `input`.
+   */
+  readonly prepare?: () => Promise<unknown>;
   /** Stops waiting (not the instance, which goes on) when the caller goes away. */
   readonly signal?: AbortSignal;
 }
@@ -262,6 +268,20 @@ export function createWorkflowRunner(options: WorkflowRunnerOptions): WorkflowRu
     const hash = inputHash(name, o.input);
     const userId = o.userId ?? '';
     const clientKey = o.clientKey ?? null;
+    if (o.prepare && clientKey !== null) {
+      // Sent before: answer (or wait for) it without preparing a new input.
+      const known = await store.byClientKey(userId, clientKey);
+      if (known) {
+        if (known.inputHash !== hash) throw new IdempotencyKeyReusedError();
+        return terminal(known.status) ? known.outcome! : wait(known.id, o.signal);
+      }
+      if (claims) {
+        const c = await claims.get(userId, clientKey);
+        if (c && c.hash !== hash) throw new IdempotencyKeyReusedError();
+        if (c?.outcome) return c.outcome;
+      }
+    }
+    const instanceInput = o.prepare ? await o.prepare() : o.input;
     let id: string = randomUUID();
     if (claims && clientKey !== null) {
       const c = await claims.claim(userId, clientKey, { instanceId: id, hash });
@@ -274,7 +294,7 @@ export function createWorkflowRunner(options: WorkflowRunnerOptions): WorkflowRu
       }
     }
     const t = now();
-    const { created, row } = await store.create({ id, workflow: name, userId, clientKey, inputHash: hash, input: o.input ?? null, owner, leaseUntil: t + leaseMs, now: t });
+    const { created, row } = await store.create({ id, workflow: name, userId, clientKey, inputHash: hash, input: instanceInput ?? null, owner, leaseUntil: t + leaseMs, now: t });
     if (!created) {
       if (row.inputHash !== hash) throw new IdempotencyKeyReusedError();
       if (terminal(row.status)) return row.outcome!;

@@ -100,6 +100,10 @@ export function postgresWorkflowStore(options: PostgresStoreOptions): WorkflowSt
       const r = await pool.query<RawInstance>(`SELECT * FROM ${I} WHERE id = $1`, [id]);
       return r.rows[0] && toInstance(r.rows[0]);
     },
+    async byClientKey(userId, clientKey) {
+      const r = await pool.query<RawInstance>(`SELECT * FROM ${I} WHERE user_id = $1 AND client_key = $2`, [userId, clientKey]);
+      return r.rows[0] && toInstance(r.rows[0]);
+    },
     async steps(id) {
       const r = await pool.query<RawStep>(`SELECT * FROM ${S} WHERE instance_id = $1 ORDER BY seq`, [id]);
       return r.rows.map(toStep);

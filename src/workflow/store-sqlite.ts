@@ -111,6 +111,10 @@ export function sqliteWorkflowStore(options: SqliteStoreOptions): WorkflowStore 
       const r = q.get.get(id) as RawInstance | undefined;
       return r && toInstance(r);
     },
+    async byClientKey(userId, clientKey) {
+      const r = q.byKey.get(userId, clientKey) as RawInstance | undefined;
+      return r && toInstance(r);
+    },
     async steps(id) {
       return (q.steps.all(id) as RawStep[]).map(toStep);
     },

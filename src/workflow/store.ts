@@ -83,6 +83,8 @@ export interface WorkflowStore {
   /** Inserts the instance, or answers the one already holding `(userId, clientKey)`. */
   create(row: NewInstance): Promise<{ created: boolean; row: InstanceRow }>;
   get(id: string): Promise<InstanceRow | undefined>;
+  /** The instance holding a client key, if any. */
+  byClientKey(userId: string, clientKey: string): Promise<InstanceRow | undefined>;
   steps(id: string): Promise<StepRow[]>;
   /** Fenced: writes a step's state (a `started` write counts one more attempt). */
   record(id: string, owner: string, step: { step: string; kind: StepKind; state: StepState; output?: unknown; error?: unknown }, now: number): Promise<void>;

@@ -12,7 +12,9 @@
  * `/traces/{id}`), `/metrics` or the captured logs. A finding makes `close()` throw.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { CREDENTIAL_OWNER as SANDBOX_CREDENTIAL_OWNER, startSandbox, type Sandbox, type SandboxCredentials, type SandboxOptions, type UpstreamName } from '../../sandbox/index.js';
 import { materialise } from '../../src/observability/index.js';
@@ -24,6 +26,7 @@ export const OPERATIONS = {
   CategoryPage: readFileSync(new URL('../../operations/CategoryPage.graphql', import.meta.url), 'utf8'),
   CheckoutQuote: readFileSync(new URL('../../operations/CheckoutQuote.graphql', import.meta.url), 'utf8'),
   Viewer: readFileSync(new URL('../../operations/Viewer.graphql', import.meta.url), 'utf8'),
+  PlaceOrder: readFileSync(new URL('../../operations/PlaceOrder.graphql', import.meta.url), 'utf8'),
 };
 
 export interface Stack {
@@ -192,6 +195,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   // Production needs every upstream URL: the sandbox's (the gateway is also handed them as base URLs).
   const urlEnv = upstreamUrlEnv(sandbox.urls);
   if (given.NODE_ENV === 'production' && !Object.keys(urlEnv).some((k) => given[k] !== undefined)) Object.assign(env, urlEnv);
+  // Each stack its own workflow log (an embedded file in a fresh directory), unless the test names one.
+  if (given.WORKFLOW_DIR === undefined && given.DATABASE_URL === undefined) env.WORKFLOW_DIR = mkdtempSync(join(tmpdir(), 'tributary-workflows-'));
   const ownTraceStore = given.TRACE_STORE_SIZE === undefined;
   if (ownTraceStore) env.TRACE_STORE_SIZE = String(STACK_TRACE_STORE_SIZE);
   Object.assign(env, given);
