@@ -13,6 +13,7 @@ import type { MoneyValue } from '../resolvers/money.js';
 import type { ResolverContext } from '../resolvers/context.js';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
+export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
 export type RequireFields<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
 /** All built-in and custom scalars, mapped to their actual values */
 export type Scalars = {
@@ -124,6 +125,16 @@ export type Money = {
   currencyCode: Scalars['String']['output'];
 };
 
+/**
+ * An object that can be fetched again by its id alone, with `node(id:)` (Relay's object identification).
+ * The ids of `Node` types never collide: a product's id is the catalog's id, as every client already
+ * knows it; another type that becomes a `Node` gets ids with its type name as a prefix (`Review:…`).
+ */
+export type Node = {
+  /** Globally unique among `Node` objects: `node(id:)` gives this object back. */
+  id: Scalars['ID']['output'];
+};
+
 /** Cursor pagination state. */
 export type PageInfo = {
   __typename?: 'PageInfo';
@@ -131,6 +142,10 @@ export type PageInfo = {
   endCursor?: Maybe<Scalars['String']['output']>;
   /** Whether another page follows. */
   hasNextPage: Scalars['Boolean']['output'];
+  /** Whether products come before this page (this page started after a cursor). */
+  hasPreviousPage: Scalars['Boolean']['output'];
+  /** Cursor of the first node of this page; null when the page is empty. */
+  startCursor?: Maybe<Scalars['String']['output']>;
 };
 
 /** What a product costs. */
@@ -145,7 +160,7 @@ export type Price = {
 };
 
 /** A product of the shop. */
-export type Product = {
+export type Product = Node & {
   __typename?: 'Product';
   /** Whether the product can be bought now; null when inventory is unavailable. */
   availability?: Maybe<Availability>;
@@ -155,7 +170,7 @@ export type Product = {
   category: Scalars['String']['output'];
   /** Long description. */
   description?: Maybe<Scalars['String']['output']>;
-  /** The catalog's id. */
+  /** The catalog's id, also its `Node` id (ids of products are unique among every `Node`). */
   id: Scalars['ID']['output'];
   /** Image URLs, largest first. */
   images: Array<Scalars['String']['output']>;
@@ -196,15 +211,26 @@ export type ProductShippingEstimateArgs = {
   postcode: Scalars['String']['input'];
 };
 
-/** A page of products. */
+/** A page of products (a Relay connection: `edges`, or `nodes` for clients that need no per-item cursor). */
 export type ProductConnection = {
   __typename?: 'ProductConnection';
-  /** The products of this page. */
+  /** The products of this page, each with its cursor (what Relay's `@connection` reads). */
+  edges: Array<ProductEdge>;
+  /** The products of this page (the same products as `edges`, without cursors). */
   nodes: Array<Product>;
   /** Where this page sits in the list. */
   pageInfo: PageInfo;
   /** How many products the whole list holds. */
   totalCount: Scalars['Int']['output'];
+};
+
+/** A product of a page, with the cursor of its position in the list. */
+export type ProductEdge = {
+  __typename?: 'ProductEdge';
+  /** Opaque cursor of this product's position: pass it as `after` to get the products that follow it. */
+  cursor: Scalars['String']['output'];
+  /** The product. */
+  node: Product;
 };
 
 /** The root of every read. */
@@ -221,6 +247,11 @@ export type Query = {
    * does not exist or a quantity below 1.
    */
   checkoutQuote?: Maybe<CheckoutQuote>;
+  /**
+   * Any object that implements `Node`, by its `id` (Relay's object identification); null when none has
+   * that id. Today the product ids: `node(id: "1")` is `product(id: "1")`.
+   */
+  node?: Maybe<Node>;
   /** A product by id; null when no such product exists. */
   product?: Maybe<Product>;
   /** The signed-in user's own profile; null for anonymous requests. */
@@ -239,6 +270,12 @@ export type QueryCheckoutQuoteArgs = {
   country: Scalars['String']['input'];
   lines: Array<CartLineInput>;
   postcode: Scalars['String']['input'];
+};
+
+
+/** The root of every read. */
+export type QueryNodeArgs = {
+  id: Scalars['ID']['input'];
 };
 
 
@@ -358,6 +395,10 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 
 
 
+/** Mapping of interface types */
+export type ResolversInterfaceTypes<_RefType extends Record<string, unknown>> = {
+  Node: ( CatalogProduct );
+};
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
@@ -373,10 +414,12 @@ export type ResolversTypes = {
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   Money: ResolverTypeWrapper<MoneyValue>;
+  Node: ResolverTypeWrapper<ResolversInterfaceTypes<ResolversTypes>['Node']>;
   PageInfo: ResolverTypeWrapper<PageInfo>;
   Price: ResolverTypeWrapper<PricingPrice>;
   Product: ResolverTypeWrapper<CatalogProduct>;
   ProductConnection: ResolverTypeWrapper<ProductConnectionParent>;
+  ProductEdge: ResolverTypeWrapper<Omit<ProductEdge, 'node'> & { node: ResolversTypes['Product'] }>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Review: ResolverTypeWrapper<ProductReview>;
   ShippingEstimate: ResolverTypeWrapper<ShippingQuoteLine>;
@@ -397,10 +440,12 @@ export type ResolversParentTypes = {
   ID: Scalars['ID']['output'];
   Int: Scalars['Int']['output'];
   Money: MoneyValue;
+  Node: ResolversInterfaceTypes<ResolversParentTypes>['Node'];
   PageInfo: PageInfo;
   Price: PricingPrice;
   Product: CatalogProduct;
   ProductConnection: ProductConnectionParent;
+  ProductEdge: Omit<ProductEdge, 'node'> & { node: ResolversParentTypes['Product'] };
   Query: Record<PropertyKey, never>;
   Review: ProductReview;
   ShippingEstimate: ShippingQuoteLine;
@@ -458,9 +503,15 @@ export type MoneyResolvers<ContextType = ResolverContext, ParentType extends Res
   currencyCode?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
+export type NodeResolvers<ContextType = ResolverContext, ParentType extends ResolversParentTypes['Node'] = ResolversParentTypes['Node']> = {
+  __resolveType: TypeResolveFn<'Product', ParentType, ContextType>;
+};
+
 export type PageInfoResolvers<ContextType = ResolverContext, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = {
   endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  hasPreviousPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  startCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 };
 
 export type PriceResolvers<ContextType = ResolverContext, ParentType extends ResolversParentTypes['Price'] = ResolversParentTypes['Price']> = {
@@ -484,12 +535,19 @@ export type ProductResolvers<ContextType = ResolverContext, ParentType extends R
   sku?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   thumbnail?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 };
 
 export type ProductConnectionResolvers<ContextType = ResolverContext, ParentType extends ResolversParentTypes['ProductConnection'] = ResolversParentTypes['ProductConnection']> = {
+  edges?: Resolver<Array<ResolversTypes['ProductEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['Product']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type ProductEdgeResolvers<ContextType = ResolverContext, ParentType extends ResolversParentTypes['ProductEdge'] = ResolversParentTypes['ProductEdge']> = {
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['Product'], ParentType, ContextType>;
 };
 
 export type QueryResolvers<ContextType = ResolverContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
@@ -497,6 +555,7 @@ export type QueryResolvers<ContextType = ResolverContext, ParentType extends Res
   categories?: Resolver<Array<ResolversTypes['Category']>, ParentType, ContextType>;
   category?: Resolver<Maybe<ResolversTypes['Category']>, ParentType, ContextType, RequireFields<QueryCategoryArgs, 'slug'>>;
   checkoutQuote?: Resolver<Maybe<ResolversTypes['CheckoutQuote']>, ParentType, ContextType, RequireFields<QueryCheckoutQuoteArgs, 'country' | 'lines' | 'postcode'>>;
+  node?: Resolver<Maybe<ResolversTypes['Node']>, ParentType, ContextType, RequireFields<QueryNodeArgs, 'id'>>;
   product?: Resolver<Maybe<ResolversTypes['Product']>, ParentType, ContextType, RequireFields<QueryProductArgs, 'id'>>;
   viewer?: Resolver<Maybe<ResolversTypes['Viewer']>, ParentType, ContextType>;
 };
@@ -530,10 +589,12 @@ export type Resolvers<ContextType = ResolverContext> = {
   CheckoutLine?: CheckoutLineResolvers<ContextType>;
   CheckoutQuote?: CheckoutQuoteResolvers<ContextType>;
   Money?: MoneyResolvers<ContextType>;
+  Node?: NodeResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
   Price?: PriceResolvers<ContextType>;
   Product?: ProductResolvers<ContextType>;
   ProductConnection?: ProductConnectionResolvers<ContextType>;
+  ProductEdge?: ProductEdgeResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Review?: ReviewResolvers<ContextType>;
   ShippingEstimate?: ShippingEstimateResolvers<ContextType>;
