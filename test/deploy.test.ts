@@ -2,13 +2,13 @@
  * The deployment files (Dockerfile, deploy/compose/, deploy/kubernetes/), tested as far as this
  * machine allows (no container runtime, no Kubernetes API server): every manifest validates against
  * the Kubernetes schemas (kubernetes-models), the files agree with each other and with the upstream
- * definitions, every variable they name is documented in the README, and the image's runtime tree,
- * assembled from the Dockerfile's own instructions with `npm ci --omit=dev`, starts with the image's
+ * definitions, every variable they name is documented in the README, and the image, assembled stage
+ * by stage from the Dockerfile's own instructions (`npm run build`, `npm ci --omit=dev`), starts with its
  * CMD in production mode against the compose file's sandbox command and credential files, answers
  * its HEALTHCHECK, `/healthz`, `/readyz` and a ProductPage, and exits 0 on SIGTERM.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -139,6 +139,11 @@ describe('Dockerfile', () => {
     for (const path of ['package.json', 'package-lock.json', 'schema', 'operations', 'generated/persisted-operations.json', 'data']) {
       expect(copied, path).toContain(path);
     }
+    // …and .dockerignore keeps every source either stage copies in the build context.
+    const ignored = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    const fromContext = stages.flatMap((st) => st.instructions.filter((i) => i.op === 'COPY' && !i.args.includes('--from=')).flatMap((i) => i.args.split(/\s+/).slice(0, -1)));
+    for (const src of fromContext) expect(ignored.filter((pattern) => src === pattern || src.startsWith(`${pattern}/`)), src).toEqual([]);
+    expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'dist', '.git']));
   });
 });
 
@@ -339,30 +344,44 @@ const exited = (child: ChildProcess) =>
 
 describe('the image', () => {
   it('assembled from the Dockerfile with production dependencies only, starts with its CMD and answers', async () => {
-    // The build stage: `npm run build` (what its RUN does) compiles dist/.
-    await run('npm', ['run', 'build', '--silent'], { cwd: ROOT });
-    // The runtime stage: its COPY lines (from the build context, or dist/ from the build stage),
-    // then its `npm ci --omit=dev` (the npm cache stands in for the registry where it can).
-    const app = mkdtempSync(join(tmpdir(), 'tributary-image-'));
-    temp.push(app);
-    for (const i of runtime.instructions) {
-      if (i.op === 'COPY') {
-        // COPY [--from=build] <source> <destination>, relative to WORKDIR /app.
-        const words = i.args.split(/\s+/).filter((w) => !w.startsWith('--'));
-        const dest = words.pop()!;
-        for (const src of words) {
-          const from = join(ROOT, src.replace(/^\/app\//, ''));
-          const to = dest.endsWith('/') ? join(app, dest, basename(src)) : join(app, dest);
-          mkdirSync(dirname(to), { recursive: true });
-          cpSync(from, to, { recursive: true });
+    // Each stage in a folder of its own (its WORKDIR /app), through its own instructions: COPY from
+    // the build context or from an earlier stage, RUN. The build stage's `npm ci` (every
+    // dependency, devDependencies included) is this checkout's node_modules, linked; its other RUN
+    // lines run as written (`npm run build`). The runtime stage runs its `npm ci --omit=dev` for
+    // real (the npm cache stands in for the registry where it can).
+    const dirs = new Map<string, string>();
+    for (const stage of stages) {
+      const dir = mkdtempSync(join(tmpdir(), `tributary-${stage.name}-`));
+      temp.push(dir);
+      dirs.set(stage.name, dir);
+      for (const i of stage.instructions) {
+        if (i.op === 'COPY') {
+          // COPY [--from=<stage>] <source>... <destination>, relative to WORKDIR /app.
+          const from = /--from=(\S+)/.exec(i.args)?.[1];
+          const words = i.args.split(/\s+/).filter((w) => !w.startsWith('--'));
+          const dest = words.pop()!;
+          for (const src of words) {
+            const source = from ? join(dirs.get(from)!, src.replace(/^\/app\//, '')) : join(ROOT, src);
+            const to = dest.endsWith('/') ? join(dir, dest, basename(src)) : join(dir, dest);
+            mkdirSync(dirname(to), { recursive: true });
+            cpSync(source, to, { recursive: true });
+          }
+        } else if (i.op === 'RUN') {
+          const command = i.args.replace(/--mount=\S+\s+/g, '');
+          const [exe, ...args] = command.split(/\s+/);
+          expect(exe, `${stage.name}: RUN runs npm`).toBe('npm');
+          if (stage === runtime) {
+            expect(command, 'the runtime stage runs only npm ci --omit=dev').toMatch(/^npm ci --omit=dev\b/);
+            await run('npm', [...args, '--prefer-offline'], { cwd: dir, env: { ...process.env, NODE_ENV: 'production' }, maxBuffer: 16 * 1024 * 1024 });
+          } else if (args[0] === 'ci') {
+            symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+          } else {
+            await run('npm', args, { cwd: dir, maxBuffer: 16 * 1024 * 1024 });
+          }
         }
-      } else if (i.op === 'RUN') {
-        const command = i.args.replace(/--mount=\S+\s+/g, '');
-        expect(command, 'the runtime stage runs only npm ci').toMatch(/^npm ci --omit=dev\b/);
-        const [npm, ...args] = command.split(/\s+/);
-        await run(npm!, [...args, '--prefer-offline'], { cwd: app, env: { ...process.env, NODE_ENV: 'production' }, maxBuffer: 16 * 1024 * 1024 });
       }
     }
+    const app = dirs.get(runtime.name)!;
     expect(existsSync(join(app, 'node_modules/graphql-yoga'))).toBe(true);
     expect(existsSync(join(app, 'node_modules/vitest')), 'no devDependency in the image').toBe(false);
     expect(existsSync(join(app, 'src')), 'no TypeScript sources in the image').toBe(false);
