@@ -15,6 +15,7 @@ import type { PlaceOrderPayloadParent } from '../resolvers/orders.js';
 import type { ResolverContext } from '../resolvers/context.js';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
+export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
 export type RequireFields<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
 /** All built-in and custom scalars, mapped to their actual values */
 export type Scalars = {
@@ -146,6 +147,16 @@ export type MutationPlaceOrderArgs = {
   input: PlaceOrderInput;
 };
 
+/**
+ * An object that can be fetched again by its id alone, with `node(id:)` (Relay's object identification).
+ * The ids of `Node` types never collide: a product's id is the catalog's id, as every client already
+ * knows it; another type that becomes a `Node` gets ids with its type name as a prefix (`Review:…`).
+ */
+export type Node = {
+  /** Globally unique among `Node` objects: `node(id:)` gives this object back. */
+  id: Scalars['ID']['output'];
+};
+
 /** A placed order. */
 export type Order = {
   __typename?: 'Order';
@@ -192,6 +203,10 @@ export type PageInfo = {
   endCursor?: Maybe<Scalars['String']['output']>;
   /** Whether another page follows. */
   hasNextPage: Scalars['Boolean']['output'];
+  /** Whether products come before this page (this page started after a cursor). */
+  hasPreviousPage: Scalars['Boolean']['output'];
+  /** Cursor of the first node of this page; null when the page is empty. */
+  startCursor?: Maybe<Scalars['String']['output']>;
 };
 
 /** What placing an order needs. */
@@ -232,7 +247,7 @@ export type Price = {
 };
 
 /** A product of the shop. */
-export type Product = {
+export type Product = Node & {
   __typename?: 'Product';
   /** Whether the product can be bought now; null when inventory is unavailable. */
   availability?: Maybe<Availability>;
@@ -242,7 +257,7 @@ export type Product = {
   category: Scalars['String']['output'];
   /** Long description. */
   description?: Maybe<Scalars['String']['output']>;
-  /** The catalog's id. */
+  /** The catalog's id, also its `Node` id (ids of products are unique among every `Node`). */
   id: Scalars['ID']['output'];
   /** Image URLs, largest first. */
   images: Array<Scalars['String']['output']>;
@@ -283,15 +298,26 @@ export type ProductShippingEstimateArgs = {
   postcode: Scalars['String']['input'];
 };
 
-/** A page of products. */
+/** A page of products (a Relay connection: `edges`, or `nodes` for clients that need no per-item cursor). */
 export type ProductConnection = {
   __typename?: 'ProductConnection';
-  /** The products of this page. */
+  /** The products of this page, each with its cursor (what Relay's `@connection` reads). */
+  edges: Array<ProductEdge>;
+  /** The products of this page (the same products as `edges`, without cursors). */
   nodes: Array<Product>;
   /** Where this page sits in the list. */
   pageInfo: PageInfo;
   /** How many products the whole list holds. */
   totalCount: Scalars['Int']['output'];
+};
+
+/** A product of a page, with the cursor of its position in the list. */
+export type ProductEdge = {
+  __typename?: 'ProductEdge';
+  /** Opaque cursor of this product's position: pass it as `after` to get the products that follow it. */
+  cursor: Scalars['String']['output'];
+  /** The product. */
+  node: Product;
 };
 
 /** The root of every read. */
@@ -309,6 +335,11 @@ export type Query = {
    * than 100. Amounts are exact integer cents.
    */
   checkoutQuote?: Maybe<CheckoutQuote>;
+  /**
+   * Any object that implements `Node`, by its `id` (Relay's object identification); null when none has
+   * that id. Today the product ids: `node(id: "1")` is `product(id: "1")`.
+   */
+  node?: Maybe<Node>;
   /** A product by id; null when no such product exists. */
   product?: Maybe<Product>;
   /** The signed-in user's own profile; null for anonymous requests. */
@@ -327,6 +358,12 @@ export type QueryCheckoutQuoteArgs = {
   country: Scalars['String']['input'];
   lines: Array<CartLineInput>;
   postcode: Scalars['String']['input'];
+};
+
+
+/** The root of every read. */
+export type QueryNodeArgs = {
+  id: Scalars['ID']['input'];
 };
 
 
@@ -454,6 +491,10 @@ export type DirectiveResolverFn<TResult = Record<PropertyKey, never>, TParent = 
 
 
 
+/** Mapping of interface types */
+export type ResolversInterfaceTypes<_RefType extends Record<string, unknown>> = {
+  Node: ( CatalogProduct );
+};
 
 /** Mapping between all available schema types and the resolvers types */
 export type ResolversTypes = {
@@ -470,6 +511,7 @@ export type ResolversTypes = {
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   Money: ResolverTypeWrapper<MoneyValue>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  Node: ResolverTypeWrapper<ResolversInterfaceTypes<ResolversTypes>['Node']>;
   Order: ResolverTypeWrapper<OrderRecord>;
   OrderLine: ResolverTypeWrapper<OrderLineRecord>;
   OrderStatus: OrderStatus;
@@ -479,6 +521,7 @@ export type ResolversTypes = {
   Price: ResolverTypeWrapper<PricingPrice>;
   Product: ResolverTypeWrapper<CatalogProduct>;
   ProductConnection: ResolverTypeWrapper<ProductConnectionParent>;
+  ProductEdge: ResolverTypeWrapper<Omit<ProductEdge, 'node'> & { node: ResolversTypes['Product'] }>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Review: ResolverTypeWrapper<ProductReview>;
   ShippingEstimate: ResolverTypeWrapper<ShippingQuoteLine>;
@@ -500,6 +543,7 @@ export type ResolversParentTypes = {
   Int: Scalars['Int']['output'];
   Money: MoneyValue;
   Mutation: Record<PropertyKey, never>;
+  Node: ResolversInterfaceTypes<ResolversParentTypes>['Node'];
   Order: OrderRecord;
   OrderLine: OrderLineRecord;
   PageInfo: PageInfo;
@@ -508,6 +552,7 @@ export type ResolversParentTypes = {
   Price: PricingPrice;
   Product: CatalogProduct;
   ProductConnection: ProductConnectionParent;
+  ProductEdge: Omit<ProductEdge, 'node'> & { node: ResolversParentTypes['Product'] };
   Query: Record<PropertyKey, never>;
   Review: ProductReview;
   ShippingEstimate: ShippingQuoteLine;
@@ -569,6 +614,10 @@ export type MutationResolvers<ContextType = ResolverContext, ParentType extends 
   placeOrder?: Resolver<ResolversTypes['PlaceOrderPayload'], ParentType, ContextType, RequireFields<MutationPlaceOrderArgs, 'input'>>;
 };
 
+export type NodeResolvers<ContextType = ResolverContext, ParentType extends ResolversParentTypes['Node'] = ResolversParentTypes['Node']> = {
+  __resolveType: TypeResolveFn<'Product', ParentType, ContextType>;
+};
+
 export type OrderResolvers<ContextType = ResolverContext, ParentType extends ResolversParentTypes['Order'] = ResolversParentTypes['Order']> = {
   createdAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
@@ -590,6 +639,8 @@ export type OrderLineResolvers<ContextType = ResolverContext, ParentType extends
 export type PageInfoResolvers<ContextType = ResolverContext, ParentType extends ResolversParentTypes['PageInfo'] = ResolversParentTypes['PageInfo']> = {
   endCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   hasNextPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  hasPreviousPage?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  startCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 };
 
 export type PlaceOrderPayloadResolvers<ContextType = ResolverContext, ParentType extends ResolversParentTypes['PlaceOrderPayload'] = ResolversParentTypes['PlaceOrderPayload']> = {
@@ -617,12 +668,19 @@ export type ProductResolvers<ContextType = ResolverContext, ParentType extends R
   sku?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   thumbnail?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   title?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  __isTypeOf?: IsTypeOfResolverFn<ParentType, ContextType>;
 };
 
 export type ProductConnectionResolvers<ContextType = ResolverContext, ParentType extends ResolversParentTypes['ProductConnection'] = ResolversParentTypes['ProductConnection']> = {
+  edges?: Resolver<Array<ResolversTypes['ProductEdge']>, ParentType, ContextType>;
   nodes?: Resolver<Array<ResolversTypes['Product']>, ParentType, ContextType>;
   pageInfo?: Resolver<ResolversTypes['PageInfo'], ParentType, ContextType>;
   totalCount?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type ProductEdgeResolvers<ContextType = ResolverContext, ParentType extends ResolversParentTypes['ProductEdge'] = ResolversParentTypes['ProductEdge']> = {
+  cursor?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  node?: Resolver<ResolversTypes['Product'], ParentType, ContextType>;
 };
 
 export type QueryResolvers<ContextType = ResolverContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
@@ -630,6 +688,7 @@ export type QueryResolvers<ContextType = ResolverContext, ParentType extends Res
   categories?: Resolver<Array<ResolversTypes['Category']>, ParentType, ContextType>;
   category?: Resolver<Maybe<ResolversTypes['Category']>, ParentType, ContextType, RequireFields<QueryCategoryArgs, 'slug'>>;
   checkoutQuote?: Resolver<Maybe<ResolversTypes['CheckoutQuote']>, ParentType, ContextType, RequireFields<QueryCheckoutQuoteArgs, 'country' | 'lines' | 'postcode'>>;
+  node?: Resolver<Maybe<ResolversTypes['Node']>, ParentType, ContextType, RequireFields<QueryNodeArgs, 'id'>>;
   product?: Resolver<Maybe<ResolversTypes['Product']>, ParentType, ContextType, RequireFields<QueryProductArgs, 'id'>>;
   viewer?: Resolver<Maybe<ResolversTypes['Viewer']>, ParentType, ContextType>;
 };
@@ -665,6 +724,7 @@ export type Resolvers<ContextType = ResolverContext> = {
   CheckoutQuote?: CheckoutQuoteResolvers<ContextType>;
   Money?: MoneyResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
+  Node?: NodeResolvers<ContextType>;
   Order?: OrderResolvers<ContextType>;
   OrderLine?: OrderLineResolvers<ContextType>;
   PageInfo?: PageInfoResolvers<ContextType>;
@@ -672,6 +732,7 @@ export type Resolvers<ContextType = ResolverContext> = {
   Price?: PriceResolvers<ContextType>;
   Product?: ProductResolvers<ContextType>;
   ProductConnection?: ProductConnectionResolvers<ContextType>;
+  ProductEdge?: ProductEdgeResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Review?: ReviewResolvers<ContextType>;
   ShippingEstimate?: ShippingEstimateResolvers<ContextType>;

@@ -1,3 +1,4 @@
+import type { GraphQLSchema } from 'graphql';
 import type { Resolvers } from '../generated/resolvers-types.js';
 import { BadUserInputError } from '../src/errors.js';
 import { projectSelection, withRequirements } from '../src/projection.js';
@@ -23,9 +24,34 @@ function decodeCursor(cursor: string): number {
   return Number(m[1]);
 }
 
+/**
+ * The catalog fields a page's products need: what `nodes` selects and what `edges { node }` selects
+ * (a Relay client asks through `edges`), together; undefined (fetch everything) when either needs that.
+ */
+function pageSelection(info: Parameters<typeof projectSelection>[0] & { schema: GraphQLSchema }): readonly string[] | undefined {
+  const projection = withRequirements(info.schema, 'Product', PRODUCT_PROJECTION);
+  const fromNodes = projectSelection(info, ['nodes'], projection);
+  const fromEdges = projectSelection(info, ['edges', 'node'], projection);
+  if (!fromNodes || !fromEdges) return undefined;
+  // A path the operation does not select gives the always-fetched fields only: keep the other's
+  // list itself (projectSelection's lists are shared per document), and merge only when both add.
+  if (fromEdges.every((f) => fromNodes.includes(f))) return fromNodes;
+  if (fromNodes.every((f) => fromEdges.includes(f))) return fromEdges;
+  return [...new Set([...fromNodes, ...fromEdges])].sort();
+}
+
+/**
+ * Node ids (Relay's object identification). A product's `Node` id is its catalog id, the `id` every
+ * client and operation already uses, so adding Relay changed no answer; products are the only `Node`
+ * type, so these ids are unique among `Node`s. A later `Node` type takes ids prefixed with its type
+ * name (`Review:…`), so a bare id always means a product and an id with a prefix never does.
+ */
+const isProductNodeId = (id: string): boolean => !id.includes(':');
+
 export const catalogResolvers: Resolvers = {
   Query: {
     product: (_, { id }, ctx) => ctx.upstreams.catalog.productById.load(id),
+    node: (_, { id }, ctx) => (isProductNodeId(id) ? ctx.upstreams.catalog.productById.load(id) : null),
     categories: async (_, __, ctx) => (await ctx.upstreams.catalog.categories.load('all')) ?? [],
     category: async (_, { slug }, ctx) => {
       const all = await ctx.upstreams.catalog.categories.load('all');
@@ -39,7 +65,7 @@ export const catalogResolvers: Resolvers = {
       // The catalog reads limit=0 as "everything"; ask for one and show none instead.
       const key = { slug: category.slug, limit: Math.max(first, 1), skip: offset };
       // Select pushdown: fetch only the product fields the operation's nodes need (undefined: all).
-      const select = projectSelection(info, ['nodes'], withRequirements(info.schema, 'Product', PRODUCT_PROJECTION));
+      const select = pageSelection(info);
       const page = (select ? ctx.upstreams.catalog.productsByCategorySelected.load({ ...key, select }) : ctx.upstreams.catalog.productsByCategory.load(key))
         .then((p) => {
           if (!p) return { total: 0, products: [] };
@@ -52,13 +78,22 @@ export const catalogResolvers: Resolvers = {
       return { offset, first, page };
     },
   },
+  Node: {
+    // Products are the only Node type (see isProductNodeId).
+    __resolveType: () => 'Product',
+  },
   ProductConnection: {
     totalCount: async (c) => (await c.page).total,
     nodes: async (c) => (await c.page).products as CatalogProduct[],
+    // Each product with the cursor of its position: the last edge's cursor is pageInfo.endCursor.
+    edges: async (c) => ((await c.page).products as CatalogProduct[]).map((node, i) => ({ cursor: encodeCursor(c.offset + i), node })),
     pageInfo: async (c) => {
       const { total, products } = await c.page;
       return {
         hasNextPage: c.offset + products.length < total,
+        // Paging forward (first/after), products come before this page when it starts past the first.
+        hasPreviousPage: c.offset > 0 && total > 0,
+        startCursor: products.length > 0 ? encodeCursor(c.offset) : null,
         endCursor: products.length > 0 ? encodeCursor(c.offset + products.length - 1) : null,
       };
     },

@@ -534,6 +534,20 @@ export async function derivePerimeter(opts: DeriveOptions): Promise<PerimeterMap
     return out;
   };
 
+  // An interface's field has no resolver of its own: it is its implementations' fields together.
+  for (const type of userTypes(schema)) {
+    if (!isInterfaceType(type)) continue;
+    for (const name of Object.keys(type.getFields())) {
+      const impls = schema.getPossibleTypes(type).map((t) => records.get(`${t.name}.${name}`));
+      records.set(`${type.name}.${name}`, {
+        probed: impls.length > 0 && impls.every((r) => r?.probed),
+        own: new Set(impls.flatMap((r) => [...(r?.own ?? [])])),
+        parents: new Set(impls.flatMap((r) => [...(r?.parents ?? [])])),
+        isolated: new Set(impls.flatMap((r) => [...(r?.isolated ?? [])])),
+        workflows: new Set(),
+      });
+    }
+  }
   const usage = operationUsage(schema, opts.operations ?? new Map());
   const clients = [...(opts.clients ?? [])];
   const fields: PerimeterField[] = [];
