@@ -21,6 +21,7 @@ import { isClusterWorker, reportListening, runPrimary, workersArgument } from '.
 import { ConfigurationError } from './errors.js';
 import { createObservability, type Observability } from './observability/index.js';
 import { createSecurity } from './security/index.js';
+import { createFieldUsage } from './usage/index.js';
 
 export const SCHEMA_DIR = projectPath('schema/');
 
@@ -153,6 +154,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     security.clients.shareLimits(shared);
     sharedLimits = shared;
   }
+  const usage = await createFieldUsage({ env, redisUrl: config.redisUrl, namespace: config.cache.namespace, adminToken: env.ADMIN_TOKEN || undefined, registry: observability.metrics.registry });
   const gateway = createGatewayServer({
     schema: security.guard(composeGatewaySchema()),
     identifyClient: (req) => security.identifyClient(req),
@@ -166,10 +168,10 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
       audience: security.config.jwtAudience,
     }),
     extendContext: (scope) => ({ upstreams: connector.clientsFor<Upstreams>(scope) }),
-    plugins: [...security.plugins, observability.plugin],
-    direct: [security.direct, observability.direct],
+    plugins: [...security.plugins, observability.plugin, ...usage.plugins],
+    direct: [security.direct, observability.direct, ...usage.direct],
     onRequestEnd: observability.onRequestEnd,
-    routes: [...observability.routes, ...cacheAdminRoutes({ connector, adminToken: env.ADMIN_TOKEN || undefined }), ...perimeterRoutes({ adminToken: env.ADMIN_TOKEN || undefined, derive: () => derivePerimeterMap({ env }) })],
+    routes: [...observability.routes, ...cacheAdminRoutes({ connector, adminToken: env.ADMIN_TOKEN || undefined }), ...perimeterRoutes({ adminToken: env.ADMIN_TOKEN || undefined, derive: () => derivePerimeterMap({ env }) }), ...usage.routes],
   });
   const url = await gateway.listen(opts.port ?? config.port, opts.host ?? config.host);
   return {
@@ -183,6 +185,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     sandbox,
     async close() {
       await gateway.close();
+      await usage.close();
       security.close();
       await sharedLimits?.close();
       observability.close();
