@@ -4,6 +4,7 @@
  * engine, and (when no UPSTREAM_*_URL is set) starts the sandbox shop in-process.
  */
 import { pathToFileURL } from 'node:url';
+import type { GraphQLSchema } from 'graphql';
 import type { DestinationStream } from 'pino';
 import { resolvers } from '../resolvers/index.js';
 import { upstreams, type Upstreams } from '../upstreams/index.js';
@@ -63,7 +64,7 @@ export function composeGatewaySchema() {
  * against an in-process sandbox (never the configured upstreams), as sandbox user 1, with the probe
  * inputs below for arguments no answer provides.
  */
-export async function derivePerimeterMap(opts: { env?: NodeJS.ProcessEnv; clients?: readonly PerimeterClient[] } = {}): Promise<PerimeterMap> {
+export async function derivePerimeterMap(opts: { env?: NodeJS.ProcessEnv; clients?: readonly PerimeterClient[]; schema?: GraphQLSchema } = {}): Promise<PerimeterMap> {
   const { readdirSync, readFileSync } = await import('node:fs');
   const { startSandbox } = await import('../sandbox/index.js');
   const dir = new URL('operations/', PROJECT_ROOT);
@@ -72,7 +73,7 @@ export async function derivePerimeterMap(opts: { env?: NodeJS.ProcessEnv; client
   const sandbox = await startSandbox({ portBase: 0, latencyMs: Object.fromEntries(defs.map((d) => [d.name, 0])) });
   try {
     return await derivePerimeter({
-      schema: composeGatewaySchema(),
+      schema: opts.schema ?? composeGatewaySchema(),
       upstreams: defs,
       baseUrls: sandbox.urls,
       user: { id: '1' },
