@@ -252,6 +252,11 @@ function safeChanges(base: GraphQLSchema, next: GraphQLSchema): { type: string; 
         else {
           if ((of.description ?? '') !== (f.description ?? '')) out.push({ type: 'DESCRIPTION_CHANGED', coordinate: c, description: `${c} has a new description.` });
           if (!of.deprecationReason && f.deprecationReason) out.push({ type: 'FIELD_DEPRECATED', coordinate: c, description: `${c} was deprecated: ${f.deprecationReason}` });
+          // Safe for clients, so graphql-js is silent; the nullability review is not (an upstream failure now wipes the parent).
+          const [was, now] = [String(of.type), String(f.type)];
+          if (was !== now && was.replace(/!/g, '') === now.replace(/!/g, '') && now.length > was.length) {
+            out.push({ type: 'FIELD_NOW_NON_NULL', coordinate: c, description: `${c} changed type from ${was} to ${now}.` });
+          }
         }
       }
     }

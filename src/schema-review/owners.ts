@@ -56,8 +56,13 @@ export function declarations(modules: readonly { name: string; sdl: string }[]):
 /** The module of a coordinate (`Type.field(arg:)` belongs to its field's). */
 export function ownerOf(coordinate: string, ...maps: ReadonlyMap<string, ModuleOwner>[]): ModuleOwner | undefined {
   const member = coordinate.replace(/\(.*$/, '');
+  // The member where it is (or was) declared first; its type's module only when no map has the member.
   for (const m of maps) {
-    const found = m.get(member) ?? m.get(member.split('.')[0]!);
+    const found = m.get(member);
+    if (found) return found;
+  }
+  for (const m of maps) {
+    const found = m.get(member.split('.')[0]!);
     if (found) return found;
   }
   return undefined;
