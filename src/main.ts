@@ -23,6 +23,7 @@ import { ConfigurationError } from './errors.js';
 import { createObservability, type Observability } from './observability/index.js';
 import { createSecurity } from './security/index.js';
 import { createFieldUsage } from './usage/index.js';
+import { describeFinding, fieldSources, nullabilityFindings, type NullabilityFinding } from './schema-review/nullability.js';
 
 export const SCHEMA_DIR = projectPath('schema/');
 
@@ -88,6 +89,23 @@ export async function derivePerimeterMap(opts: { env?: NodeJS.ProcessEnv; client
   } finally {
     await sandbox.close();
   }
+}
+
+/**
+ * The nullability guard at start-up (development): every non-null field an upstream failure would
+ * null, wiping a parent the client asked for, is logged as a warning with its path and what to do.
+ * The field → upstream map is the perimeter map's (an in-process sandbox, never the configured
+ * upstreams); `npm run schema:check` runs the same check.
+ *
+ * @example
+ * const findings = await warnNullabilityAtStart(t.logger);
+ */
+export async function warnNullabilityAtStart(logger: Logger, schema?: GraphQLSchema): Promise<NullabilityFinding[]> {
+  const reviewed = schema ?? composeGatewaySchema();
+  const map = await derivePerimeterMap({ schema: reviewed, clients: [] });
+  const findings = nullabilityFindings(reviewed, fieldSources(map.fields, Object.values(upstreams) as UpstreamDef[]));
+  for (const f of findings) logger.warn({ field: f.coordinate, path: f.path, nulls: f.nulls, upstreams: f.upstreams }, `nullability: ${describeFinding(f)}`);
+  return findings;
 }
 
 /**
@@ -218,6 +236,8 @@ async function run(): Promise<void> {
     t.logger.info({ url: `${t.url}/graphql`, mode: t.config.mode, sandbox: Boolean(t.sandbox), cache: t.config.cache.enabled ? (t.config.redisUrl ? 'redis' : 'memory') : 'off' }, 'tributary listening');
   }
   flushLogs(t.logger);
+  // In the background once listening: it probes an in-process sandbox of its own for a few seconds.
+  if (t.config.mode === 'development' && !isClusterWorker()) warnNullabilityAtStart(t.logger).catch((e: unknown) => t.logger.warn({ err: String(e) }, 'nullability review failed'));
   if (t.config.sandbox) {
     const token = await signUserToken(t.config.jwtSecret, '1');
     // Printed for humans trying the sandbox; never in production (loadConfig refuses sandbox mode there).

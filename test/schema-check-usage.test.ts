@@ -12,7 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { derivePerimeterMap } from '../src/main.js';
+import { Writable } from 'node:stream';
+import { resolvers } from '../resolvers/index.js';
+import { createLogger } from '../src/logging.js';
+import { derivePerimeterMap, warnNullabilityAtStart } from '../src/main.js';
+import { composeSchema, loadSchemaModules } from '../src/schema.js';
 import { hashApiKey } from '../src/security/index.js';
 import type { UsageExport } from '../src/usage/index.js';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
@@ -232,5 +236,33 @@ describe('schema:check nullability review', () => {
     expect(r.code).toBe(0);
     const effects = JSON.parse(r.stdout).nullability.changedFields;
     expect(effects.map((e: any) => [e.coordinate, e.effect, e.staleFirst])).toEqual([['Product.price', 'null-here', true]]);
+  }, 120_000);
+
+  it('start-up in development warns of the same finding (warnNullabilityAtStart)', async () => {
+    const modules = loadSchemaModules(join(ROOT, 'schema')).map((m) => (m.name === 'pricing' ? { ...m, sdl: m.sdl.replace('  price: Price\n', '  price: Price!\n') } : m));
+    const lines: Record<string, unknown>[] = [];
+    const destination = new Writable({
+      write(chunk, _enc, cb) {
+        for (const l of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(l));
+        cb();
+      },
+    });
+    const findings = await warnNullabilityAtStart(createLogger({ level: 'warn', destination }), composeSchema(modules, resolvers));
+    const warning = lines.find((l) => l.path === 'Category.products.nodes → Product.price');
+    expect(warning).toMatchObject({
+      level: 40,
+      field: 'Product.price',
+      nulls: 'Query.category',
+      upstreams: ['pricing'],
+      msg: 'nullability: Category.products.nodes → Product.price: a failure of pricing nulls Product.price, which is non-null, so null propagates to Query.category; make Product.price nullable, or give pricing an onError fallback.',
+    });
+    expect(lines).toHaveLength(findings.length);
+    // The committed schema has only the findings schema:check lists as existing.
+    const committed = await warnNullabilityAtStart(createLogger({ level: 'silent' }));
+    expect(committed.map((f) => [f.coordinate, f.nulls])).toEqual([
+      ['Category.products', 'Query.category'],
+      ['Category.products', 'data (the whole response)'],
+      ['Query.categories', 'data (the whole response)'],
+    ]);
   }, 120_000);
 });
