@@ -57,7 +57,8 @@ beforeEach(() => {
   git('clean', '-q', '-fd');
 });
 
-describe('schema:check on commits', () => {
+// Each case runs the script as a process several times: generous under a loaded machine.
+describe('schema:check on commits', { timeout: 90_000 }, () => {
   it('main against itself: no change, exit 0', async () => {
     const r = await check();
     expect(r.code).toBe(0);
