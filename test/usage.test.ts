@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { parse, print, type GraphQLSchema } from 'graphql';
 import { createYoga, createSchema } from 'graphql-yoga';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
@@ -14,7 +15,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { composeGatewaySchema } from '../src/main.js';
 import { hashApiKey } from '../src/security/index.js';
 import { createFieldUsage, MemoryUsageSink, operationCoordinates, parseUsageExport, summariseUsage, UsageRecorder, type UsageExport } from '../src/usage/index.js';
+import { RedisUsageSink } from '../src/usage/redis-sink.js';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
+import { eventually } from './support/wait.js';
 
 const KEYS = { web: `web-${randomUUID()}`, mobile: `mobile-${randomUUID()}` };
 const ADMIN_TOKEN = `admin-${randomUUID()}`;
@@ -128,6 +131,49 @@ describe('field usage in Redis: every replica contributes', () => {
     expect(last.clients).toEqual([{ name: 'mobile', requests: 4 }]);
     expect(Date.parse(last.lastSeen!)).toBeLessThanOrEqual(body.to);
   });
+});
+
+describe('field usage while Redis is down', () => {
+  let redis: ChildProcess | undefined;
+  afterAll(() => {
+    redis?.kill('SIGKILL');
+  });
+
+  it('keeps the counts (bounded) and sends them once Redis answers, without a restart', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as AddressInfo).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const hour = 3_600_000;
+    const sink = new RedisUsageSink({ url: `redis://127.0.0.1:${port}`, namespace: `usage-down-${randomUUID()}`, windowMs: hour, retentionMs: 24 * hour, maxBuffered: 2 });
+    const window = Date.now() - (Date.now() % hour);
+    const op = new Map([['a1', { operation: 'P', coordinates: ['Query.product'] }]]);
+    try {
+      sink.add(window, [{ client: 'web', id: 'a1', count: 2, lastSeen: window + 1 }], op);
+      await sink.flush();
+      sink.add(window, [{ client: 'web', id: 'a1', count: 3, lastSeen: window + 2 }, { client: 'mobile', id: 'a1', count: 1, lastSeen: window + 3 }, { client: 'partner', id: 'a1', count: 4, lastSeen: window + 4 }], op);
+      await sink.flush();
+      // Two rows fit the buffer: web's are merged, partner's is dropped and counted.
+      expect(sink.dropped).toBe(4);
+      await expect(sink.read(window)).rejects.toThrow();
+      redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+      let read: Awaited<ReturnType<RedisUsageSink['read']>> | undefined;
+      await eventually(async () => {
+        await sink.flush();
+        read = await sink.read(window).catch(() => undefined);
+        return (read?.counts.length ?? 0) === 2;
+      }, 'the buffered counts reached Redis');
+      expect(read!.counts.map((c) => [c.client, c.count, c.lastSeen]).sort()).toEqual([
+        ['mobile', 1, window + 3],
+        ['web', 5, window + 2],
+      ]);
+      expect(read!.operations).toEqual({ a1: { operation: 'P', coordinates: ['Query.product'] } });
+    } finally {
+      await sink.close();
+    }
+  }, 30_000);
 });
 
 describe('the recorder', () => {

@@ -13,6 +13,9 @@
 import { redisClient, type RedisClient } from '../redis.js';
 import type { UsageCount, UsageOperation, UsageSink } from './types.js';
 
+/** How long a read waits for the first connection (ms). */
+const CONNECT_WAIT_MS = 1_000;
+
 interface Buffered {
   count: number;
   lastSeen: number;
@@ -85,7 +88,11 @@ export class RedisUsageSink implements UsageSink {
   }
 
   async read(since: number): Promise<{ operations: Record<string, UsageOperation>; counts: UsageCount[] }> {
-    await this.connected;
+    // Right after start the first connection may still be on its way; a Redis that is down fails the read at once.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.connected, new Promise<void>((resolve) => (timer = setTimeout(resolve, CONNECT_WAIT_MS)))]);
+    clearTimeout(timer);
+    if (!this.client.isReady) throw new Error('Redis is unavailable');
     const windows: number[] = [];
     for (let w = since; w <= Date.now(); w += this.windowMs) windows.push(w);
     const multi = this.client.multi();
