@@ -148,7 +148,7 @@ describe('schema:check --usage', () => {
 
     // Acknowledging the used one is the explicit way through.
     expect((await check('--usage', usageFile, '--perimeter', perimeterFile, '--ack', 'Query.categories')).code).toBe(0);
-  }, 120_000);
+  }, 240_000);
 
   it('reads the usage from the gateway itself, and looks back --usage-days', async () => {
     git('checkout', '-q', '-b', 'remove-categories');
@@ -176,7 +176,7 @@ describe('schema:check --usage', () => {
     const badDays = await check('--usage-days', 'soon');
     expect(badDays.code).toBe(2);
     expect(badDays.stderr).toContain('--usage-days must be a number > 0, but is "soon"');
-  }, 120_000);
+  }, 240_000);
 
   it('a deprecated field carries its usage', async () => {
     git('checkout', '-q', '-b', 'deprecate-brand');
@@ -185,7 +185,7 @@ describe('schema:check --usage', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('| Product.brand was deprecated: Use manufacturer. | `Product.brand` | - |');
     expect(r.stdout).toContain(`| \`Product.brand\` | Use manufacturer. | ProductPage | **used**: 3 requests by web 3 (operations ProductPage 3), last seen ${lastSeenOf(usage, 'Product.brand')} |`);
-  }, 120_000);
+  }, 240_000);
 });
 
 describe('schema:check nullability review', () => {
@@ -227,7 +227,7 @@ describe('schema:check nullability review', () => {
     expect(md.stdout).toContain('### Upstream failures of changed fields');
     expect(md.stdout).toContain('| `Product.price` | pricing.pricesBySku (stale) | the last cached value (stale), else null, which propagates (non-null) to Query.product (`Product.price`);');
     expect(md.stdout).toContain('| `Category.products.nodes → Product.price` | pricing | Query.category | make Product.price nullable, or give pricing an onError fallback | **yes** |');
-  }, 120_000);
+  }, 240_000);
 
   it('a changed nullable field backed by an upstream: null here, after the stale value', async () => {
     git('checkout', '-q', '-b', 'describe-price');
@@ -236,7 +236,7 @@ describe('schema:check nullability review', () => {
     expect(r.code).toBe(0);
     const effects = JSON.parse(r.stdout).nullability.changedFields;
     expect(effects.map((e: any) => [e.coordinate, e.effect, e.staleFirst])).toEqual([['Product.price', 'null-here', true]]);
-  }, 120_000);
+  }, 240_000);
 
   it('start-up in development warns of the same finding (warnNullabilityAtStart)', async () => {
     const modules = loadSchemaModules(join(ROOT, 'schema')).map((m) => (m.name === 'pricing' ? { ...m, sdl: m.sdl.replace('  price: Price\n', '  price: Price!\n') } : m));
@@ -264,5 +264,5 @@ describe('schema:check nullability review', () => {
       ['Category.products', 'data (the whole response)'],
       ['Query.categories', 'data (the whole response)'],
     ]);
-  }, 120_000);
+  }, 240_000);
 });

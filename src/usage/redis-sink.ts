@@ -16,6 +16,16 @@ import type { UsageCount, UsageOperation, UsageSink } from './types.js';
 /** How long a read waits for the first connection (ms). */
 const CONNECT_WAIT_MS = 1_000;
 
+/** How long closing waits for the last flush, then for QUIT's answer (ms). */
+const CLOSE_WAIT_MS = 1_000;
+
+/** Settles when `p` does or after `ms`, whichever is first; never rejects. */
+async function bounded(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
 interface Buffered {
   count: number;
   lastSeen: number;
@@ -114,12 +124,15 @@ export class RedisUsageSink implements UsageSink {
   }
 
   async close(): Promise<void> {
-    await this.flush();
-    try {
-      if (this.client.isReady) await this.client.quit();
-      else if (this.client.isOpen) await this.client.disconnect();
-    } catch {
-      /* already closed */
+    // The last counts, and a polite QUIT, each bounded: a slow or vanishing Redis must not hold up shutdown.
+    await bounded(this.flush(), CLOSE_WAIT_MS);
+    if (this.client.isReady) await bounded(this.client.quit(), CLOSE_WAIT_MS);
+    if (this.client.isOpen) {
+      try {
+        this.client.destroy();
+      } catch {
+        /* already closed */
+      }
     }
   }
 
