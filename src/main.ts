@@ -4,6 +4,7 @@
  * engine, and (when no UPSTREAM_*_URL is set) starts the sandbox shop in-process.
  */
 import { pathToFileURL } from 'node:url';
+import type { GraphQLSchema } from 'graphql';
 import type { DestinationStream } from 'pino';
 import { resolverModules } from '../resolvers/index.js';
 import { upstreamList } from '../upstreams/index.js';
@@ -25,6 +26,8 @@ import { ConfigurationError } from './errors.js';
 import { createObservability, type Observability } from './observability/index.js';
 import { createSecurity } from './security/index.js';
 import { LeafContract, withInt32Integers } from './leaf-contract.js';
+import { createFieldUsage } from './usage/index.js';
+import { describeFinding, fieldSources, nullabilityFindings, type NullabilityFinding } from './schema-review/nullability.js';
 
 export const SCHEMA_DIR = projectPath('schema/');
 
@@ -77,7 +80,7 @@ export function composeGatewaySchema() {
  * against a stand-in that answers 503 to everything: its calls are still made, so still mapped.
  * Workflows are recorded, never run (the probe writes nothing).
  */
-export async function derivePerimeterMap(opts: { env?: NodeJS.ProcessEnv; clients?: readonly PerimeterClient[] } = {}): Promise<PerimeterMap> {
+export async function derivePerimeterMap(opts: { env?: NodeJS.ProcessEnv; clients?: readonly PerimeterClient[]; schema?: GraphQLSchema } = {}): Promise<PerimeterMap> {
   const { readdirSync, readFileSync } = await import('node:fs');
   const { startSandbox } = await import('../sandbox/index.js');
   const dir = new URL('operations/', PROJECT_ROOT);
@@ -87,7 +90,7 @@ export async function derivePerimeterMap(opts: { env?: NodeJS.ProcessEnv; client
   const standIn = defs.some((d) => !sandbox.urls[d.name]) ? await unavailableStandIn() : undefined;
   try {
     return await derivePerimeter({
-      schema: composeGatewaySchema(),
+      schema: opts.schema ?? composeGatewaySchema(),
       upstreams: defs,
       baseUrls: { ...Object.fromEntries(defs.map((d) => [d.name, standIn?.url ?? ''])), ...sandbox.urls },
       user: { id: '1' },
@@ -115,6 +118,23 @@ async function unavailableStandIn(): Promise<{ url: string; close(): Promise<voi
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   return { url: `http://127.0.0.1:${port}`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+/**
+ * The nullability guard at start-up (development): every non-null field an upstream failure would
+ * null, wiping a parent the client asked for, is logged as a warning with its path and what to do.
+ * The field → upstream map is the perimeter map's (an in-process sandbox, never the configured
+ * upstreams); `npm run schema:check` runs the same check.
+ *
+ * @example
+ * const findings = await warnNullabilityAtStart(t.logger);
+ */
+export async function warnNullabilityAtStart(logger: Logger, schema?: GraphQLSchema): Promise<NullabilityFinding[]> {
+  const reviewed = schema ?? composeGatewaySchema();
+  const map = await derivePerimeterMap({ schema: reviewed, clients: [] });
+  const findings = nullabilityFindings(reviewed, fieldSources(map.fields, upstreamList));
+  for (const f of findings) logger.warn({ field: f.coordinate, path: f.path, nulls: f.nulls, upstreams: f.upstreams }, `nullability: ${describeFinding(f)}`);
+  return findings;
 }
 
 /**
@@ -195,6 +215,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     security.clients.shareLimits(shared);
     sharedLimits = shared;
   }
+  const usage = await createFieldUsage({ env, redisUrl: config.redisUrl, namespace: config.cache.namespace, adminToken: env.ADMIN_TOKEN || undefined, registry: observability.metrics.registry });
   const gateway = createGatewayServer({
     schema: security.guard(composeGatewaySchema()),
     identifyClient: (req) => security.identifyClient(req),
@@ -209,10 +230,10 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     }),
     extendContext: (scope) => ({ upstreams: connector.clientsFor<UpstreamDefinitions>(scope), workflows: workflows.forRequest(scope) }),
     // Leaf values the schema cannot represent become contract violations, before traces record the errors.
-    plugins: [...security.plugins, leaves.plugin(), observability.plugin],
-    direct: [security.direct, leaves.direct, observability.direct],
+    plugins: [...security.plugins, leaves.plugin(), observability.plugin, ...usage.plugins],
+    direct: [security.direct, leaves.direct, observability.direct, ...usage.direct],
     onRequestEnd: observability.onRequestEnd,
-    routes: [...observability.routes, ...cacheAdminRoutes({ connector, adminToken: env.ADMIN_TOKEN || undefined }), ...perimeterRoutes({ adminToken: env.ADMIN_TOKEN || undefined, derive: () => derivePerimeterMap({ env }) })],
+    routes: [...observability.routes, ...cacheAdminRoutes({ connector, adminToken: env.ADMIN_TOKEN || undefined }), ...perimeterRoutes({ adminToken: env.ADMIN_TOKEN || undefined, derive: () => derivePerimeterMap({ env }) }), ...usage.routes],
   });
   observability.watch(gateway.server);
   const url = await gateway.listen(opts.port ?? config.port, opts.host ?? config.host);
@@ -229,6 +250,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     async close() {
       await gateway.close();
       await workflows.close();
+      await usage.close();
       security.close();
       leaves.close();
       await sharedLimits?.close();
@@ -261,6 +283,8 @@ async function run(): Promise<void> {
     t.logger.info({ url: `${t.url}/graphql`, mode: t.config.mode, sandbox: Boolean(t.sandbox), cache: t.config.cache.enabled ? (t.config.redisUrl ? 'redis' : 'memory') : 'off' }, 'tributary listening');
   }
   flushLogs(t.logger);
+  // In the background once listening: it probes an in-process sandbox of its own for a few seconds.
+  if (t.config.mode === 'development' && !isClusterWorker()) warnNullabilityAtStart(t.logger).catch((e: unknown) => t.logger.warn({ err: String(e) }, 'nullability review failed'));
   if (t.config.sandbox) {
     const token = await signUserToken(t.config.jwtSecret, '1');
     // Printed for humans trying the sandbox; never in production (loadConfig refuses sandbox mode there).

@@ -19,7 +19,7 @@ afterAll(async () => {
 beforeEach(() => stack.resetStats());
 
 const idsOf = (slug: string) => products.filter((p) => p.category === slug).map((p) => String(p.id));
-const catalogPaths = () => stack.sandbox.upstreams.catalog.stats().requests.map((r) => decodeURIComponent(r.path));
+const catalogPaths = () => stack.sandbox.upstream('catalog').stats().requests.map((r) => decodeURIComponent(r.path));
 
 /** What relay-compiler sends for a `@connection` (plus `nodes`, to compare the two). */
 const CONNECTION = /* GraphQL */ `

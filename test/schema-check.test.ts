@@ -9,16 +9,19 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { coordinateOf, moduleOwner } from '../scripts/schema-check.js';
+import { derivePerimeterMap } from '../src/main.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 let repo: string;
+/** The perimeter map, derived once: each run reads it (`--perimeter`) instead of probing the sandbox again. */
+let perimeterFile: string;
 
 const git = (...args: string[]) =>
   execFileSync('git', ['-c', 'user.name=schema-check-test', '-c', 'user.email=test@example.invalid', '-c', 'commit.gpgsign=false', ...args], { cwd: repo, encoding: 'utf8' }).trim();
 
 function check(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/schema-check.ts'), '--root', repo, ...args], { cwd: ROOT }, (err, stdout, stderr) => {
+    execFile(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/schema-check.ts'), '--root', repo, '--perimeter', perimeterFile, ...args], { cwd: ROOT }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -35,8 +38,10 @@ function commit(path: string, edit: (s: string) => string, message: string): voi
   git('commit', '-q', '-m', message);
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   repo = mkdtempSync(join(tmpdir(), 'tributary-schema-check-'));
+  perimeterFile = join(mkdtempSync(join(tmpdir(), 'tributary-perimeter-')), 'perimeter.json');
+  writeFileSync(perimeterFile, JSON.stringify(await derivePerimeterMap()));
   for (const p of ['schema', 'operations', 'schema.graphql']) cpSync(join(ROOT, p), join(repo, p), { recursive: true });
   git('init', '-q', '-b', 'main');
   git('add', '-A');
@@ -44,6 +49,7 @@ beforeAll(() => {
 });
 afterAll(() => {
   if (repo) rmSync(repo, { recursive: true, force: true });
+  if (perimeterFile) rmSync(join(perimeterFile, '..'), { recursive: true, force: true });
 });
 beforeEach(() => {
   // Every case is a branch off main, as a pull request is.
@@ -51,7 +57,8 @@ beforeEach(() => {
   git('clean', '-q', '-fd');
 });
 
-describe('schema:check on commits', () => {
+// Each case runs the script as a process several times: generous under a loaded machine.
+describe('schema:check on commits', { timeout: 90_000 }, () => {
   it('main against itself: no change, exit 0', async () => {
     const r = await check();
     expect(r.code).toBe(0);
