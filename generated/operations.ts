@@ -64,7 +64,7 @@ export type PlaceOrderMutationVariables = Exact<{
 }>;
 
 
-export type PlaceOrderMutation = { placeOrder: { order: { id: string, status: OrderStatus, createdAt: string, lines: Array<{ quantity: number, product: { id: string, title: string } | null, unitPrice: { amount: string, currencyCode: string }, lineTotal: { amount: string, currencyCode: string } }>, subtotal: { amount: string, currencyCode: string }, shipping: { amount: string, currencyCode: string }, tax: { amount: string, currencyCode: string }, total: { amount: string, currencyCode: string } } | null } };
+export type PlaceOrderMutation = { placeOrder: { order: { id: string, status: OrderStatus, createdAt: string, lines: Array<{ quantity: number, product: { id: string, title: string } | null, unitPrice: { amount: string, currencyCode: string }, lineTotal: { amount: string, currencyCode: string } }>, subtotal: { amount: string, currencyCode: string }, shipping: { amount: string, currencyCode: string }, tax: { amount: string, currencyCode: string }, total: { amount: string, currencyCode: string } } | null } | null };
 
 export type ProductPageQueryVariables = Exact<{
   id: string;

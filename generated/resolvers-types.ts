@@ -136,9 +136,10 @@ export type Mutation = {
    * safe to send again: the same key with the same input answers the first outcome again, without a
    * second reservation, charge or order, also when sent concurrently or to another replica; the same
    * key with another input is refused (IDEMPOTENCY_KEY_REUSED). When a step fails, what was done is
-   * undone (stock released, charge refunded) before the answer is sent.
+   * undone (stock released, charge refunded) before the answer is sent. Null only when the caller may
+   * not write (FORBIDDEN); every other refusal is an error on `order`.
    */
-  placeOrder: PlaceOrderPayload;
+  placeOrder?: Maybe<PlaceOrderPayload>;
 };
 
 
@@ -409,8 +410,8 @@ export type Viewer = {
   id: Scalars['ID']['output'];
   /** Family name. */
   lastName: Scalars['String']['output'];
-  /** The user's orders, newest first. */
-  orders: Array<Order>;
+  /** The user's orders, newest first; null when the orders upstream is unavailable. */
+  orders?: Maybe<Array<Order>>;
   /** Where orders ship to; null when the user has none. */
   shippingAddress?: Maybe<Address>;
 };
@@ -611,7 +612,7 @@ export type MoneyResolvers<ContextType = ResolverContext, ParentType extends Res
 };
 
 export type MutationResolvers<ContextType = ResolverContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
-  placeOrder?: Resolver<ResolversTypes['PlaceOrderPayload'], ParentType, ContextType, RequireFields<MutationPlaceOrderArgs, 'input'>>;
+  placeOrder?: Resolver<Maybe<ResolversTypes['PlaceOrderPayload']>, ParentType, ContextType, RequireFields<MutationPlaceOrderArgs, 'input'>>;
 };
 
 export type NodeResolvers<ContextType = ResolverContext, ParentType extends ResolversParentTypes['Node'] = ResolversParentTypes['Node']> = {
@@ -712,7 +713,7 @@ export type ViewerResolvers<ContextType = ResolverContext, ParentType extends Re
   firstName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   lastName?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
-  orders?: Resolver<Array<ResolversTypes['Order']>, ParentType, ContextType, RequireFields<ViewerOrdersArgs, 'first'>>;
+  orders?: Resolver<Maybe<Array<ResolversTypes['Order']>>, ParentType, ContextType, RequireFields<ViewerOrdersArgs, 'first'>>;
   shippingAddress?: Resolver<Maybe<ResolversTypes['Address']>, ParentType, ContextType>;
 };
 

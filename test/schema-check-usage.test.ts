@@ -191,7 +191,7 @@ describe('schema:check --usage', () => {
 describe('schema:check nullability review', () => {
   it('a planted non-null upstream-backed field is reported with its path and fails the check', async () => {
     git('checkout', '-q', '-b', 'price-non-null');
-    commit('schema/pricing.graphql', (s) => s.replace('  price: Price\n', '  price: Price!\n'), 'Product.price is non-null');
+    commit('schema/pricing.graphql', (s) => s.replace('  price: Price @requires', '  price: Price! @requires'), 'Product.price is non-null');
     // No --perimeter: the field → upstream map is derived from this project's resolvers, over the reviewed schema.
     const r = await check('--format', 'json');
     expect(r.code).toBe(1);
@@ -239,7 +239,7 @@ describe('schema:check nullability review', () => {
   }, 240_000);
 
   it('start-up in development warns of the same finding (warnNullabilityAtStart)', async () => {
-    const modules = loadSchemaModules(join(ROOT, 'schema')).map((m) => (m.name === 'pricing' ? { ...m, sdl: m.sdl.replace('  price: Price\n', '  price: Price!\n') } : m));
+    const modules = loadSchemaModules(join(ROOT, 'schema')).map((m) => (m.name === 'pricing' ? { ...m, sdl: m.sdl.replace('  price: Price @requires', '  price: Price! @requires') } : m));
     const lines: Record<string, unknown>[] = [];
     const destination = new Writable({
       write(chunk, _enc, cb) {
