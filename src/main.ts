@@ -167,7 +167,6 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     }),
     extendContext: (scope) => ({ upstreams: connector.clientsFor<Upstreams>(scope) }),
     plugins: [...security.plugins, observability.plugin],
-    direct: [security.direct, observability.direct],
     onRequestEnd: observability.onRequestEnd,
     routes: [...observability.routes, ...cacheAdminRoutes({ connector, adminToken: env.ADMIN_TOKEN || undefined }), ...perimeterRoutes({ adminToken: env.ADMIN_TOKEN || undefined, derive: () => derivePerimeterMap({ env }) })],
   });

@@ -6,7 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acceptedMediaType, directParams, responseInit, serializeResult } from '../src/direct.js';
+import { fastPathParams } from '../src/http/fast-path-params.js';
+import { acceptedMediaType, responseInit, serializeResult } from '../src/http/json-response.js';
 import { CONFIG_DEFAULTS } from '../src/config.js';
 import { signUserToken } from '../src/identity.js';
 import { hashApiKey } from '../src/security/clients.js';
@@ -214,10 +215,10 @@ describe('direct path helpers', () => {
   });
 
   it('take only single operations with the standard keys', () => {
-    expect(directParams({ query: '{ a }' })).toEqual({ query: '{ a }', operationName: null, variables: {} });
-    expect(directParams({ query: '{ a }', variables: null, operationName: null, extensions: null })).toEqual({ query: '{ a }', operationName: null, variables: {} });
+    expect(fastPathParams({ query: '{ a }' })).toEqual({ query: '{ a }', operationName: null, variables: {} });
+    expect(fastPathParams({ query: '{ a }', variables: null, operationName: null, extensions: null })).toEqual({ query: '{ a }', operationName: null, variables: {} });
     for (const body of [null, [], [{ query: '{ a }' }], { query: 1 }, { query: '{ a }', variables: [] }, { query: '{ a }', variables: 'x' }, { query: '{ a }', operationName: 2 }, { query: '{ a }', documentId: 'x' }, { query: '{ a }', extensions: { persistedQuery: {} } }, { query: '{ a }', extensions: [] }]) {
-      expect(directParams(body)).toBeUndefined();
+      expect(fastPathParams(body)).toBeUndefined();
     }
   });
 

@@ -6,13 +6,12 @@ import type { IncomingMessage } from 'node:http';
 import type { GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Connector } from '../connector/index.js';
-import type { DirectHooks } from '../direct.js';
 import type { Logger } from '../logging.js';
 import { projectPath } from '../paths.js';
 import { loadClients, type ClientRegistry } from './clients.js';
 import { loadSecurityConfig, type SecurityConfig } from './config.js';
 import { guardFieldAccess } from './field-access.js';
-import { costLimit, hardeningDirectHooks, hardeningPlugins } from './hardening.js';
+import { costLimit, hardeningPlugins } from './hardening.js';
 import { PersistedDocuments } from './persisted.js';
 import { watchSecretFiles, type RotationWatcher } from './rotation.js';
 
@@ -24,10 +23,8 @@ export interface Security {
   readonly clients: ClientRegistry;
   readonly documents: PersistedDocuments;
   readonly rotation: RotationWatcher;
-  /** Yoga/envelop plugins, to run before the others. */
+  /** Yoga/envelop plugins, to run before the others (every request runs them, whichever way it is served). */
   readonly plugins: Plugin[];
-  /** The same rules for requests the server executes without yoga. */
-  readonly direct: DirectHooks;
   /** Applies `@pii` field access to a schema (in place). */
   guard(schema: GraphQLSchema): GraphQLSchema;
   /** The server's `identifyClient`: the `x-api-key` header's client, or a refusal. */
@@ -51,7 +48,7 @@ export function createSecurity(opts: { env: NodeJS.ProcessEnv; mode: 'developmen
     onRotate: (e) => opts.logger.info({ reason: e.reason, variables: e.variables, upstreams: e.upstreams }, 'credentials refreshed'),
   });
   if (opts.mode === 'production' && !clients.enabled) opts.logger.warn({}, 'no API clients configured (CLIENTS, CLIENTS_FILE): requests are not identified');
-  // One cost limiter for yoga's path and the direct one: each operation's cost is computed once.
+  // Each operation's cost is computed once per combination of its size variables.
   const limit = costLimit(config);
   return {
     config,
@@ -59,7 +56,6 @@ export function createSecurity(opts: { env: NodeJS.ProcessEnv; mode: 'developmen
     documents,
     rotation,
     plugins: hardeningPlugins({ config, documents, clients, maxBodyBytes: opts.maxBodyBytes, costLimit: limit }),
-    direct: hardeningDirectHooks({ config, documents, clients, costLimit: limit }),
     guard: (schema) => guardFieldAccess(schema),
     identifyClient(req) {
       const key = req.headers['x-api-key'];
