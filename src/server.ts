@@ -71,7 +71,7 @@ export interface GatewayServer {
 export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
   const { config, logger, connector } = opts;
   // DIRECT_EXECUTION (on by default): plain JSON POSTs skip the Fetch API objects.
-  const fast = config.directExecution ? createFastPath({ onWriteError: (e) => logger.error({ err: errorInfo(e) }, 'response not written') }) : undefined;
+  const fast = config.directExecution ? createFastPath({ onError: (e) => logger.error({ err: errorInfo(e) }, 'fast path failed') }) : undefined;
   const yoga = createGatewayYoga({
     schema: opts.schema,
     config,

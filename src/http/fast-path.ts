@@ -1,104 +1,32 @@
 /**
- * The fast path: a JSON POST the server has already read and parsed goes through yoga's own request
- * handler without being turned into a Fetch API `Request`, and its answer is written to the Node
- * response without a Fetch `Response`. Everything between is yoga's code over the same plugins as
- * any request: the `onRequest` hooks, yoga's request parsers and `onRequestParse`/`onParams` hooks,
- * its envelop instance (parse, validate, context, execute, with every envelop plugin), the
- * `onExecutionResult` and `onResultProcess` hooks and yoga's choice of result processor, and yoga's
- * error handling. So a concern is written once, as a plugin, and every request sees it.
+ * The fast path: a JSON POST the server has already read and parsed goes through the same plugins
+ * as any request, without the Fetch API objects yoga's Node adapter builds around it. The plugins'
+ * hooks are called here in yoga's order and with yoga's payloads, as the adapter and yoga call them:
+ * `onRequest`, `onRequestParse` (and `onRequestParseDone`) with yoga's own request parser,
+ * `onParams`, yoga's params handler (its envelop instance: parse, validate, context, execute, with
+ * every envelop plugin), `onExecutionResult`, and `onResultProcess`, whose choice of result
+ * processor is kept. So a concern is written once, as a plugin, and every request sees it.
  *
- * Skipped: the adapter's conversion of the Node request (`normalizeNodeRequest`: full URL, a Fetch
- * `Request` with headers, body stream and abort controller, and its listeners), and for a regular
- * JSON answer the `Response` object and its copy to the Node response (the bytes are written
- * directly, with yoga's status and body rules: `src/http/json-response.ts`).
+ * What is skipped: the conversion of the Node request into a Fetch `Request` (`NodeRequestView`
+ * stands in for it), yoga's promise-chain plumbing between the hooks (the hooks are called in a
+ * plain loop, awaited only when one returns a promise), and for a regular JSON answer the Fetch
+ * `Response` and its copy to the Node response (the bytes are written directly, by yoga's status
+ * and body rules: `json-response.ts`). Any other answer (a hook's own Response, a stream) is a
+ * Response, written by the adapter's writer.
  *
- * Not taken (the server hands these to yoga's Node adapter): anything but a single JSON operation,
- * an Accept header asking for a stream, and a browser origin when CORS is configured (the CORS
- * headers are added by an `onResponse` hook, which needs a `Response`).
+ * Not taken (the server hands these to yoga's Node adapter, `fast-path-params.ts`): anything but a
+ * single JSON operation, an Accept header asking for a stream, and a browser origin when CORS is
+ * configured (its headers are added by an `onResponse` hook, which needs a Response).
  */
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { sendNodeResponse } from '@whatwg-node/server';
-import { processRegularResult, type Plugin, type YogaServer } from 'graphql-yoga';
-import { getOperationAST, type DocumentNode, type ExecutionResult } from 'graphql';
-import { acceptedMediaType, writeJsonResult } from './json-response.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { getOperationAST, type DocumentNode } from 'graphql';
+import type { Plugin } from 'graphql-yoga';
+import { NodeRequestView } from './node-request-view.js';
 import type { RequestState } from './request-state.js';
-
-/**
- * The Fetch `Headers` reading methods over a Node request's headers (lower-cased by Node; a
- * repeated header is joined with ", " as a Fetch `Headers` joins it).
- */
-class NodeHeadersView {
-  constructor(private readonly headers: IncomingHttpHeaders) {}
-
-  get(name: string): string | null {
-    const v = this.headers[name.toLowerCase()];
-    if (v === undefined) return null;
-    return Array.isArray(v) ? v.join(', ') : v;
-  }
-
-  has(name: string): boolean {
-    return this.headers[name.toLowerCase()] !== undefined;
-  }
-
-  forEach(fn: (value: string, key: string) => void): void {
-    for (const [key, value] of this.entries()) fn(value, key);
-  }
-
-  *entries(): IterableIterator<[string, string]> {
-    for (const key of Object.keys(this.headers)) {
-      const v = this.get(key);
-      if (v !== null) yield [key, v];
-    }
-  }
-
-  [Symbol.iterator](): IterableIterator<[string, string]> {
-    return this.entries();
-  }
-}
-
-/**
- * What yoga and its plugins read of a `Request` whose body the server has parsed: method, URL,
- * headers and `json()`. There is no body stream (`body` is null): the body was read, under the
- * size limit, by the server.
- */
-class NodeRequestView {
-  readonly headers: NodeHeadersView;
-  readonly body = null;
-  readonly bodyUsed = true;
-  readonly method: string;
-  readonly url: string;
-
-  constructor(
-    req: IncomingMessage,
-    private readonly parsed: unknown,
-  ) {
-    this.method = req.method ?? 'POST';
-    this.headers = new NodeHeadersView(req.headers);
-    this.url = `http://${req.headers.host ?? 'localhost'}${req.url ?? '/'}`;
-  }
-
-  /** The parsed body, as a value: yoga's JSON parser takes it without a promise round trip. */
-  json(): unknown {
-    return this.parsed;
-  }
-
-  text(): string {
-    return JSON.stringify(this.parsed);
-  }
-}
-
-/** The server context of a request (the same object shape yoga's Node adapter gets). */
-export interface FastContext {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
-  readonly state: RequestState;
-}
-
-type RequestHook = NonNullable<Plugin['onRequest']>;
-type Handle = (request: Request, serverContext: FastContext) => Response | Promise<Response>;
+import { YogaHooks, type FastContext } from './yoga-hooks.js';
 
 export interface FastPath {
-  /** The plugin that counts the fast path's executions and writes its regular JSON answers directly; put it last. */
+  /** The plugin that connects the fast path to yoga and counts its executions; put it last. */
   readonly plugin: Plugin;
   /** Requests whose operation the fast path executed (refused or invalid ones are answered, not counted), and their distinct documents. */
   stats(): { readonly served: number; readonly documents: number };
@@ -107,33 +35,28 @@ export interface FastPath {
 }
 
 /**
- * The fast path of the yoga instance that runs `fast.plugin` (captured when yoga starts).
+ * The fast path of the yoga instance that runs `fast.plugin` (which receives yoga's server object
+ * when yoga starts).
  *
  * @example
- * const fast = createFastPath();
+ * const fast = createFastPath({ onError: (e) => logger.error({ err: e }, 'fast path failed') });
  * const yoga = createYoga({ ..., plugins: [...plugins, fast.plugin] });
  * void fast.serve(req, res, JSON.parse(text), state);
  */
-export function createFastPath(opts: { onWriteError: (e: unknown) => void }): FastPath {
-  let handle: Handle | undefined;
-  let requestHooks: readonly RequestHook[] = [];
-  let fetchAPI: YogaServer<any, any>['fetchAPI'];
-  /** What the direct writer returns to yoga in place of a `Response`: the answer is already written. */
-  let written: Response;
+export function createFastPath(opts: { onError: (e: unknown) => void }): FastPath {
+  let hooks: YogaHooks | undefined;
   const isFast = new WeakSet<RequestState>();
   let served = 0;
   const documents = new WeakSet<DocumentNode>();
   let documentCount = 0;
+  // As the adapter's: work a plugin finishes after the answer; its failure is reported, never thrown.
+  const waitUntil = (work: unknown): void => {
+    if (typeof (work as Promise<unknown> | undefined)?.then === 'function') (work as Promise<unknown>).catch(opts.onError);
+  };
 
   const plugin: Plugin = {
     onYogaInit({ yoga }) {
-      // Yoga's own handler (parsing, params, envelop, result processing, error handling), without the
-      // Node adapter around it; the adapter's onRequest hooks are run by `serve`, as the adapter runs them.
-      const server = yoga as unknown as { handle: Handle; plugins: readonly Plugin[] };
-      handle = server.handle;
-      requestHooks = server.plugins.flatMap((p) => (p?.onRequest ? [p.onRequest] : []));
-      fetchAPI = yoga.fetchAPI;
-      written = new fetchAPI.Response(null, { status: 204 });
+      hooks = new YogaHooks(yoga);
     },
     onExecute({ args }) {
       // Last of the onExecute hooks: an operation refused before it (the cost limit) never gets here.
@@ -145,65 +68,21 @@ export function createFastPath(opts: { onWriteError: (e: unknown) => void }): Fa
         documentCount++;
       }
     },
-    onResultProcess({ serverContext, resultProcessor, setResultProcessor }) {
-      const ctx = serverContext as Partial<FastContext> | undefined;
-      if (!ctx?.state || !isFast.has(ctx.state) || resultProcessor !== processRegularResult) return;
-      // The media type yoga's processor was chosen for (it is not passed to later hooks).
-      const mediaType = acceptedMediaType(ctx.req!.headers.accept) ?? 'application/json';
-      const res = ctx.res!;
-      setResultProcessor((result) => {
-        writeJsonResult(res, result as ExecutionResult, mediaType);
-        return written;
-      }, mediaType);
-    },
   };
-
-  async function runRequestHooks(request: Request, ctx: FastContext): Promise<Response | undefined> {
-    let response: Response | undefined;
-    let url: URL | undefined;
-    for (const hook of requestHooks) {
-      let stop = false;
-      const done = hook({
-        request,
-        setRequest: () => {
-          throw new Error('A plugin replaced the request; the fast path cannot serve it.');
-        },
-        serverContext: ctx,
-        fetchAPI,
-        get url() {
-          return (url ??= new fetchAPI.URL(request.url, 'http://localhost'));
-        },
-        requestHandler: handle as never,
-        setRequestHandler: () => {
-          throw new Error('A plugin replaced the request handler; the fast path cannot serve it.');
-        },
-        endResponse(r: Response) {
-          response = r;
-          stop = true;
-        },
-      } as unknown as Parameters<RequestHook>[0]);
-      if (done && typeof (done as Promise<void>).then === 'function') await done;
-      if (stop) break;
-    }
-    return response;
-  }
 
   return {
     plugin,
     stats: () => ({ served, documents: documentCount }),
     async serve(req, res, body, state) {
-      if (!handle) throw new Error('The fast path plugin is not registered with yoga.');
+      if (!hooks) throw new Error('The fast path plugin is not registered with yoga.');
       isFast.add(state);
-      const ctx: FastContext = { req, res, state };
-      const request = new NodeRequestView(req, body) as unknown as Request;
       try {
-        const response = (await runRequestHooks(request, ctx)) ?? (await handle(request, ctx));
-        if (response !== written) await sendNodeResponse(response, res, req, true);
+        await hooks.handle(new NodeRequestView(req, body) as unknown as Request, { req, res, state, waitUntil });
       } catch (e) {
-        opts.onWriteError(e);
-        if (!res.headersSent) {
-          res.writeHead(500).end();
-        } else res.destroy();
+        // Yoga answers its plugins' errors itself; this is a failure to write the answer.
+        opts.onError(e);
+        if (!res.headersSent) res.writeHead(500).end();
+        else res.destroy();
       }
     },
   };

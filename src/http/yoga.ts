@@ -1,8 +1,9 @@
 /**
  * The gateway's yoga instance: the one GraphQL pipeline every request goes through, whichever way
  * it arrives (yoga's Node adapter, or the fast path). Its plugins, in order: the operation's name
- * and type, the result policy, the layers' plugins (security, observability), compiled execution
- * (graphql-jit), and last the fast path's writer, which sees every earlier verdict.
+ * and type, the result policy, the layers' plugins (security, observability), the validation cache
+ * (after every plugin that adds rules), compiled execution (graphql-jit), and last the fast path's
+ * plugin, which sees every earlier verdict.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GraphQLSchema } from 'graphql';
@@ -17,6 +18,7 @@ import { useOperationInfo } from './operation-info.js';
 import { errorInfo } from './request-log.js';
 import type { RequestState } from './request-state.js';
 import { maskError, useResultPolicy } from './result-policy.js';
+import { useValidationCache } from './validation-cache.js';
 
 /** The server context yoga gets for a request: the Node request and response, and the request's state. */
 export interface GatewayServerContext {
@@ -69,6 +71,8 @@ export function createGatewayYoga(opts: GatewayYogaOptions): GatewayYoga {
     landingPage: false,
     maskedErrors: { maskError: (e) => maskError(e) },
     batching: { limit: 10 },
+    // Parsed documents are kept by yoga (an LRU by query text); validation verdicts by `useValidationCache`.
+    parserAndValidationCache: { validationCache: false },
     cors: yogaCors(config.corsOrigins),
     logging: {
       debug: () => {},
@@ -79,6 +83,6 @@ export function createGatewayYoga(opts: GatewayYogaOptions): GatewayYoga {
     context: async ({ request, state }) => contextFor(state, await opts.authenticate(request.headers.get('authorization'))),
     // graphql-jit (GRAPHQL_JIT, on by default): each operation of a validated document is compiled
     // once into a function (src/execution.ts), held per document object (yoga's parse/validate cache keeps the documents).
-    plugins: [useOperationInfo(), useResultPolicy(), ...opts.plugins, ...(config.jit ? [new CompiledOperations(opts.schema).plugin()] : []), ...opts.last],
+    plugins: [useOperationInfo(), useResultPolicy(), ...opts.plugins, useValidationCache(), ...(config.jit ? [new CompiledOperations(opts.schema).plugin()] : []), ...opts.last],
   });
 }
