@@ -7,14 +7,14 @@
  *
  * - `onRequest`: the adapter's `handleRequest` (an early Response ends the request);
  * - `onRequestParse`/`onRequestParseDone` and the chosen request parser: `parseRequest`;
- * - `onParams`, the params handler (yoga's `handleParams`: its envelop instance), `onExecutionResult`:
- *   `getResultForParams`;
+ * - `onParams`, the params handler (yoga's `handleParams`: its envelop instance, `yoga.getEnveloped`,
+ *   for parse, validate, context and execute), `onExecutionResult`: `getResultForParams`;
  * - `onResultProcess` and the chosen result processor: `processResult`;
  * - an error thrown on the way: `handleError`, then `processResult`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendNodeResponse } from '@whatwg-node/server';
-import { GraphQLError, type ExecutionResult } from 'graphql';
+import { getOperationAST, GraphQLError, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { createGraphQLError, processRegularResult, type GraphQLParams, type Plugin, type YogaServer } from 'graphql-yoga';
 import { writeJsonResult, type JsonMediaType } from './json-response.js';
 import type { RequestState } from './request-state.js';
@@ -43,6 +43,17 @@ interface YogaServerParts {
   /** Yoga's masking options, whose `maskError` logs a masked error (yoga's wrapper of the `maskedErrors` function). */
   readonly maskedErrorsOpts: { maskError(error: unknown, message: string, isDev?: boolean): Error; errorMessage: string; isDev?: boolean } | null;
   readonly handleParams: ParamsHandler;
+  readonly getEnveloped: (context: object) => Enveloped;
+}
+
+/** Yoga's envelop instance for one request: parse, validate, context and execute with every envelop plugin. */
+interface Enveloped {
+  readonly schema: GraphQLSchema;
+  parse(source: string): DocumentNode;
+  validate(schema: GraphQLSchema, document: DocumentNode): readonly GraphQLError[];
+  contextFactory(): MaybePromise<object>;
+  execute(args: ExecutionArgs): MaybePromise<ExecutionResult>;
+  subscribe(args: ExecutionArgs): MaybePromise<ExecutionResult>;
 }
 
 /** Yoga's test for a promise (a `then` property). */
@@ -174,7 +185,7 @@ export class YogaHooks {
       if (isPromise(d)) await d;
     }
     if (!result) {
-      const r = handler({ request, params, context: ctx });
+      const r = handler === this.yoga.handleParams ? this.execute(params, request, ctx) : handler({ request, params, context: ctx });
       result = isPromise(r) ? await r : r;
     }
     for (const hook of this.onExecutionResult) {
@@ -182,6 +193,29 @@ export class YogaHooks {
       if (isPromise(d)) await d;
     }
     return result;
+  }
+
+  /**
+   * Yoga's params handler (`handleParams` and `processRequest`), restated without its promise
+   * plumbing: its envelop instance parses, validates, builds the context and executes, and an error
+   * thrown there is answered as yoga answers it.
+   */
+  private async execute(params: GraphQLParams, request: Request, ctx: FastContext): Promise<ExecutionResult> {
+    // Yoga's initial context is the server context, with the request and its params.
+    Object.assign(ctx, { request, params });
+    const enveloped = this.yoga.getEnveloped(ctx);
+    try {
+      const document = enveloped.parse(params.query as string);
+      const errors = enveloped.validate(enveloped.schema, document);
+      if (errors.length > 0) return { errors };
+      let contextValue = enveloped.contextFactory();
+      if (isPromise(contextValue)) contextValue = await contextValue;
+      const operation = getOperationAST(document, params.operationName);
+      const run = operation?.operation === 'subscription' ? enveloped.subscribe : enveloped.execute;
+      return await run({ schema: enveloped.schema, document, contextValue, variableValues: params.variables, operationName: params.operationName });
+    } catch (e) {
+      return { errors: this.errorsOf(e) };
+    }
   }
 
   /** The `onResultProcess` hooks choose the processor; a regular JSON answer is written directly, any other from its Response. */
@@ -204,7 +238,8 @@ export class YogaHooks {
       } as unknown as Payload<'onResultProcess'>);
       if (isPromise(d)) await d;
     }
-    if (processor === processRegularResult) return writeJsonResult(ctx.res, result, mediaType as JsonMediaType);
+    // A stream (a subscription's) is the regular processor's to refuse, in a Response.
+    if (processor === processRegularResult && !(Symbol.asyncIterator in result)) return writeJsonResult(ctx.res, result, mediaType as JsonMediaType);
     const { fetchAPI } = this.yoga;
     const response = processor
       ? await processor(result, fetchAPI, mediaType)
