@@ -89,12 +89,16 @@ export class YogaHooks {
 
   /** Handle a request through every hook, writing its answer to `ctx.res`. */
   async handle(request: Request, ctx: FastContext): Promise<void> {
-    let early = this.requested(request, ctx);
+    let parsedUrl: URL | undefined;
+    const { fetchAPI } = this.yoga;
+    // The URL is parsed only when a hook reads it, as the adapter's and yoga's.
+    const url = new Proxy({} as URL, { get: (_, prop) => Reflect.get((parsedUrl ??= new fetchAPI.URL(request.url, 'http://localhost')), prop) });
+    let early = this.requested(request, ctx, url);
     if (isPromise(early)) early = await early;
     if (early) return sendNodeResponse(early, ctx.res, ctx.req, true);
     let result: ExecutionResult;
     try {
-      const parsed = await this.parse(request, ctx);
+      const parsed = await this.parse(request, ctx, url);
       if (isResponse(parsed)) return sendNodeResponse(parsed, ctx.res, ctx.req, true);
       // The fast path never takes a batch: one set of params.
       result = await this.resultFor(parsed as GraphQLParams, request, ctx);
@@ -105,19 +109,16 @@ export class YogaHooks {
   }
 
   /** The `onRequest` hooks; the Response one of them answered with, if any. */
-  private requested(request: Request, ctx: FastContext): MaybePromise<Response | undefined> {
+  private requested(request: Request, ctx: FastContext, url: URL): MaybePromise<Response | undefined> {
     if (!this.onRequest.length) return undefined;
     const { fetchAPI } = this.yoga;
     let response: Response | undefined;
-    let url: URL | undefined;
-    // Parsed only when a hook reads it, as the adapter's.
-    const lazyUrl = new Proxy({} as URL, { get: (_, prop) => Reflect.get((url ??= new fetchAPI.URL(request.url, 'http://localhost')), prop) });
     const payload = {
       request,
       setRequest: unsupported,
       serverContext: ctx,
       fetchAPI,
-      url: lazyUrl,
+      url,
       requestHandler: undefined,
       setRequestHandler: unsupported,
       endResponse(r: Response) {
@@ -135,64 +136,94 @@ export class YogaHooks {
   }
 
   /** The `onRequestParse` hooks, the parser they chose, and the `onRequestParseDone` hooks: the params, or an early Response. */
-  private async parse(request: Request, ctx: FastContext): Promise<unknown> {
+  private async parse(request: Request, ctx: FastContext, url: URL): Promise<unknown> {
     const { fetchAPI } = this.yoga;
-    let parser: Parser | undefined;
-    let response: Response | undefined;
     const done: ((payload: { requestParserResult: unknown; setRequestParserResult(r: unknown): void }) => unknown)[] = [];
-    let url: URL | undefined;
-    const lazyUrl = new Proxy({} as URL, { get: (_, prop) => Reflect.get((url ??= new fetchAPI.URL(request.url, 'http://localhost')), prop) });
+    // One payload for every hook (yoga builds one per hook): `requestParser` is the parser chosen so far.
+    const payload = {
+      request,
+      url,
+      requestParser: undefined as Parser | undefined,
+      serverContext: ctx,
+      setRequestParser(p: Parser) {
+        payload.requestParser = p;
+      },
+      response: undefined as Response | undefined,
+      endResponse(res: Response) {
+        payload.response = res;
+      },
+      fetchAPI,
+    };
     for (const hook of this.onRequestParse) {
-      let r = hook({
-        request,
-        url: lazyUrl,
-        requestParser: parser,
-        serverContext: ctx,
-        setRequestParser: (p: Parser) => void (parser = p),
-        endResponse: (res: Response) => void (response = res),
-        fetchAPI,
-      } as unknown as Payload<'onRequestParse'>);
+      let r = hook(payload as unknown as Payload<'onRequestParse'>);
       if (isPromise(r)) r = await r;
       if (r?.onRequestParseDone) done.push(r.onRequestParseDone as (typeof done)[number]);
-      if (response) return response;
+      if (payload.response) return payload.response;
     }
+    const parser = payload.requestParser;
     if (!parser) return new fetchAPI.Response(null, { status: 415, statusText: 'Unsupported Media Type' });
     let parsed = parser(request);
     if (isPromise(parsed)) parsed = await parsed;
     if (isResponse(parsed)) return parsed;
+    if (!done.length) return parsed;
+    const result = {
+      requestParserResult: parsed,
+      setRequestParserResult(p: unknown) {
+        result.requestParserResult = p;
+      },
+    };
     for (const hook of done) {
-      const d = hook({ requestParserResult: parsed, setRequestParserResult: (p: unknown) => void (parsed = p) });
+      const d = hook(result);
       if (isPromise(d)) await d;
     }
-    return parsed;
+    return result.requestParserResult;
   }
 
   /** The `onParams` hooks, the params handler (yoga's envelop instance), and the `onExecutionResult` hooks. */
   private async resultFor(params: GraphQLParams, request: Request, ctx: FastContext): Promise<ExecutionResult> {
-    let result: ExecutionResult | undefined;
-    let handler = this.yoga.handleParams;
+    const yogaHandler = this.yoga.handleParams;
+    // One payload for every hook, its fields updated by the setters (yoga builds one per hook from the same variables).
+    const payload = {
+      params,
+      request,
+      setParams(p: GraphQLParams) {
+        payload.params = p;
+      },
+      paramsHandler: yogaHandler,
+      setParamsHandler(h: ParamsHandler) {
+        payload.paramsHandler = h;
+      },
+      result: undefined as ExecutionResult | undefined,
+      setResult(r: ExecutionResult) {
+        payload.result = r;
+      },
+      fetchAPI: this.yoga.fetchAPI,
+      context: ctx,
+    };
     for (const hook of this.onParams) {
-      const d = hook({
-        params,
-        request,
-        setParams: (p: GraphQLParams) => void (params = p),
-        paramsHandler: handler,
-        setParamsHandler: (h: ParamsHandler) => void (handler = h),
-        setResult: (r: ExecutionResult) => void (result = r),
-        fetchAPI: this.yoga.fetchAPI,
-        context: ctx,
-      } as unknown as Payload<'onParams'>);
+      const d = hook(payload as unknown as Payload<'onParams'>);
       if (isPromise(d)) await d;
     }
+    let result = payload.result;
     if (!result) {
-      const r = handler === this.yoga.handleParams ? this.execute(params, request, ctx) : handler({ request, params, context: ctx });
+      const handler = payload.paramsHandler;
+      const r = handler === yogaHandler ? this.execute(payload.params, request, ctx) : handler({ request, params: payload.params, context: ctx });
       result = isPromise(r) ? await r : r;
     }
+    if (!this.onExecutionResult.length) return result;
+    const done = {
+      result,
+      setResult(r: ExecutionResult) {
+        done.result = r;
+      },
+      request,
+      context: ctx,
+    };
     for (const hook of this.onExecutionResult) {
-      const d = hook({ result, setResult: (r: ExecutionResult) => void (result = r), request, context: ctx } as unknown as Payload<'onExecutionResult'>);
+      const d = hook(done as unknown as Payload<'onExecutionResult'>);
       if (isPromise(d)) await d;
     }
-    return result;
+    return done.result;
   }
 
   /**
@@ -220,30 +251,34 @@ export class YogaHooks {
 
   /** The `onResultProcess` hooks choose the processor; a regular JSON answer is written directly, any other from its Response. */
   private async answer(request: Request, ctx: FastContext, result: ExecutionResult): Promise<void> {
-    let processor: Processor | undefined;
-    let mediaType = '*/*';
-    const acceptableMediaTypes: string[] = [];
+    // One payload for every hook, its fields updated by the setters.
+    const payload = {
+      request,
+      acceptableMediaTypes: [] as string[],
+      result,
+      setResult(r: ExecutionResult) {
+        payload.result = r;
+      },
+      resultProcessor: undefined as Processor | undefined,
+      mediaType: '*/*',
+      setResultProcessor(p: Processor, m: string) {
+        payload.resultProcessor = p;
+        payload.mediaType = m;
+      },
+      serverContext: ctx,
+    };
     for (const hook of this.onResultProcess) {
-      const d = hook({
-        request,
-        acceptableMediaTypes,
-        result,
-        setResult: (r: ExecutionResult) => void (result = r),
-        resultProcessor: processor,
-        setResultProcessor: (p: Processor, m: string) => {
-          processor = p;
-          mediaType = m;
-        },
-        serverContext: ctx,
-      } as unknown as Payload<'onResultProcess'>);
+      const d = hook(payload as unknown as Payload<'onResultProcess'>);
       if (isPromise(d)) await d;
     }
+    const { resultProcessor: processor, mediaType } = payload;
+    result = payload.result;
     // A stream (a subscription's) is the regular processor's to refuse, in a Response.
     if (processor === processRegularResult && !(Symbol.asyncIterator in result)) return writeJsonResult(ctx.res, result, mediaType as JsonMediaType);
     const { fetchAPI } = this.yoga;
     const response = processor
       ? await processor(result, fetchAPI, mediaType)
-      : new fetchAPI.Response(null, { status: 406, statusText: 'Not Acceptable', headers: { accept: acceptableMediaTypes.join('; charset=utf-8, ') } });
+      : new fetchAPI.Response(null, { status: 406, statusText: 'Not Acceptable', headers: { accept: payload.acceptableMediaTypes.join('; charset=utf-8, ') } });
     await sendNodeResponse(response, ctx.res, ctx.req, true);
   }
 
