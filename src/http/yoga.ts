@@ -6,7 +6,8 @@
  * plugin, which sees every earlier verdict.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { GraphQLSchema } from 'graphql';
+import type { DocumentNode, GraphQLSchema } from 'graphql';
+import { LRUCache } from 'lru-cache';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { GatewayConfig } from '../config.js';
 import type { Connector, RequestScope } from '../connector/index.js';
@@ -71,8 +72,9 @@ export function createGatewayYoga(opts: GatewayYogaOptions): GatewayYoga {
     landingPage: false,
     maskedErrors: { maskError: (e) => maskError(e) },
     batching: { limit: 10 },
-    // Parsed documents are kept by yoga (an LRU by query text); validation verdicts by `useValidationCache`.
-    parserAndValidationCache: { validationCache: false },
+    // Parsed documents by query text, least recently used out (yoga's default cache also gives each
+    // entry a time to live, read from the clock on every lookup); validation verdicts by `useValidationCache`.
+    parserAndValidationCache: { documentCache: new LRUCache<string, DocumentNode>({ max: 1024 }), validationCache: false },
     cors: yogaCors(config.corsOrigins),
     logging: {
       debug: () => {},
