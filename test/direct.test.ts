@@ -1,8 +1,10 @@
 /**
- * The direct path (`src/direct.ts`): a document yoga has accepted is executed without yoga from its
- * second request on. Two gateways, one with DIRECT_EXECUTION off (yoga serves everything), are sent
- * the same requests, each twice, with the same request id: status, content type and body must be
- * byte-for-byte the same, and the direct one must have served exactly the requests it may serve.
+ * The fast path (`src/http/fast-path.ts`): a plain JSON POST goes through yoga's plugins without the
+ * Fetch API objects. Two gateways, one with DIRECT_EXECUTION off (yoga's Node adapter serves
+ * everything), are sent the same requests, each twice, with the same request id: status, content
+ * type and body must be byte-for-byte the same, and the fast one must have executed exactly the
+ * operations it may (`directStats().served` counts operations the fast path executed: a request it
+ * answers with a refusal or a request error before execution is not counted).
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
