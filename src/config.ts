@@ -31,7 +31,7 @@ export interface GatewayConfig {
   readonly traces: { readonly enabled: boolean; readonly storeSize: number; readonly bodies: boolean };
   /** Execute operations compiled by graphql-jit (GRAPHQL_JIT), instead of the reference executor. */
   readonly jit: boolean;
-  /** Execute documents yoga has already accepted without yoga's Fetch API layer (DIRECT_EXECUTION, `src/direct.ts`). */
+  /** Serve plain JSON POSTs through yoga's plugins without the Fetch API objects (DIRECT_EXECUTION, `src/http/fast-path.ts`). */
   readonly directExecution: boolean;
   /** Processes serving the port (WORKERS, node:cluster); 1 = this process alone. */
   readonly workers: number;

@@ -19,7 +19,6 @@
 import { GraphQLError, type ASTNode, type ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { AttemptEvent, Telemetry, UpstreamDef } from './connector/index.js';
-import type { DirectHooks } from './direct.js';
 import type { RequestState } from './server.js';
 
 /** GraphQL's Int: a 32-bit signed integer. */
@@ -96,7 +95,7 @@ const lastSegment = (pointer: string): string | undefined => pointer.split('/').
  *
  * @example
  * const leaves = new LeafContract(telemetry);
- * createGatewayServer({ plugins: [leaves.plugin(), obs.plugin], direct: [leaves.direct, obs.direct], ... });
+ * createGatewayServer({ plugins: [leaves.plugin(), obs.plugin], ... });
  */
 export class LeafContract {
   private readonly violations = new Map<string, { upstream: string; endpoint: string; pointers: string[] }>();
@@ -166,11 +165,6 @@ export class LeafContract {
         if (next !== result) setResult(next as typeof result);
       },
     };
-  }
-
-  /** The same for requests the server executes directly. */
-  get direct(): DirectHooks {
-    return { result: (state, result) => this.result(state, result) };
   }
 
   close(): void {

@@ -231,7 +231,6 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     extendContext: (scope) => ({ upstreams: connector.clientsFor<UpstreamDefinitions>(scope), workflows: workflows.forRequest(scope) }),
     // Leaf values the schema cannot represent become contract violations, before traces record the errors.
     plugins: [...security.plugins, leaves.plugin(), observability.plugin, ...usage.plugins],
-    direct: [security.direct, leaves.direct, observability.direct, ...usage.direct],
     onRequestEnd: observability.onRequestEnd,
     routes: [...observability.routes, ...cacheAdminRoutes({ connector, adminToken: env.ADMIN_TOKEN || undefined }), ...perimeterRoutes({ adminToken: env.ADMIN_TOKEN || undefined, derive: () => derivePerimeterMap({ env }) }), ...usage.routes],
   });

@@ -1,12 +1,15 @@
 /**
- * The direct path (`src/direct.ts`): a document yoga has accepted is executed without yoga from its
- * second request on. Two gateways, one with DIRECT_EXECUTION off (yoga serves everything), are sent
- * the same requests, each twice, with the same request id: status, content type and body must be
- * byte-for-byte the same, and the direct one must have served exactly the requests it may serve.
+ * The fast path (`src/http/fast-path.ts`): a plain JSON POST goes through yoga's plugins without the
+ * Fetch API objects. Two gateways, one with DIRECT_EXECUTION off (yoga's Node adapter serves
+ * everything), are sent the same requests, each twice, with the same request id: status, content
+ * type and body must be byte-for-byte the same, and the fast one must have executed exactly the
+ * operations it may (`directStats().served` counts operations the fast path executed: a request it
+ * answers with a refusal or a request error before execution is not counted).
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { acceptedMediaType, directParams, responseInit, serializeResult } from '../src/direct.js';
+import { fastPathParams } from '../src/http/fast-path-params.js';
+import { acceptedMediaType, responseInit, serializeResult } from '../src/http/json-response.js';
 import { CONFIG_DEFAULTS } from '../src/config.js';
 import { signUserToken } from '../src/identity.js';
 import { hashApiKey } from '../src/security/clients.js';
@@ -214,10 +217,10 @@ describe('direct path helpers', () => {
   });
 
   it('take only single operations with the standard keys', () => {
-    expect(directParams({ query: '{ a }' })).toEqual({ query: '{ a }', operationName: null, variables: {} });
-    expect(directParams({ query: '{ a }', variables: null, operationName: null, extensions: null })).toEqual({ query: '{ a }', operationName: null, variables: {} });
+    expect(fastPathParams({ query: '{ a }' })).toEqual({ query: '{ a }', operationName: null, variables: {} });
+    expect(fastPathParams({ query: '{ a }', variables: null, operationName: null, extensions: null })).toEqual({ query: '{ a }', operationName: null, variables: {} });
     for (const body of [null, [], [{ query: '{ a }' }], { query: 1 }, { query: '{ a }', variables: [] }, { query: '{ a }', variables: 'x' }, { query: '{ a }', operationName: 2 }, { query: '{ a }', documentId: 'x' }, { query: '{ a }', extensions: { persistedQuery: {} } }, { query: '{ a }', extensions: [] }]) {
-      expect(directParams(body)).toBeUndefined();
+      expect(fastPathParams(body)).toBeUndefined();
     }
   });
 

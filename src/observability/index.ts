@@ -15,7 +15,6 @@ import type { Plugin } from 'graphql-yoga';
 import { isAdmin } from '../cache-admin.js';
 import type { GatewayConfig } from '../config.js';
 import type { Connector, Telemetry } from '../connector/index.js';
-import type { DirectHooks } from '../direct.js';
 import { headerValue, type RequestState, type Route } from '../server.js';
 import { GatewayMetrics } from './metrics.js';
 import { endRequestSpan, getTracer, parentContext, startRequestSpan } from './otel.js';
@@ -48,10 +47,8 @@ export interface ObservabilityOptions {
 }
 
 export interface Observability {
-  /** Yoga plugin: trace context per request, `extensions.trace` when asked for. */
+  /** Yoga plugin: trace context per request, `extensions.trace` when asked for (every request runs it, whichever way it is served). */
   readonly plugin: Plugin<any>;
-  /** The same for requests the server executes without yoga. */
-  readonly direct: DirectHooks;
   /** `/metrics`, `/traces`, `/traces/{id}`. */
   readonly routes: readonly Route[];
   /** The gateway's `onRequestEnd`. */
@@ -241,18 +238,6 @@ export function createObservability(opts: ObservabilityOptions): Observability {
   }
 
 
-  /** The plugin's work for a request executed without yoga (`src/direct.ts`). */
-  const direct: DirectHooks = {
-    start(state, params) {
-      const l = liveOf(state);
-      l.query = params.query;
-      l.operationName = params.operationName ?? undefined;
-    },
-    result(state, result) {
-      return processResults(state, [result], headerValue(state.headers[TRACE_HEADER]))?.[0] ?? result;
-    },
-  };
-
   function onRequestEnd(state: RequestState, status: number, aborted: boolean): void {
     const end = performance.now();
     const durationMs = Math.round((end - state.startedAt) * 100) / 100; // as shown, so filters agree with the list
@@ -332,7 +317,6 @@ export function createObservability(opts: ObservabilityOptions): Observability {
 
   return {
     plugin,
-    direct,
     routes,
     onRequestEnd,
     store,

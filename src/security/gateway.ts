@@ -6,13 +6,12 @@ import type { IncomingMessage } from 'node:http';
 import type { GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { Connector } from '../connector/index.js';
-import type { DirectHooks } from '../direct.js';
 import type { Logger } from '../logging.js';
 import { projectPath } from '../paths.js';
 import { loadClients, type ClientRegistry } from './clients.js';
 import { loadSecurityConfig, type SecurityConfig } from './config.js';
 import { guardFieldAccess, guardMutations } from './field-access.js';
-import { costLimit, hardeningDirectHooks, hardeningPlugins, inputLimit } from './hardening.js';
+import { costLimit, hardeningPlugins, inputLimit } from './hardening.js';
 import { useOperationRateLimit } from './operation-limit.js';
 import { PersistedDocuments } from './persisted.js';
 import { watchSecretFiles, type RotationWatcher } from './rotation.js';
@@ -25,10 +24,8 @@ export interface Security {
   readonly clients: ClientRegistry;
   readonly documents: PersistedDocuments;
   readonly rotation: RotationWatcher;
-  /** Yoga/envelop plugins, to run before the others. */
+  /** Yoga/envelop plugins, to run before the others (every request runs them, whichever way it is served). */
   readonly plugins: Plugin[];
-  /** The same rules for requests the server executes without yoga. */
-  readonly direct: DirectHooks;
   /** Applies `@pii` field access to a schema (in place). */
   guard(schema: GraphQLSchema): GraphQLSchema;
   /** The server's `identifyClient`: the `x-api-key` header's client, or a refusal. */
@@ -52,7 +49,7 @@ export function createSecurity(opts: { env: NodeJS.ProcessEnv; mode: 'developmen
     onRotate: (e) => opts.logger.info({ reason: e.reason, variables: e.variables, upstreams: e.upstreams }, 'credentials refreshed'),
   });
   if (opts.mode === 'production' && !clients.enabled) opts.logger.warn({}, 'no API clients configured (CLIENTS, CLIENTS_FILE): requests are not identified');
-  // One cost limiter for yoga's path and the direct one: each operation's cost is computed once.
+  // Each operation's cost is computed once per combination of its size variables.
   const limit = costLimit(config);
   const inputs = inputLimit(config);
   return {
@@ -61,7 +58,6 @@ export function createSecurity(opts: { env: NodeJS.ProcessEnv; mode: 'developmen
     documents,
     rotation,
     plugins: [useOperationRateLimit(clients), ...hardeningPlugins({ config, documents, clients, maxBodyBytes: opts.maxBodyBytes, costLimit: limit, inputLimit: inputs })],
-    direct: hardeningDirectHooks({ config, documents, clients, costLimit: limit, inputLimit: inputs }),
     guard: (schema) => guardMutations(guardFieldAccess(schema)),
     identifyClient(req) {
       const key = req.headers['x-api-key'];

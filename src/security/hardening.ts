@@ -12,7 +12,6 @@ import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { NoSchemaIntrospectionCustomRule, type GraphQLError, type ValidationContext } from 'graphql';
 import { createGraphQLError, type GraphQLParams, type Plugin } from 'graphql-yoga';
-import type { DirectHooks } from '../direct.js';
 import type { RequestState } from '../server.js';
 import type { ClientRegistry } from './clients.js';
 import type { SecurityConfig } from './config.js';
@@ -152,20 +151,6 @@ export function useBodyLimit(maxBytes: number): Plugin {
         return inner(new fetchAPI.Request(req.url, { method: req.method, headers: req.headers, body: buf }));
       });
     },
-  };
-}
-
-/**
- * The hardening rules that depend on the request, for the direct path (`src/direct.ts`): a request
- * an ad-hoc document is refused to, with a string over its bound, or over the cost limit, is left to yoga, whose plugins above
- * answer with the refusal. The other limits are validation rules: the direct path only ever runs
- * documents that passed them.
- */
-export function hardeningDirectHooks(opts: { config: SecurityConfig; documents: PersistedDocuments; clients: ClientRegistry; costLimit: CostLimit; inputLimit: InputLimit }): DirectHooks {
-  const persisted = { documents: opts.documents, clients: opts.clients, only: opts.config.persistedOperations === 'only' };
-  return {
-    admit: (state, params, document, schema) =>
-      !persistedRequired(persisted, state, params.query) && !opts.inputLimit(schema, document, params.operationName, params.variables) && !opts.costLimit(schema, document, params.operationName, params.variables),
   };
 }
 

@@ -10,10 +10,9 @@
 import type { Plugin } from 'graphql-yoga';
 import { Counter, type Registry } from 'prom-client';
 import { ConfigurationError } from '../errors.js';
-import type { DirectHooks } from '../direct.js';
 import type { Route } from '../server.js';
 import { MemoryUsageSink } from './memory-sink.js';
-import { fieldUsageDirect, useFieldUsage } from './plugin.js';
+import { useFieldUsage } from './plugin.js';
 import { UsageRecorder } from './recorder.js';
 import { usageRoutes } from './route.js';
 import type { UsageSink } from './types.js';
@@ -21,7 +20,7 @@ import type { UsageSink } from './types.js';
 export { operationCoordinates, selectOperation, ANONYMOUS_OPERATION, type OperationCoordinates } from './coordinates.js';
 export { UsageRecorder, type UsageRecorderOptions } from './recorder.js';
 export { MemoryUsageSink } from './memory-sink.js';
-export { useFieldUsage, fieldUsageDirect } from './plugin.js';
+export { useFieldUsage } from './plugin.js';
 export { usageRoutes } from './route.js';
 export { summariseUsage, parseUsageExport, type CoordinateUsage } from './summary.js';
 export * from './types.js';
@@ -59,7 +58,6 @@ export interface FieldUsage {
   readonly recorder: UsageRecorder | undefined;
   /** Empty when FIELD_USAGE=off. */
   readonly plugins: readonly Plugin[];
-  readonly direct: readonly DirectHooks[];
   readonly routes: readonly Route[];
   close(): Promise<void>;
 }
@@ -76,15 +74,15 @@ export interface FieldUsageOptions {
 }
 
 /**
- * The field usage layer: plugin, direct-path hooks, admin route.
+ * The field usage layer: plugin (every request, fast path included), admin route.
  *
  * @example
  * const usage = await createFieldUsage({ env, redisUrl: config.redisUrl, namespace: 'tributary', adminToken, registry });
- * createGatewayServer({ ..., plugins: [...usage.plugins], direct: [...usage.direct], routes: [...usage.routes] });
+ * createGatewayServer({ ..., plugins: [...usage.plugins], routes: [...usage.routes] });
  */
 export async function createFieldUsage(opts: FieldUsageOptions): Promise<FieldUsage> {
   const s = usageSettings(opts.env);
-  if (!s.enabled) return { recorder: undefined, plugins: [], direct: [], routes: [], close: async () => {} };
+  if (!s.enabled) return { recorder: undefined, plugins: [], routes: [], close: async () => {} };
   let sink: UsageSink;
   let timer: NodeJS.Timeout | undefined;
   if (opts.redisUrl) {
@@ -124,7 +122,6 @@ export async function createFieldUsage(opts: FieldUsageOptions): Promise<FieldUs
   return {
     recorder,
     plugins: [useFieldUsage(recorder)],
-    direct: [fieldUsageDirect(recorder)],
     routes: usageRoutes({ recorder, adminToken: opts.adminToken }),
     async close() {
       clearInterval(timer);

@@ -1,0 +1,90 @@
+/**
+ * The gateway's yoga instance: the one GraphQL pipeline every request goes through, whichever way
+ * it arrives (yoga's Node adapter, or the fast path). Its plugins, in order: the operation's name
+ * and type, the result policy, the layers' plugins (security, observability), the validation cache
+ * (after every plugin that adds rules), compiled execution (graphql-jit), and last the fast path's
+ * plugin, which sees every earlier verdict.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { DocumentNode, GraphQLSchema } from 'graphql';
+import { LRUCache } from 'lru-cache';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type { GatewayConfig } from '../config.js';
+import type { Connector, RequestScope } from '../connector/index.js';
+import { CompiledOperations } from '../execution.js';
+import type { User } from '../identity.js';
+import type { Logger } from '../logging.js';
+import { yogaCors } from './cors.js';
+import { useOperationInfo } from './operation-info.js';
+import { errorInfo } from './request-log.js';
+import type { RequestState } from './request-state.js';
+import { maskError, useResultPolicy } from './result-policy.js';
+import { useValidationCache } from './validation-cache.js';
+
+/** The server context yoga gets for a request: the Node request and response, and the request's state. */
+export interface GatewayServerContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly state: RequestState;
+}
+
+/** The gateway's yoga instance. */
+export type GatewayYoga = YogaServerInstance<GatewayServerContext, {}>;
+
+export interface GatewayYogaOptions {
+  readonly schema: GraphQLSchema;
+  readonly config: GatewayConfig;
+  readonly logger: Logger;
+  readonly connector: Connector;
+  readonly authenticate: (authorization: string | null) => Promise<User | null>;
+  /** Adds the composition root's fields (typed upstream clients) to each request's context. */
+  readonly extendContext: (scope: RequestScope) => Record<string, unknown>;
+  /** The layers' plugins (security, observability), after the gateway's own. */
+  readonly plugins: readonly Plugin<any>[];
+  /** Plugins that must see every other plugin's verdict (the fast path's writer), last. */
+  readonly last: readonly Plugin<any>[];
+}
+
+/**
+ * Create the gateway's yoga instance.
+ *
+ * @example
+ * const yoga = createGatewayYoga({ schema, config, logger, connector, authenticate, extendContext, plugins, last: [fast.plugin] });
+ */
+export function createGatewayYoga(opts: GatewayYogaOptions): GatewayYoga {
+  const { config, logger, connector } = opts;
+
+  /**
+   * A request's GraphQL context: its user, its scope on the connector (the operations of a batched
+   * request share one: one request, one set of loaders, one trace) and the typed clients.
+   */
+  function contextFor(state: RequestState, user: User | null): Record<string, unknown> {
+    state.user = user;
+    const scope = state.scope ?? connector.scope({ requestId: state.requestId, user, deadline: state.startedAt + state.deadlineMs, signal: state.abort, propagate: state.propagate });
+    state.scope = scope;
+    return { requestId: state.requestId, user, scope, state, ...opts.extendContext(scope) };
+  }
+
+  return createYoga<GatewayServerContext>({
+    schema: opts.schema,
+    graphqlEndpoint: '/graphql',
+    graphiql: config.mode === 'development',
+    landingPage: false,
+    maskedErrors: { maskError: (e) => maskError(e) },
+    batching: { limit: 10 },
+    // Parsed documents by query text, least recently used out (yoga's default cache also gives each
+    // entry a time to live, read from the clock on every lookup); validation verdicts by `useValidationCache`.
+    parserAndValidationCache: { documentCache: new LRUCache<string, DocumentNode>({ max: 1024 }), validationCache: false },
+    cors: yogaCors(config.corsOrigins),
+    logging: {
+      debug: () => {},
+      info: () => {},
+      warn: (...args: unknown[]) => logger.warn({ detail: String(args[0]) }, 'yoga warning'),
+      error: (...args: unknown[]) => logger.error({ err: errorInfo(args[0]) }, 'yoga error'),
+    },
+    context: async ({ request, state }) => contextFor(state, await opts.authenticate(request.headers.get('authorization'))),
+    // graphql-jit (GRAPHQL_JIT, on by default): each operation of a validated document is compiled
+    // once into a function (src/execution.ts), held per document object (yoga's parse/validate cache keeps the documents).
+    plugins: [useOperationInfo(), useResultPolicy(), ...opts.plugins, useValidationCache(), ...(config.jit ? [new CompiledOperations(opts.schema).plugin()] : []), ...opts.last],
+  });
+}
