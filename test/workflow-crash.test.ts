@@ -99,7 +99,8 @@ describe.each<[StoreKind, Case[]]>([
   });
   afterAll(() => spot.drop());
 
-  it.each(cases.map((c) => [label(c), c] as const))('%s: after a restart nothing is half done and nothing applied twice', async (_, c) => {
+  // A child process starting under tsx takes seconds on a loaded machine: a generous budget per case.
+  it.each(cases.map((c) => [label(c), c] as const))('%s: after a restart nothing is half done and nothing applied twice', { timeout: 120_000 }, async (_, c) => {
     const input = checkoutInput(c.source);
     const key = `key-${input.ref}`;
     const owner = `gateway-${input.ref}`;

@@ -14,6 +14,7 @@ import {
   type WorkflowRunnerOptions,
 } from '../src/workflow/index.js';
 import { isTributaryError } from '../src/errors.js';
+import { eventually } from './support/wait.js';
 import { checkout, shopInvoke, startShop, type CheckoutInput, type Shop } from './support/workflow-shop.js';
 import { storeSpot, type StoreKind, type StoreSpot } from './support/workflow-stores.js';
 
@@ -149,6 +150,26 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('workflow runner on %s', (kind)
     expect(shop.books(input.ref)).toEqual({ reserved: 1, released: 1, charged: 1, refunded: 1, ordered: 0, committed: 0 });
   });
 
+  it('re-drives a call with the input logged with its intent, even when a newer definition builds another', async () => {
+    let now = Date.now();
+    const r1 = await runner({ now: () => now, inDoubtRetryMs: 1_000 });
+    const input = order();
+    shop.fault('charge', { status: 503, times: 6 });
+    expect(isWorkflowInDoubt(await r1.run('checkout', { input, userId: 'u1', clientKey: 'k-deploy' }).catch((e: unknown) => e))).toBe(true);
+    await r1.close();
+    // The next deploy charges another amount for new instances; the one in flight keeps its first body.
+    const v2 = defineWorkflow<CheckoutInput>({
+      name: 'checkout',
+      steps: checkout.groups.map(([s]) => (s!.name === 'charge' ? { ...s!, input: ({ input: i }: { input: CheckoutInput }) => ({ ref: i.ref, source: i.source, amountCents: 999 }) } : s!)),
+    });
+    now += 1_001;
+    const r2 = await runner({ workflows: [v2], now: () => now });
+    await eventually(async () => (await r2.list('in-flight')).length === 0, 'recovered');
+    const charges = shop.effects.filter((e) => e.route === 'charge' && e.body.ref === input.ref);
+    expect(charges.map((e) => e.body.amountCents)).toEqual([100]);
+    expect(shop.books(input.ref)).toMatchObject({ charged: 1, refunded: 1, reserved: 1, released: 1 });
+  });
+
   it('past the point of no return only drives forward: a failing later step is retried, never undone', async () => {
     let now = Date.now();
     const r = await runner({ now: () => now, inDoubtRetryMs: 1_000 });
@@ -239,7 +260,6 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('workflow runner on %s', (kind)
     shop.fault('reserve', { hold: true });
     const running = r.run('parallelCheckout', { input, userId: 'u1', clientKey: 'k-par' });
     // The charge is applied while the reservation is still held: the two run at once.
-    const { eventually } = await import('./support/wait.js');
     await eventually(() => shop.books(input.ref).charged === 1 && shop.held.get('reserve') === 1, 'charge applied while reserve is held');
     shop.fault('order', { status: 400 });
     shop.release('reserve');

@@ -36,7 +36,10 @@ export interface StepInput<I> {
   /** Unique in the workflow; part of the idempotency key (`<instance>:<step>`), so never rename a live step. */
   readonly name: string;
   readonly call: CallTarget;
-  /** Builds the call's input from the workflow's input and earlier steps' outputs. Must be deterministic. */
+  /**
+   * Builds the call's input from the workflow's input and earlier steps' outputs (both as logged). The
+   * input is logged with the call's intent, and a re-drive sends the logged one again.
+   */
   readonly input: (ctx: StepContext<I>) => unknown;
   /** Default true: the call is logged before it is sent and carries an idempotency key. False for reads. */
   readonly sideEffect?: boolean;

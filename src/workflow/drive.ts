@@ -66,24 +66,30 @@ export async function driveInstance(def: WorkflowDef, row: InstanceRow, deps: Dr
   const maybeApplied = (step: StepDef) => ['started', 'unknown'].includes(state(step.name, 'forward')?.state ?? '');
   const pivotPassed = () => pivot !== undefined && state(pivot.name, 'forward')?.state === 'done';
 
-  async function write(step: string, kind: StepKind, st: StepState, extra: { output?: unknown; error?: unknown } = {}) {
+  async function write(step: string, kind: StepKind, st: StepState, extra: { input?: unknown; output?: unknown; error?: unknown } = {}) {
     await store.record(row.id, owner, { step, kind, state: st, ...extra }, deps.now());
     const prev = log.get(`${step}|${kind}`);
     log.set(`${step}|${kind}`, {
-      step, kind, state: st, output: extra.output, error: extra.error,
+      step, kind, state: st, input: extra.input ?? prev?.input, output: extra.output, error: extra.error,
       attempts: (prev?.attempts ?? 0) + (st === 'started' ? 1 : 0), updatedAt: deps.now(),
     });
   }
 
-  /** One call, logged before and after; re-driven with the same key while its outcome is unknown. */
-  async function call(step: StepDef, kind: StepKind, target: CallTarget, input: unknown, sideEffect: boolean): Promise<Result> {
+  /**
+   * One call, logged before and after; re-driven with the same key while its outcome is unknown. `build`
+   * makes its input unless one was logged already: a re-drive sends the very body the key was first sent
+   * with (an upstream answers another body under the same key with 409), even after a deploy changed it.
+   */
+  async function call(step: StepDef, kind: StepKind, target: CallTarget, build: () => unknown, sideEffect: boolean): Promise<Result> {
+    const logged = state(step.name, kind)?.input;
+    const input = logged !== undefined ? logged : build();
     const key = sideEffect ? stepKey(row.id, step.name, kind) : undefined;
     const where = { ...base, step: step.name, kind, upstream: target.upstream, endpoint: target.endpoint, keyHash: key && keyHash(key) };
     for (let i = 0; ; i++) {
       if (deps.signal.aborted) throw new WorkflowRunnerClosedError();
       const attempt = (state(step.name, kind)?.attempts ?? 0) + 1;
       // The intent goes to the log before the call leaves: from here on, a crash means "maybe applied".
-      if (sideEffect) await write(step.name, kind, 'started');
+      if (sideEffect) await write(step.name, kind, 'started', { input });
       events.emit('stepStart', { ...where, attempt });
       const t0 = deps.now();
       let result: Result;
@@ -113,7 +119,7 @@ export async function driveInstance(def: WorkflowDef, row: InstanceRow, deps: Dr
   async function forwardStep(step: StepDef): Promise<Result> {
     const logged = state(step.name, 'forward');
     if (logged?.state === 'done') return { state: 'done', output: logged.output };
-    const result = await call(step, 'forward', step.call, step.input(ctx()), step.sideEffect);
+    const result = await call(step, 'forward', step.call, () => step.input(ctx()), step.sideEffect);
     if (result.state === 'done') outputs[step.name] = result.output;
     return result;
   }
@@ -180,8 +186,8 @@ export async function driveInstance(def: WorkflowDef, row: InstanceRow, deps: Dr
       }
       if (!step.compensate) continue;
       if (state(step.name, 'compensate')?.state !== 'done') {
-        const input = step.compensate.input({ ...ctx(), output: outputs[step.name] });
-        const r = await call(step, 'compensate', step.compensate.call, input, true);
+        const { compensate: undo } = step;
+        const r = await call(step, 'compensate', undo.call, () => undo.input({ ...ctx(), output: outputs[step.name] }), true);
         if (r.state !== 'done') return inDoubt(`compensation of ${step.name} keeps failing`);
       }
       compensated.push(step.name);

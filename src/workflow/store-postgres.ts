@@ -81,7 +81,7 @@ export function postgresWorkflowStore(options: PostgresStoreOptions): WorkflowSt
           CREATE INDEX IF NOT EXISTS ${I}_active ON ${I} (status, lease_until);
           CREATE TABLE IF NOT EXISTS ${S} (
             instance_id TEXT NOT NULL REFERENCES ${I}(id) ON DELETE CASCADE, step TEXT NOT NULL, kind TEXT NOT NULL,
-            state TEXT NOT NULL, output TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0, updated_at BIGINT NOT NULL,
+            state TEXT NOT NULL, input TEXT, output TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0, updated_at BIGINT NOT NULL,
             seq BIGSERIAL, PRIMARY KEY (instance_id, step, kind));`);
       });
     },
@@ -112,9 +112,10 @@ export function postgresWorkflowStore(options: PostgresStoreOptions): WorkflowSt
       // The fence and the write in one statement: the step is written only while `owner` holds the instance.
       const r = await pool.query(
         `WITH fence AS (UPDATE ${I} SET updated_at = $8 WHERE id = $1 AND owner = $2 RETURNING id)
-         INSERT INTO ${S} (instance_id, step, kind, state, output, error, attempts, updated_at)
-         SELECT id, $3, $4, $5, $6, $7, $9, $8 FROM fence
+         INSERT INTO ${S} (instance_id, step, kind, state, output, error, attempts, updated_at, input)
+         SELECT id, $3, $4, $5, $6, $7, $9, $8, $10 FROM fence
          ON CONFLICT (instance_id, step, kind) DO UPDATE SET state = excluded.state, output = excluded.output,
+           input = COALESCE(excluded.input, ${S}.input),
            error = excluded.error, attempts = ${S}.attempts + excluded.attempts, updated_at = excluded.updated_at`,
         [
           id,
@@ -126,6 +127,7 @@ export function postgresWorkflowStore(options: PostgresStoreOptions): WorkflowSt
           s.error === undefined ? null : JSON.stringify(s.error),
           now,
           s.state === 'started' ? 1 : 0,
+          s.input === undefined ? null : JSON.stringify(s.input),
         ],
       );
       if (r.rowCount === 0) throw new WorkflowLeaseLostError(id);

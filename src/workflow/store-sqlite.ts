@@ -16,6 +16,7 @@ import {
   toStep,
   type RawInstance,
   type RawStep,
+  type StepWrite,
   type WorkflowStore,
 } from './store.js';
 
@@ -63,7 +64,7 @@ export function sqliteWorkflowStore(options: SqliteStoreOptions): WorkflowStore 
     CREATE INDEX IF NOT EXISTS ${I}_active ON ${I} (status, lease_until);
     CREATE TABLE IF NOT EXISTS ${S} (
       instance_id TEXT NOT NULL REFERENCES ${I}(id) ON DELETE CASCADE, step TEXT NOT NULL, kind TEXT NOT NULL,
-      state TEXT NOT NULL, output TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL,
+      state TEXT NOT NULL, input TEXT, output TEXT, error TEXT, attempts INTEGER NOT NULL DEFAULT 0, updated_at INTEGER NOT NULL,
       PRIMARY KEY (instance_id, step, kind));`);
   db.pragma('foreign_keys = ON');
 
@@ -74,8 +75,9 @@ export function sqliteWorkflowStore(options: SqliteStoreOptions): WorkflowStore 
     get: db.prepare(`SELECT * FROM ${I} WHERE id = ?`),
     steps: db.prepare(`SELECT * FROM ${S} WHERE instance_id = ? ORDER BY rowid`),
     fence: db.prepare(`UPDATE ${I} SET updated_at = ? WHERE id = ? AND owner = ?`),
-    step: db.prepare(`INSERT INTO ${S} (instance_id, step, kind, state, output, error, attempts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-      ON CONFLICT (instance_id, step, kind) DO UPDATE SET state = excluded.state, output = excluded.output, error = excluded.error,
+    step: db.prepare(`INSERT INTO ${S} (instance_id, step, kind, state, input, output, error, attempts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (instance_id, step, kind) DO UPDATE SET state = excluded.state, input = COALESCE(excluded.input, input),
+      output = excluded.output, error = excluded.error,
       attempts = attempts + excluded.attempts, updated_at = excluded.updated_at`),
     claim: db.prepare(`UPDATE ${I} SET owner = ?, lease_until = ?, attempts = attempts + 1, updated_at = ?
       WHERE id IN (SELECT id FROM ${I} WHERE status IN (${active}) AND (lease_until < ? OR owner = ?) ORDER BY lease_until LIMIT ?) RETURNING *`),
@@ -86,11 +88,12 @@ export function sqliteWorkflowStore(options: SqliteStoreOptions): WorkflowStore 
     if (q.fence.run(now, id, owner).changes === 0) throw new WorkflowLeaseLostError(id);
   };
   const recordTx = db.transaction(
-    (id: string, owner: string, s: { step: string; kind: string; state: string; output?: unknown; error?: unknown }, now: number) => {
+    (id: string, owner: string, s: StepWrite, now: number) => {
       fenced(id, owner, now);
       const output = s.output === undefined ? null : JSON.stringify(s.output);
       const error = s.error === undefined ? null : JSON.stringify(s.error);
-      q.step.run(id, s.step, s.kind, s.state, output, error, s.state === 'started' ? 1 : 0, now);
+      const input = s.input === undefined ? null : JSON.stringify(s.input);
+      q.step.run(id, s.step, s.kind, s.state, input, output, error, s.state === 'started' ? 1 : 0, now);
     },
   );
 

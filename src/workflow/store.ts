@@ -40,11 +40,23 @@ export interface StepRow {
   readonly step: string;
   readonly kind: StepKind;
   readonly state: StepState;
+  /** The input sent (written with `started`): a re-drive sends exactly it again, even from newer code. */
+  readonly input: unknown;
   readonly output: unknown;
   readonly error: unknown;
   /** Calls sent for this step (a re-drive counts one more). */
   readonly attempts: number;
   readonly updatedAt: number;
+}
+
+/** One write of a step's state; `input` only with `started` (later writes keep it). */
+export interface StepWrite {
+  readonly step: string;
+  readonly kind: StepKind;
+  readonly state: StepState;
+  readonly input?: unknown;
+  readonly output?: unknown;
+  readonly error?: unknown;
 }
 
 export interface NewInstance {
@@ -87,7 +99,7 @@ export interface WorkflowStore {
   byClientKey(userId: string, clientKey: string): Promise<InstanceRow | undefined>;
   steps(id: string): Promise<StepRow[]>;
   /** Fenced: writes a step's state (a `started` write counts one more attempt). */
-  record(id: string, owner: string, step: { step: string; kind: StepKind; state: StepState; output?: unknown; error?: unknown }, now: number): Promise<void>;
+  record(id: string, owner: string, step: StepWrite, now: number): Promise<void>;
   /** Fenced: changes the instance. */
   update(id: string, owner: string, patch: InstancePatch, now: number): Promise<void>;
   /**
@@ -138,6 +150,7 @@ export interface RawStep {
   step: string;
   kind: string;
   state: string;
+  input: string | null;
   output: string | null;
   error: string | null;
   attempts: number;
@@ -169,6 +182,7 @@ export function toStep(r: RawStep): StepRow {
     step: r.step,
     kind: r.kind as StepKind,
     state: r.state as StepState,
+    input: r.input === null ? undefined : JSON.parse(r.input),
     output: r.output === null ? undefined : JSON.parse(r.output),
     error: r.error === null ? undefined : JSON.parse(r.error),
     attempts: Number(r.attempts),
