@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSandbox, type Sandbox } from '../sandbox/index.js';
 import { canaryCredentials, canaryEnv, OPERATIONS, startStack, watchCredentials, type CredentialWatch, type Stack } from './support/stack.js';
+import { parsePrometheus } from './support/observability.js';
 import { eventually } from './support/wait.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -41,6 +42,9 @@ describe('process, Node, build and in-flight metrics', () => {
     }
     expect(sample(text, 'process_resident_memory_bytes')).toBeGreaterThan(0);
     expect(sample(text, 'tributary_build_info', `{version="${VERSION}",node="${process.version}"}`)).toBe(1);
+    // Back-to-back scrapes (the event-loop lag has no new sample yet: NaN) still parse as strict exposition format.
+    const again = [await scrape(), await scrape()];
+    for (const t of again) expect(() => parsePrometheus(t)).not.toThrow();
   });
 
   it('counts the GraphQL requests in flight: 1 while one waits on a hanging upstream, 0 once it is answered', async () => {

@@ -26,13 +26,14 @@ interface MetricsAnswer {
 /** How long a worker waits for the primary's aggregate before answering with its own registry (ms). */
 const ANSWER_TIMEOUT_MS = 5_000;
 
+let serving = false;
+
 /**
  * In the primary: answer workers' requests for the whole process's metrics. Idempotent.
  *
  * @example
  * serveClusterMetrics(); // in runPrimary, before forking
  */
-let serving = false;
 export function serveClusterMetrics(): void {
   if (serving || !cluster.isPrimary) return;
   serving = true;

@@ -160,7 +160,10 @@ export class GatewayMetrics {
 
   /** The Prometheus text exposition: the whole process's (every worker's, under `--workers N`). */
   async text(): Promise<string> {
-    return (await clusterMetricsText()) ?? this.registry.metrics();
+    const text = (await clusterMetricsText()) ?? (await this.registry.metrics());
+    // prom-client writes a NaN sample (the event-loop lag mean before any sample) as "Nan"; the
+    // exposition format spells it "NaN".
+    return text.replace(/ Nan$/gm, ' NaN');
   }
 
   get contentType(): string {
