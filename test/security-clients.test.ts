@@ -27,7 +27,7 @@ describe('client configuration', () => {
     writeFileSync(file, JSON.stringify({ mobile: { keySha256: hashApiKey('m'), permissions: ['pii'], operations: 'persisted' } }));
     const rows = describeClients({ CLIENTS, CLIENTS_FILE: file });
     expect(rows.map((r) => r.name)).toEqual(['limited', 'mobile', 'partner', 'web']);
-    expect(rows.find((r) => r.name === 'mobile')).toEqual({ name: 'mobile', permissions: ['pii'], pii: true, operations: 'persisted', persistedOnly: true, rateLimit: null });
+    expect(rows.find((r) => r.name === 'mobile')).toEqual({ name: 'mobile', permissions: ['pii'], pii: true, write: false, operations: 'persisted', persistedOnly: true, rateLimit: null });
     expect(rows.find((r) => r.name === 'web')!.permissions).toEqual(['pii', 'trace']);
     expect(JSON.stringify(rows)).not.toContain(hashApiKey(KEYS.web));
   });

@@ -240,7 +240,7 @@ describe('persisted documents', () => {
     const committed = readFileSync(new URL('../generated/persisted-operations.json', import.meta.url), 'utf8');
     expect(committed).toBe(manifestText(manifest));
     expect(manifestText(buildManifest(new URL('../operations/', import.meta.url).pathname))).toBe(committed);
-    expect(manifest.operations.map((o) => o.name)).toEqual(['CategoryPage', 'CheckoutQuote', 'ProductPage', 'Viewer']);
+    expect(manifest.operations.map((o) => o.name)).toEqual(['CategoryPage', 'CheckoutQuote', 'PlaceOrder', 'ProductPage', 'Viewer']);
     for (const o of manifest.operations) expect(o.sha256).toBe(createHash('sha256').update(o.document).digest('hex'));
   });
 

@@ -95,9 +95,19 @@ export async function createWorkflowService(opts: WorkflowServiceOptions): Promi
   let redis: { close(): Promise<void> } | undefined;
   if (opts.redisUrl && !opts.databaseUrl) {
     const { redisClient } = await import('../redis.js');
+    // Not awaited: while Redis is away, a claim fails at once (no offline queue) and the write is
+    // refused as not finished yet (WORKFLOW_IN_DOUBT), never run twice; reads are not held up.
     const r = redisClient(opts.redisUrl);
-    await r.connected;
-    redis = { close: () => r.client.quit().then(() => undefined, () => undefined) };
+    // Closed at once: a QUIT to a slow or unreachable Redis would hold the gateway's stop.
+    redis = {
+      close: async () => {
+        try {
+          r.client.destroy();
+        } catch {
+          // already closed
+        }
+      },
+    };
     claims = redisKeyClaims(r.client, { retentionMs: RUNNER_DEFAULTS.retentionMs });
   }
   const { connector } = opts;
