@@ -158,6 +158,15 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     const s = await startSandbox(sandboxOptionsFromEnv(env));
     sandbox = s;
     baseUrls = s.urls;
+    // An upstream the sandbox does not simulate: its calls go to a stand-in answering 503, so the
+    // gateway starts and that upstream's fields answer with errors naming it.
+    const missing = upstreamList.filter((d) => !s.urls[d.name]);
+    if (missing.length > 0) {
+      const standIn = await unavailableStandIn();
+      baseUrls = { ...Object.fromEntries(missing.map((d) => [d.name, standIn.url])), ...s.urls };
+      sandbox = { urls: s.urls, close: async () => (await s.close(), await standIn.close()) };
+      logger.warn({ upstreams: missing.map((d) => d.name) }, 'no sandbox counterpart: these upstreams answer 503 until their URL is set');
+    }
   }
 
   let cache: CacheStore | null = null;

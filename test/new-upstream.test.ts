@@ -212,6 +212,33 @@ describe('a new upstream in three files', () => {
     expect(new URL(page.path, 'http://x').searchParams.get('select')).toBe('id,sku,title');
   }, 120_000);
 
+  it('in sandbox mode (no URL set) the gateway starts; the field without a sandbox counterpart answers an error naming its upstream', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: copy,
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', SANDBOX_PORT_BASE: '0', WORKFLOW_DIR: join(copy, '.tributary-sandbox') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let out = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout!.on('data', (c: Buffer) => {
+          out += String(c);
+          const m = /"url":"(http:\/\/[^"]+)\/graphql"[^\n]*"msg":"tributary listening"/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.once('exit', (code) => reject(new Error(`gateway exited ${code}: ${out}`)));
+      });
+      expect(out).toContain('no sandbox counterpart');
+      const r = await fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query: '{ product(id: "1") { title promotions { code } } }' }) });
+      const body = (await r.json()) as { data: { product: { title: string; promotions: null } }; errors: { extensions: { upstream: string } }[] };
+      expect(body.data.product.title).toBe('Essence Mascara Lash Princess');
+      expect(body.data.product.promotions).toBeNull();
+      expect(body.errors.map((e) => e.extensions.upstream)).toEqual(['promotions']);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 120_000);
+
   it('the schema check against main: safe additions, described and owned, exit 0', async () => {
     const r = await run(copy, ['scripts/schema-check.ts', '--format', 'json', '--no-write'], { UPSTREAM_PROMOTIONS_URL: '' });
     expect(r.stderr).toBe('');
