@@ -210,6 +210,13 @@ describe('hardening defaults', () => {
     await form.text();
     const withHeader = await fetch(`${stack.url}/graphql?query=${encodeURIComponent('{ apiVersion }')}`, { headers: { ...WEB, 'x-graphql-csrf': '1', accept: 'application/json' } });
     expect(withHeader.status).toBe(200);
+    // Apollo Client's GET queries (useGETForQueries) send content-type: application/json, which a form cannot: preflighted.
+    const apollo = await fetch(`${stack.url}/graphql?query=${encodeURIComponent('{ apiVersion }')}`, { headers: { ...WEB, 'content-type': 'application/json', accept: 'application/json' } });
+    expect(apollo.status).toBe(200);
+    await apollo.text();
+    const formGet = await fetch(`${stack.url}/graphql?query=${encodeURIComponent('{ apiVersion }')}`, { headers: { ...WEB, 'content-type': 'text/plain' } });
+    expect(formGet.status).toBe(403);
+    await formGet.text();
     expect(((await withHeader.json()) as { data: { apiVersion: string } }).data.apiVersion).toBeTruthy();
   });
 

@@ -53,16 +53,20 @@ const PREFLIGHT_HEADERS = ['x-graphql-csrf', 'graphql-require-preflight', 'apoll
 /**
  * CSRF prevention: a request a browser could send cross-site without a preflight (a GET carrying a
  * query, or a POST whose content type is not JSON) must carry one of the preflight headers
- * (`x-graphql-csrf`, `graphql-require-preflight`, `apollo-require-preflight`, `x-apollo-operation-name`).
+ * (`x-graphql-csrf`, `graphql-require-preflight`, `apollo-require-preflight`, `x-apollo-operation-name`),
+ * or, on a GET, a content type no form can send (`application/json`, as Apollo Client's GET queries).
  */
 export function useCsrfPrevention(): Plugin {
   return {
     onRequest({ request, url, endResponse, fetchAPI, serverContext }) {
       if (PREFLIGHT_HEADERS.some((h) => request.headers.get(h))) return;
       const type = (request.headers.get('content-type') ?? '').split(';', 1)[0]!.trim().toLowerCase();
+      // A content type a form cannot send (Apollo Client's GET queries carry application/json) makes
+      // a browser preflight the request, as Apollo Server also reads it: on a GET it is a preflight signal.
+      const formType = type === '' || type === 'text/plain' || type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data';
       const simple =
-        (request.method === 'GET' && (url.searchParams.has('query') || url.searchParams.has('documentId') || url.searchParams.has('extensions'))) ||
-        (request.method === 'POST' && (type === '' || type === 'text/plain' || type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data'));
+        (request.method === 'GET' && formType && (url.searchParams.has('query') || url.searchParams.has('documentId') || url.searchParams.has('extensions'))) ||
+        (request.method === 'POST' && formType);
       if (!simple) return;
       const state = (serverContext as { state?: RequestState } | undefined)?.state;
       const body = refusedBody(state, `This request needs a JSON body or a non-empty ${PREFLIGHT_HEADERS[0]} header (CSRF prevention).`, 'CSRF_PREVENTED');
