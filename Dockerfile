@@ -19,12 +19,17 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY resolvers ./resolvers
 COPY upstreams ./upstreams
+COPY workflows ./workflows
 COPY sandbox ./sandbox
 COPY generated ./generated
 RUN npm run build
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
+# The embedded workflow log when DATABASE_URL is unset: under /tmp, writable with a read-only root
+# filesystem (a tmpfs or emptyDir), so it lasts as long as the container. Production: DATABASE_URL, or
+# a volume here, so a restarted container finishes or undoes what it left unfinished.
+ENV WORKFLOW_DIR=/tmp/tributary
 WORKDIR /app
 COPY package.json package-lock.json ./
 # The npm cache stays in the build's cache mount, not in a layer.
@@ -34,8 +39,8 @@ COPY schema ./schema
 COPY operations ./operations
 COPY generated/persisted-operations.json ./generated/persisted-operations.json
 COPY data ./data
-# Files stay root-owned and read-only to the process: it writes nothing but standard output, so the
-# root filesystem may be mounted read-only. A numeric user lets Kubernetes' runAsNonRoot verify it.
+# Files stay root-owned and read-only to the process: it writes only standard output and the
+# embedded workflow log (WORKFLOW_DIR, under /tmp), so the root filesystem may be mounted read-only. A numeric user lets Kubernetes' runAsNonRoot verify it.
 USER 1000:1000
 EXPOSE 4000
 # No curl in the slim image: node's own fetch (PORT as the gateway reads it).

@@ -394,7 +394,8 @@ describe('the image', () => {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     children.push(sandbox);
-    const printed = await firstLine(sandbox, (l) => l.startsWith('accounts'), 'sandbox');
+    // It prints each upstream's URL, then "sandbox ready".
+    const printed = await firstLine(sandbox, (l) => l.startsWith('sandbox ready'), 'sandbox');
     const urls = Object.fromEntries(printed.map((l) => l.split(/\s+/)).filter((w) => w.length === 2) as [string, string][]);
 
     // The gateway: the image's CMD and ENV, the compose file's settings and credential files,
@@ -406,7 +407,8 @@ describe('the image', () => {
     const gatewayEnv: Record<string, string> = {
       PATH: process.env.PATH!,
       ...imageEnv(),
-      ...Object.fromEntries(Object.entries(composeEnv).filter(([k]) => !k.startsWith('UPSTREAM_') && k !== 'REDIS_URL')),
+      // The compose file's own services (Redis, PostgreSQL) do not resolve here: memory cache and the embedded log instead.
+      ...Object.fromEntries(Object.entries(composeEnv).filter(([k]) => !k.startsWith('UPSTREAM_') && k !== 'REDIS_URL' && k !== 'DATABASE_URL')),
       ...credentialFiles,
       ...Object.fromEntries(upstreamList.map((d) => [d.baseUrlEnv, urls[d.name]!])),
       PORT: '0',
