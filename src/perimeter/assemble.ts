@@ -4,38 +4,10 @@
  * and the summary.
  */
 import {
-  astFromValue,
-  defaultFieldResolver,
-  execute,
-  Kind,
-  getNamedType,
-  getNullableType,
-  isAbstractType,
-  isCompositeType,
-  isEnumType,
   isInputObjectType,
   isInterfaceType,
-  isLeafType,
-  isListType,
-  isNonNullType,
   isObjectType,
-  parse,
-  print,
-  TypeInfo,
-  typeFromAST,
-  visit,
-  visitWithTypeInfo,
-  type ASTNode,
-  type FieldNode,
-  type FragmentDefinitionNode,
-  type GraphQLArgument,
-  type GraphQLField,
-  type GraphQLInputType,
-  type GraphQLNamedType,
-  type GraphQLObjectType,
-  type GraphQLResolveInfo,
   type GraphQLSchema,
-  type SelectionSetNode,
 } from 'graphql';
 import { credentialOf, endpointRoute } from './route.js';
 import { hasDirective, operationUsage, userTypes } from './probe-support.js';

@@ -17,7 +17,6 @@ import {
   astFromValue,
   defaultFieldResolver,
   execute,
-  Kind,
   getNamedType,
   getNullableType,
   isAbstractType,
@@ -31,28 +30,21 @@ import {
   isObjectType,
   parse,
   print,
-  TypeInfo,
   typeFromAST,
   visit,
-  visitWithTypeInfo,
-  type ASTNode,
-  type FieldNode,
-  type FragmentDefinitionNode,
   type GraphQLArgument,
   type GraphQLField,
   type GraphQLInputType,
   type GraphQLNamedType,
   type GraphQLObjectType,
   type GraphQLResolveInfo,
-  type GraphQLSchema,
-  type SelectionSetNode,
 } from 'graphql';
-import { Connector, Telemetry, withPolicy, type UpstreamDef } from '../connector/index.js';
+import { Connector, Telemetry, withPolicy, } from '../connector/index.js';
 
 /** Per-attempt timeout of the probe's upstream calls (a loaded machine must not change the map). */
 const PROBE_TIMEOUT_MS = 10_000;
 import { assembleMap } from './assemble.js';
-import { isThenable, operationUsage, unfamiliarInfo, userTypes, withUnknownField } from './probe-support.js';
+import { isThenable, unfamiliarInfo, userTypes, } from './probe-support.js';
 import type { DeriveOptions, FieldRecord, PerimeterMap, Store } from './types.js';
 import { probeWorkflows } from './writes.js';
 
