@@ -163,6 +163,24 @@ describe('placeOrder', () => {
     expect(keys.at(-1)!.replays).toBeGreaterThanOrEqual(1);
   });
 
+  it("every step is in the request's trace, each write with its idempotency key's hash, never the key", async () => {
+    const input = cart();
+    const r = await stack.gql(OPERATIONS.PlaceOrder, { input }, { ...user1, 'x-request-id': `placeorder-trace-${seq}` });
+    expect(r.body.errors).toBeUndefined();
+    const trace = await fetch(`${stack.url}/traces/placeorder-trace-${seq}`, { headers: { accept: 'application/json' } });
+    const text = await trace.text();
+    expect(trace.status).toBe(200);
+    const calls = (JSON.parse(text) as { calls: { upstream: string; endpoint: string; idempotencyKeyHash?: string }[] }).calls;
+    const writes = calls.filter((c) => c.idempotencyKeyHash);
+    expect(writes.map((c) => `${c.upstream}.${c.endpoint}`)).toEqual(['inventory.reserve', 'payments.charge', 'orders.create', 'inventory.commitReservation']);
+    expect(new Set(writes.map((c) => c.idempotencyKeyHash)).size).toBe(4);
+    // The keys the upstreams received are not in the trace.
+    const sent = (stack.sandbox.upstream('payments').records().idempotencyKeys as { key: string }[]).map((k) => k.key);
+    for (const k of sent) expect(text).not.toContain(k);
+    expect(text).not.toContain(input.idempotencyKey);
+    expect(text).not.toContain('tok_visa');
+  });
+
   it("viewer.orders reads the signed-in user's orders back, newest first", async () => {
     const a = await stack.gql(OPERATIONS.PlaceOrder, { input: cart({ lines: [{ productId: '2', quantity: 1 }] }) }, user2);
     const b = await stack.gql(OPERATIONS.PlaceOrder, { input: cart({ lines: [{ productId: '3', quantity: 4 }] }) }, user2);

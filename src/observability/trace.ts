@@ -67,6 +67,8 @@ export interface TraceCall {
   readonly outcome: CallOutcome;
   readonly error?: string;
   readonly contractViolation?: string;
+  /** A write call's Idempotency-Key, hashed (sha-256 prefix): which attempts were one call, never the key. */
+  readonly idempotencyKeyHash?: string;
   /** Debug level only: only the fields the endpoint's mapping reads, declared sensitive fields masked, no URL. */
   readonly body?: unknown;
 }
@@ -224,6 +226,7 @@ export function materialise(r: TraceRecord, masker: Masker, wallStart: number): 
       outcome,
       ...(a.error ? { error: a.error } : {}),
       ...(a.contractViolation !== undefined ? { contractViolation: a.contractViolation } : {}),
+      ...(a.idempotencyKeyHash !== undefined ? { idempotencyKeyHash: a.idempotencyKeyHash } : {}),
       ...(a.body !== undefined ? { body: masker.callBody(a.upstream, a.endpoint, a.body) } : {}),
     };
   });
