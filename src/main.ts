@@ -9,7 +9,7 @@ import type { DestinationStream } from 'pino';
 import { resolverModules } from '../resolvers/index.js';
 import { upstreamList } from '../upstreams/index.js';
 import { workflowList } from '../workflows/index.js';
-import { createWorkflowService, type WorkflowService } from './workflow/index.js';
+import { createWorkflowService, workflowMetrics, type WorkflowService } from './workflow/index.js';
 import type { UpstreamDefinitions } from '../resolvers/context.js';
 import { loadConfig, type GatewayConfig } from './config.js';
 import { PROJECT_ROOT, projectPath } from './paths.js';
@@ -213,6 +213,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     ...(opts.workflowRunner ? { runner: opts.workflowRunner } : {}),
   });
   const observability = createObservability({ config, connector, telemetry, adminToken: env.ADMIN_TOKEN || undefined, metricsToken: env.METRICS_TOKEN || undefined });
+  const stopWorkflowMetrics = workflowMetrics(workflows.runner, observability.metrics.registry);
   const security = createSecurity({ env, mode: config.mode, maxBodyBytes: config.maxBodyBytes, connector, logger });
   const leaves = new LeafContract(telemetry);
   // With Redis, client rate limits are counted across every process (loaded only when needed).
@@ -257,6 +258,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     sandbox,
     async close() {
       await gateway.close();
+      stopWorkflowMetrics();
       await workflows.close();
       await usage.close();
       security.close();

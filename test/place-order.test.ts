@@ -181,6 +181,20 @@ describe('placeOrder', () => {
     expect(text).not.toContain('tok_visa');
   });
 
+  it('/metrics counts workflow outcomes and step calls', async () => {
+    const metric = (text: string, name: string, labels: string) => Number(new RegExp(`^${name}\\{${labels}\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+    const before = await (await fetch(`${stack.url}/metrics`)).text();
+    await stack.gql(OPERATIONS.PlaceOrder, { input: cart() }, user1);
+    await stack.gql(OPERATIONS.PlaceOrder, { input: cart({ paymentToken: 'tok_declined' }) }, user1);
+    const after = await (await fetch(`${stack.url}/metrics`)).text();
+    const diff = (name: string, labels: string) => metric(after, name, labels) - metric(before, name, labels);
+    expect(diff('tributary_workflow_outcomes_total', 'workflow="placeOrder",outcome="completed",code=""')).toBe(1);
+    expect(diff('tributary_workflow_outcomes_total', 'workflow="placeOrder",outcome="refused",code="PAYMENT_DECLINED"')).toBe(1);
+    expect(diff('tributary_workflow_steps_total', 'workflow="placeOrder",step="charge",kind="forward",result="refused"')).toBe(1);
+    expect(diff('tributary_workflow_steps_total', 'workflow="placeOrder",step="reserve",kind="compensate",result="done"')).toBe(1);
+    expect(diff('tributary_workflow_steps_total', 'workflow="placeOrder",step="commitStock",kind="forward",result="done"')).toBe(1);
+  });
+
   it("viewer.orders reads the signed-in user's orders back, newest first", async () => {
     const a = await stack.gql(OPERATIONS.PlaceOrder, { input: cart({ lines: [{ productId: '2', quantity: 1 }] }) }, user2);
     const b = await stack.gql(OPERATIONS.PlaceOrder, { input: cart({ lines: [{ productId: '3', quantity: 4 }] }) }, user2);

@@ -12,3 +12,4 @@ export { redisKeyClaims, IdempotencyUnavailableError, type KeyClaims } from './r
 export { inputHash, keyHash, stepKey } from './keys.js';
 export * from './errors.js';
 export { createWorkflowService, WORKFLOW_SERVICE_DEFAULTS, type WorkflowService, type WorkflowServiceOptions, type RequestWorkflows } from './service.js';
+export { workflowMetrics } from './metrics.js';
