@@ -37,6 +37,13 @@ export interface GatewayConfig {
   readonly workers: number;
   /** Browser origins allowed to call /graphql cross-origin: a list, any (`*`), or none (null). */
   readonly corsOrigins: readonly string[] | '*' | null;
+  /** The workflow log (orchestrated writes): where it is and how long a driving process's lease lasts. */
+  readonly workflow: {
+    readonly databaseUrl: string | undefined; // DATABASE_URL: PostgreSQL, shared by replicas
+    readonly directory: string | undefined; // WORKFLOW_DIR: the embedded log's directory
+    readonly tablePrefix: string | undefined; // WORKFLOW_TABLE_PREFIX: tables' name prefix in either log
+    readonly leaseMs: number; // WORKFLOW_LEASE_MS: another process takes over a dead one's workflows after this
+  };
 }
 
 export const CONFIG_DEFAULTS = {
@@ -51,6 +58,7 @@ export const CONFIG_DEFAULTS = {
   maxBodyBytes: 1024 * 1024, // bytes of a GraphQL request body
   devJwtSecret: 'tributary-development-secret-do-not-use-in-production',
   traceStoreSize: 500, // traces kept in memory for /traces
+  workflowLeaseMs: 15_000, // ms a workflow's lease lasts without renewal (renewed every third of it)
 } as const;
 
 /**
@@ -152,5 +160,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, upstreamUrlVari
     directExecution: onOff(env, 'DIRECT_EXECUTION', true),
     workers: int(env, 'WORKERS', 1, 1),
     corsOrigins: corsOrigins(env, mode),
+    workflow: {
+      databaseUrl: env.DATABASE_URL || undefined,
+      directory: env.WORKFLOW_DIR || undefined,
+      tablePrefix: env.WORKFLOW_TABLE_PREFIX || undefined,
+      leaseMs: int(env, 'WORKFLOW_LEASE_MS', CONFIG_DEFAULTS.workflowLeaseMs, 1_000),
+    },
   };
 }

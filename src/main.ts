@@ -15,6 +15,7 @@ import { loadConfig, type GatewayConfig } from './config.js';
 import { PROJECT_ROOT, projectPath } from './paths.js';
 import { Connector, MemoryStore, Telemetry, TieredStore, withPolicy, type CacheStore, type UpstreamDef, type UpstreamPolicyInput } from './connector/index.js';
 import { cacheAdminRoutes } from './cache-admin.js';
+import { workflowAdminRoutes } from './workflow-admin.js';
 import { createAuthenticator, signUserToken } from './identity.js';
 import { createLogger, exitOnceLogged, flushLogs, type Logger } from './logging.js';
 import { composeSchema, loadSchemaModules } from './schema.js';
@@ -207,10 +208,11 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
   const workflows: WorkflowService = await createWorkflowService({
     workflows: workflowList,
     connector,
-    databaseUrl: env.DATABASE_URL || undefined,
-    directory: env.WORKFLOW_DIR || undefined,
+    databaseUrl: config.workflow.databaseUrl,
+    directory: config.workflow.directory,
+    tablePrefix: config.workflow.tablePrefix,
     redisUrl: config.redisUrl,
-    ...(opts.workflowRunner ? { runner: opts.workflowRunner } : {}),
+    runner: { leaseMs: config.workflow.leaseMs, ...opts.workflowRunner },
   });
   const observability = createObservability({ config, connector, telemetry, adminToken: env.ADMIN_TOKEN || undefined, metricsToken: env.METRICS_TOKEN || undefined });
   const stopWorkflowMetrics = workflowMetrics(workflows.runner, observability.metrics.registry);
@@ -242,7 +244,10 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     // Leaf values the schema cannot represent become contract violations, before traces record the errors.
     plugins: [...security.plugins, leaves.plugin(), observability.plugin, ...usage.plugins],
     onRequestEnd: observability.onRequestEnd,
-    routes: [...observability.routes, ...cacheAdminRoutes({ connector, adminToken: env.ADMIN_TOKEN || undefined }), ...perimeterRoutes({ adminToken: env.ADMIN_TOKEN || undefined, derive: () => derivePerimeterMap({ env }) }), ...usage.routes],
+    routes: [...observability.routes, ...cacheAdminRoutes({ connector, adminToken: env.ADMIN_TOKEN || undefined }), ...perimeterRoutes({ adminToken: env.ADMIN_TOKEN || undefined, derive: () => derivePerimeterMap({ env }) }),
+      ...workflowAdminRoutes({ runner: workflows.runner, adminToken: env.ADMIN_TOKEN || undefined }),
+      ...usage.routes,
+    ],
   });
   observability.watch(gateway.server);
   const url = await gateway.listen(opts.port ?? config.port, opts.host ?? config.host);

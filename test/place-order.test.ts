@@ -16,6 +16,7 @@ interface Books {
   reservations: { reservationId: string; status: string }[];
 }
 
+const ADMIN_TOKEN = `admin-${process.pid}-${Date.now()}`;
 let stack: Stack;
 let user1: Record<string, string>;
 let user2: Record<string, string>;
@@ -36,7 +37,7 @@ const writesReceived = () =>
   ['inventory', 'payments', 'orders'].reduce((n, u) => n + stack.sandbox.upstream(u).stats().requests.filter((r) => r.method !== 'GET' && !r.path.startsWith('/stock/')).length, 0);
 
 beforeAll(async () => {
-  stack = await startStack({ sandbox: { latencyMs: { catalog: 0, pricing: 0, inventory: 0, shipping: 0, tax: 0, payments: 0, orders: 0, accounts: 0 } } });
+  stack = await startStack({ env: { ADMIN_TOKEN }, sandbox: { latencyMs: { catalog: 0, pricing: 0, inventory: 0, shipping: 0, tax: 0, payments: 0, orders: 0, accounts: 0 } } });
   user1 = { authorization: `Bearer ${await signUserToken(CONFIG_DEFAULTS.devJwtSecret, '1')}` };
   user2 = { authorization: `Bearer ${await signUserToken(CONFIG_DEFAULTS.devJwtSecret, '2')}` };
 });
@@ -193,6 +194,37 @@ describe('placeOrder', () => {
     expect(diff('tributary_workflow_steps_total', 'workflow="placeOrder",step="charge",kind="forward",result="refused"')).toBe(1);
     expect(diff('tributary_workflow_steps_total', 'workflow="placeOrder",step="reserve",kind="compensate",result="done"')).toBe(1);
     expect(diff('tributary_workflow_steps_total', 'workflow="placeOrder",step="commitStock",kind="forward",result="done"')).toBe(1);
+  });
+
+  it('/admin/workflows lists what was undone, with key hashes only; refuses without the admin token or with a bad view', async () => {
+    const input = cart({ paymentToken: 'tok_declined' });
+    const r = await stack.gql(OPERATIONS.PlaceOrder, { input }, user1);
+    expect(r.body.errors[0].extensions.code).toBe('PAYMENT_DECLINED');
+    const admin = (path: string, token = ADMIN_TOKEN) => fetch(`${stack.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    expect((await admin('/admin/workflows', 'wrong')).status).toBe(401);
+    expect((await fetch(`${stack.url}/admin/workflows`)).status).toBe(401);
+    const bad = await admin('/admin/workflows?view=everything');
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as any).error.code).toBe('BAD_REQUEST');
+    expect((await admin('/admin/workflows?limit=100000')).status).toBe(400);
+    expect((await admin(`/admin/workflows/${'x'.repeat(500)}`)).status).toBe(400);
+    expect((await admin('/admin/workflows/no-such-instance')).status).toBe(404);
+    const res = await admin('/admin/workflows?view=compensated&workflow=placeOrder');
+    const text = await res.text();
+    const listed = JSON.parse(text) as { count: number; workflows: any[] };
+    const mine = listed.workflows.find((w) => w.outcome?.code === 'PAYMENT_DECLINED' && w.userId === '1');
+    expect(mine).toMatchObject({ workflow: 'placeOrder', status: 'refused', attempts: 1, stuck: false, outcome: { status: 'refused', code: 'PAYMENT_DECLINED', step: 'charge', compensated: ['reserve'] } });
+    expect(mine.clientKeyHash).toMatch(/^[0-9a-f]{16}$/);
+    expect(text).not.toContain(input.idempotencyKey);
+    expect(text).not.toContain('tok_declined');
+    const one = (await (await admin(`/admin/workflows/${mine.id}`)).json()) as any;
+    expect(one.steps.map((st: any) => [st.step, st.kind, st.state])).toEqual([
+      ['reserve', 'forward', 'done'],
+      ['charge', 'forward', 'refused'],
+      ['reserve', 'compensate', 'done'],
+    ]);
+    expect(JSON.stringify(one)).not.toContain('tok_declined');
+    expect(new Set(one.steps.map((st: any) => st.idempotencyKeyHash)).size).toBe(3);
   });
 
   it("viewer.orders reads the signed-in user's orders back, newest first", async () => {

@@ -32,6 +32,8 @@ export interface WorkflowServiceOptions {
   readonly databaseUrl?: string | undefined;
   /** `WORKFLOW_DIR`: the embedded log's directory. */
   readonly directory?: string | undefined;
+  /** `WORKFLOW_TABLE_PREFIX`: the log's table name prefix (default `tributary_`). */
+  readonly tablePrefix?: string | undefined;
   /** `REDIS_URL` with the embedded log: client keys claimed in Redis, so replicas never both run one. */
   readonly redisUrl?: string | undefined;
   /** Runner options (tests: short leases, a fake clock). */
@@ -90,7 +92,11 @@ class RequestHandle implements RequestWorkflows {
  * extendContext: (scope) => ({ workflows: workflows.forRequest(scope) })
  */
 export async function createWorkflowService(opts: WorkflowServiceOptions): Promise<WorkflowService> {
-  const store = await openWorkflowStore({ databaseUrl: opts.databaseUrl, directory: opts.directory ?? WORKFLOW_SERVICE_DEFAULTS.directory });
+  const store = await openWorkflowStore({
+    databaseUrl: opts.databaseUrl,
+    directory: opts.directory ?? WORKFLOW_SERVICE_DEFAULTS.directory,
+    ...(opts.tablePrefix ? { prefix: opts.tablePrefix } : {}),
+  });
   let claims: KeyClaims | undefined;
   let redis: { close(): Promise<void> } | undefined;
   if (opts.redisUrl && !opts.databaseUrl) {
