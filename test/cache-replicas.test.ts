@@ -6,61 +6,23 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { connect, createServer, type Socket } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { createClient } from '@redis/client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DEFAULT_SANDBOX_CREDENTIALS, sandboxUpstreamNames, startSandbox, type Sandbox } from '../sandbox/index.js';
-import { credentialEnv, upstreamUrlEnv } from './support/definitions.js';
+import { sandboxUpstreamNames, startSandbox, type Sandbox } from '../sandbox/index.js';
+import { sandboxEnv, startGatewayProcess, type GatewayProcess } from './support/gateway-process.js';
 import { byId } from './support/expected.js';
 import { OPERATIONS, post, startStack } from './support/stack.js';
 import { eventually } from './support/wait.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ADMIN_TOKEN = `admin-${randomUUID()}`;
 const vars = { id: '1', country: 'US', postcode: '10001' };
 
 let sandbox: Sandbox;
 
-/** The sandbox's URLs and default credentials under the gateway's variable names, from the definitions. */
-function upstreamEnv(): Record<string, string> {
-  return { ...upstreamUrlEnv(sandbox.urls), ...credentialEnv(DEFAULT_SANDBOX_CREDENTIALS) };
-}
-
-interface Replica {
-  url: string;
-  child: ChildProcess;
-}
-
-/** Start `node --import tsx src/main.ts` and wait for its "listening" log line. */
-function startReplica(env: Record<string, string>): Promise<Replica> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`replica did not start: ${out}`)), 20_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /"url":"(http:\/\/[^"]+)\/graphql"[^\n]*"msg":"tributary listening"/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ url: m[1]!, child });
-      }
-    });
-    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => reject(new Error(`replica exited (${code}): ${out}`)));
-  });
-}
-
-function stop(r: Replica | undefined): Promise<void> {
-  if (!r || r.child.exitCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    r.child.once('exit', () => resolve());
-    r.child.kill('SIGTERM');
-  });
-}
+type Replica = GatewayProcess;
+const startReplica = startGatewayProcess;
+const upstreamEnv = () => sandboxEnv(sandbox.urls);
+const stop = (r: Replica | undefined) => r?.stop() ?? Promise.resolve();
 
 const totalCalls = () => Object.values(sandbox.upstreams).reduce((n, u) => n + u.stats().total, 0);
 const resetStats = () => Object.values(sandbox.upstreams).forEach((u) => u.resetStats());
