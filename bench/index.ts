@@ -3,12 +3,14 @@
  *   (none) | peers  the side-by-side benchmark of issue 8 (bench/suite.ts)
  *   resilience      bench/resilience.ts
  *   cache           bench/cache.ts
+ *   orders          bench/orders.ts (PlaceOrder: the workflow log's cost, and the books under faults)
  * Each suite module exports `run(argv)` and also runs standalone (`node --import tsx bench/<suite>.ts`).
  */
 const SUITES: Record<string, () => Promise<{ run(argv: string[]): Promise<void> }>> = {
   peers: () => import('./suite.js'),
   resilience: () => import('./resilience.js'),
   cache: () => import('./cache.js'),
+  orders: () => import('./orders.js'),
 };
 
 const argv = process.argv.slice(2);

@@ -45,6 +45,8 @@ export interface StartOptions {
   readonly policyOverrides?: Readonly<Record<string, UpstreamPolicyInput>>;
   /** Workflow runner options (tests: short leases, a fixed owner id across restarts). */
   readonly workflowRunner?: import('./workflow/index.js').WorkflowServiceOptions['runner'];
+  /** A workflow log opened by the caller, instead of DATABASE_URL / WORKFLOW_DIR (the orders benchmark's baseline without a durable log). */
+  readonly workflowStore?: import('./workflow/index.js').WorkflowStore;
   /** Upstream definitions replaced by name (tests: a changed definition file, loaded in place of the committed one). */
   readonly upstreamOverrides?: Readonly<Record<string, UpstreamDef>>;
 }
@@ -213,9 +215,10 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     tablePrefix: config.workflow.tablePrefix,
     redisUrl: config.redisUrl,
     runner: { leaseMs: config.workflow.leaseMs, ...opts.workflowRunner },
+    ...(opts.workflowStore ? { store: opts.workflowStore } : {}),
   });
   const observability = createObservability({ config, connector, telemetry, adminToken: env.ADMIN_TOKEN || undefined, metricsToken: env.METRICS_TOKEN || undefined });
-  const stopWorkflowMetrics = workflowMetrics(workflows.runner, observability.metrics.registry);
+  const stopWorkflowMetrics = workflowMetrics(workflows.runner, observability.metrics.registry, workflows.logCalls);
   const security = createSecurity({ env, mode: config.mode, maxBodyBytes: config.maxBodyBytes, connector, logger });
   const leaves = new LeafContract(telemetry);
   // With Redis, client rate limits are counted across every process (loaded only when needed).

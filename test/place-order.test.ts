@@ -194,6 +194,10 @@ describe('placeOrder', () => {
     expect(diff('tributary_workflow_steps_total', 'workflow="placeOrder",step="charge",kind="forward",result="refused"')).toBe(1);
     expect(diff('tributary_workflow_steps_total', 'workflow="placeOrder",step="reserve",kind="compensate",result="done"')).toBe(1);
     expect(diff('tributary_workflow_steps_total', 'workflow="placeOrder",step="commitStock",kind="forward",result="done"')).toBe(1);
+    // The log's round trips: one instance each; a step's state written before its call and after its answer
+    // (the placed order: 4 steps; the declined one: reserve, charge, and reserve's release).
+    expect(diff('tributary_workflow_log_calls_total', 'operation="create"')).toBe(2);
+    expect(diff('tributary_workflow_log_calls_total', 'operation="record"')).toBe(2 * 4 + 2 * 3);
   });
 
   it('/admin/workflows lists what was undone, with key hashes only; refuses without the admin token or with a bad view', async () => {

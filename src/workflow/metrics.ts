@@ -9,10 +9,22 @@ import type { WorkflowRunner } from './runner.js';
  * Registers the counters on `registry` and listens to `runner`; answers a function that stops listening.
  *
  * @example
- * const stop = workflowMetrics(service.runner, observability.metrics.registry);
+ * const stop = workflowMetrics(service.runner, observability.metrics.registry, service.logCalls);
  */
-export function workflowMetrics(runner: WorkflowRunner, registry: Registry): () => void {
+export function workflowMetrics(runner: WorkflowRunner, registry: Registry, logCalls?: () => Readonly<Record<string, number | undefined>>): () => void {
   const registers = [registry];
+  if (logCalls) {
+    new Counter({
+      name: 'tributary_workflow_log_calls_total',
+      help: 'Calls to the workflow log, by operation: each one round trip on PostgreSQL, one transaction on the embedded log.',
+      labelNames: ['operation'] as const,
+      registers,
+      collect() {
+        this.reset();
+        for (const [operation, n] of Object.entries(logCalls())) if (n) this.inc({ operation }, n);
+      },
+    });
+  }
   const outcomes = new Counter({
     name: 'tributary_workflow_outcomes_total',
     help: 'Workflow instances finished, by workflow, outcome (completed, refused, failed) and code.',

@@ -13,7 +13,9 @@ import { randomUUID } from 'node:crypto';
 import type { Connector, RequestScope } from '../connector/index.js';
 import type { WorkflowDef } from './define.js';
 import type { Invoke } from './drive.js';
+import { countStoreCalls, type LogOperation } from './counted-store.js';
 import { openWorkflowStore } from './open-store.js';
+import type { WorkflowStore } from './store.js';
 import type { Outcome } from './outcome.js';
 import { redisKeyClaims, type KeyClaims } from './redis-claims.js';
 import { createWorkflowRunner, RUNNER_DEFAULTS, type RunOptions, type WorkflowRunner } from './runner.js';
@@ -34,6 +36,8 @@ export interface WorkflowServiceOptions {
   readonly directory?: string | undefined;
   /** `WORKFLOW_TABLE_PREFIX`: the log's table name prefix (default `tributary_`). */
   readonly tablePrefix?: string | undefined;
+  /** A log opened by the caller (benchmarks, embedders): used instead of `databaseUrl` / `directory`, closed with the service. */
+  readonly store?: WorkflowStore;
   /** `REDIS_URL` with the embedded log: client keys claimed in Redis, so replicas never both run one. */
   readonly redisUrl?: string | undefined;
   /** Runner options (tests: short leases, a fake clock). */
@@ -48,7 +52,9 @@ export interface RequestWorkflows {
 export interface WorkflowService {
   readonly runner: WorkflowRunner;
   /** The log's kind, for the start-up line and the admin route. */
-  readonly store: 'postgres' | 'sqlite';
+  readonly store: WorkflowStore['kind'];
+  /** The log's calls so far, by operation (`tributary_workflow_log_calls_total`). */
+  logCalls(): Readonly<Partial<Record<LogOperation, number>>>;
   forRequest(scope: RequestScope, signal?: AbortSignal): RequestWorkflows;
   close(): Promise<void>;
 }
@@ -92,11 +98,15 @@ class RequestHandle implements RequestWorkflows {
  * extendContext: (scope) => ({ workflows: workflows.forRequest(scope) })
  */
 export async function createWorkflowService(opts: WorkflowServiceOptions): Promise<WorkflowService> {
-  const store = await openWorkflowStore({
-    databaseUrl: opts.databaseUrl,
-    directory: opts.directory ?? WORKFLOW_SERVICE_DEFAULTS.directory,
-    ...(opts.tablePrefix ? { prefix: opts.tablePrefix } : {}),
-  });
+  const counted = countStoreCalls(
+    opts.store ??
+      (await openWorkflowStore({
+        databaseUrl: opts.databaseUrl,
+        directory: opts.directory ?? WORKFLOW_SERVICE_DEFAULTS.directory,
+        ...(opts.tablePrefix ? { prefix: opts.tablePrefix } : {}),
+      })),
+  );
+  const store = counted.store;
   let claims: KeyClaims | undefined;
   let redis: { close(): Promise<void> } | undefined;
   if (opts.redisUrl && !opts.databaseUrl) {
@@ -138,6 +148,7 @@ export async function createWorkflowService(opts: WorkflowServiceOptions): Promi
   return {
     runner,
     store: store.kind,
+    logCalls: counted.calls,
     forRequest: (scope, signal) => new RequestHandle(runner, scope, signal),
     async close() {
       await runner.close();

@@ -89,7 +89,8 @@ export interface ListFilter {
 }
 
 export interface WorkflowStore {
-  readonly kind: 'postgres' | 'sqlite';
+  /** `memory` only for stores given by an embedder (a benchmark's baseline): the gateway opens the other two. */
+  readonly kind: 'postgres' | 'sqlite' | 'memory';
   /** Creates the tables when missing. Idempotent; safe to call from several processes at once. */
   init(): Promise<void>;
   /** Inserts the instance, or answers the one already holding `(userId, clientKey)`. */
