@@ -17,7 +17,8 @@
  * concurrency while every write route of inventory, payments and orders fails `--fault-rate` of its
  * calls (half answered 503, half applied with the answer lost: the connection reset). Once recovery
  * left nothing in flight, the sandbox's books must balance: charges = orders + refunds, reservations =
- * orders (committed) + released, one charge per workflow instance.
+ * orders (committed) + released, one charge per workflow instance. One card in 20 is declined, so
+ * compensation (releasing the stock) runs under the same faults.
  */
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -62,13 +63,13 @@ async function startGateway(sandbox: SandboxProcess, log: LogKind, prefix: strin
 }
 
 let seq = 0;
-function orderBody(runId: string): string {
+function orderBody(runId: string, declinedEvery = 0): string {
   const n = seq++;
   const input = {
     lines: [{ productId: String(PRODUCTS[n % PRODUCTS.length]), quantity: 1 }],
     country: 'US',
     postcode: '10001',
-    paymentToken: 'tok_visa',
+    paymentToken: declinedEvery > 0 && n % declinedEvery === 0 ? 'tok_declined' : 'tok_visa',
     idempotencyKey: `bench-${runId}-${n}`,
   };
   return JSON.stringify({ query: PLACE_ORDER, variables: { input } });
@@ -83,7 +84,7 @@ interface LoadOutcome {
 }
 
 /** `total` PlaceOrders, `concurrency` at a time, each user in turn (tokens signed with the gateway's secret). */
-async function placeOrders(url: string, tokens: readonly string[], total: number, concurrency: number, runId: string): Promise<LoadOutcome> {
+async function placeOrders(url: string, tokens: readonly string[], total: number, concurrency: number, runId: string, declinedEvery = 0): Promise<LoadOutcome> {
   const latencies: number[] = [];
   const heard = new Map<Heard, number>();
   let next = 0;
@@ -91,7 +92,7 @@ async function placeOrders(url: string, tokens: readonly string[], total: number
   const worker = async () => {
     while (next < total) {
       const i = next++;
-      const body = orderBody(runId);
+      const body = orderBody(runId, declinedEvery);
       const start = performance.now();
       let what: Heard;
       try {
@@ -234,7 +235,8 @@ async function correctness(log: 'embedded' | 'postgres', total: number, concurre
     for (const [name, routes] of Object.entries(WRITE_ROUTES)) {
       await setFaults(sandbox.urls[name]!, { error: { probability: faultRate / 2, status: 503 }, afterEffect: { probability: faultRate / 2, outcome: 'reset' }, routes });
     }
-    const res = await placeOrders(gw.url, tokens, total, concurrency, `${log}-faults-${Date.now()}`);
+    // One card in 20 is declined: the reservations released by compensation are part of the books.
+    const res = await placeOrders(gw.url, tokens, total, concurrency, `${log}-faults-${Date.now()}`, 20);
     for (const name of Object.keys(WRITE_ROUTES)) await setFaults(sandbox.urls[name]!, null);
     // Whatever ended in doubt is finished or undone by recovery: wait until nothing is in flight.
     for (let i = 0; ; i++) {

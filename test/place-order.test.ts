@@ -263,3 +263,44 @@ describe('who may write', () => {
     }
   });
 });
+
+describe('placeOrder when a call was applied, its answer lost, and the retry met an error status', () => {
+  let s: Stack;
+  beforeAll(async () => {
+    // Recovery looks often and takes back what a drive left in doubt at once: the test waits for conditions, not periods.
+    s = await startStack({ sandbox: { latencyMs: { catalog: 0, pricing: 0, inventory: 0, shipping: 0, tax: 0, payments: 0, orders: 0, accounts: 0 } }, start: { workflowRunner: { recoverEveryMs: 100, inDoubtRetryMs: 0 } } });
+  });
+  afterAll(async () => s?.close());
+
+  it('does not take the 503 as "not applied": the step is sent again with its key until the upstream answers what it did, and the order goes through', async () => {
+    const inventory = s.sandbox.upstream('inventory');
+    const reservations = () => (inventory.records() as unknown as { reservations: { status: string; idempotencyKey: string }[] }).reservations;
+    const before = reservations().length;
+    let reserves = 0;
+    // The first reservation is applied and its answer lost (a reset); the next 6 sends of it meet a 503 in front of the handler.
+    const off = inventory.onRecord((e) => {
+      if (e.method !== 'POST' || e.path !== '/reservations') return;
+      reserves++;
+      if (reserves === 1) inventory.setFaults({ afterEffect: { probability: 1, outcome: 'reset' }, routes: ['POST /reservations'], times: 1 });
+      else if (reserves === 2) inventory.setFaults({ error: { probability: 1, status: 503 }, routes: ['POST /reservations'], times: 6 });
+    });
+    try {
+      const input = cart();
+      let answer = await s.gql(OPERATIONS.PlaceOrder, { input }, user1);
+      // Left in doubt by the first drive, it is finished by recovery: the same key answers it.
+      for (let i = 0; i < 200 && answer.body.errors?.[0]?.extensions?.code === 'WORKFLOW_IN_DOUBT'; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        answer = await s.gql(OPERATIONS.PlaceOrder, { input }, user1);
+      }
+      expect(answer.body.errors, JSON.stringify(answer.body.errors)).toBeUndefined();
+      expect(answer.body.data.placeOrder.order.status).toBe('PLACED');
+      expect(reserves).toBeGreaterThanOrEqual(3);
+      // One reservation (the first send's), committed by the order: nothing held without an order.
+      const mine = reservations().slice(before);
+      expect(mine.map((r) => r.status)).toEqual(['COMMITTED']);
+    } finally {
+      off();
+      inventory.setFaults(null);
+    }
+  });
+});

@@ -35,8 +35,12 @@ export interface DriveDeps {
   /** Resolves after `ms`, or rejects with WorkflowRunnerClosedError when the runner closes. */
   readonly sleep: (ms: number) => Promise<void>;
   readonly signal: AbortSignal;
-  /** True: the failure means the call was definitely not applied (a 4xx); false: maybe applied. */
-  readonly isDefinite: (error: unknown) => boolean;
+  /**
+   * True: the failure means the call was definitely not applied (a 4xx); false: maybe applied.
+   * `afterLostAnswer`: an earlier send of the same key got no answer (or the process died while it was
+   * out), so it may have been applied, and only the upstream's own refusal (not a 5xx a proxy may send) is definite.
+   */
+  readonly isDefinite: (error: unknown, context: { readonly afterLostAnswer: boolean }) => boolean;
   readonly redrive: { readonly attempts: number; readonly baseDelayMs: number; readonly maxDelayMs: number };
   readonly inDoubtRetryMs: number;
 }
@@ -85,6 +89,8 @@ export async function driveInstance(def: WorkflowDef, row: InstanceRow, deps: Dr
     const input = logged !== undefined ? logged : build();
     const key = sideEffect ? stepKey(row.id, step.name, kind) : undefined;
     const where = { ...base, step: step.name, kind, upstream: target.upstream, endpoint: target.endpoint, keyHash: key && keyHash(key) };
+    // An earlier send of this key may have been applied: a crash while it was out, or no answer to it.
+    let afterLostAnswer = ['started', 'unknown'].includes(state(step.name, kind)?.state ?? '');
     for (let i = 0; ; i++) {
       if (deps.signal.aborted) throw new WorkflowRunnerClosedError();
       const attempt = (state(step.name, kind)?.attempts ?? 0) + 1;
@@ -101,8 +107,9 @@ export async function driveInstance(def: WorkflowDef, row: InstanceRow, deps: Dr
         if (deps.signal.aborted) throw new WorkflowRunnerClosedError();
         const r = kind === 'forward' ? step.refusal?.(e) : undefined;
         if (r !== undefined) result = { state: 'refused', error: errorInfo(e), refusal: typeof r === 'string' ? { code: r } : r };
-        else result = { state: !sideEffect || deps.isDefinite(e) ? 'failed' : 'unknown', error: errorInfo(e) };
+        else result = { state: !sideEffect || deps.isDefinite(e, { afterLostAnswer }) ? 'failed' : 'unknown', error: errorInfo(e) };
       }
+      if (result.state === 'unknown') afterLostAnswer = true;
       await write(step.name, kind, result.state, { output: result.output, error: result.refusal ?? result.error });
       events.emit('stepEnd', { ...where, attempt, result: result.state, durationMs: deps.now() - t0, error: (result.error as { code?: string })?.code });
       // A compensation must happen, and so must a step past the point of no return: every failure of

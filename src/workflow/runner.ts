@@ -48,8 +48,11 @@ export interface WorkflowRunnerOptions {
   readonly waitTimeoutMs?: number;
   /** How long finished instances (and so client keys) are kept. At least 24 h. */
   readonly retentionMs?: number;
-  /** True when a failure means "definitely not applied". Default: an HTTP status 4xx other than 408 and 429. */
-  readonly isDefinite?: (error: unknown) => boolean;
+  /**
+   * True when a failure means "definitely not applied". Default: an HTTP status 4xx other than 408 and 429.
+   * `afterLostAnswer`: an earlier send of the same key may have been applied (no answer came back).
+   */
+  readonly isDefinite?: (error: unknown, context: { readonly afterLostAnswer: boolean }) => boolean;
   /** Claims of client keys shared by replicas whose logs are separate (embedded log + Redis). */
   readonly claims?: KeyClaims;
   /** Time source (ms since the epoch); tests pass a fake one. */

@@ -66,10 +66,18 @@ export interface WorkflowService {
  * the retry with the first (successful) answer. No answer at all (a timeout, a reset, an open breaker
  * in the middle of a call) may have been applied: the engine re-drives it with the same key.
  */
-function answeredFailure(error: unknown): boolean {
+function answeredFailure(error: unknown, context: { readonly afterLostAnswer: boolean }): boolean {
   const status = (error as { status?: unknown } | null)?.status;
-  return typeof status === 'number' && status >= 400 && status !== 408 && status !== 429;
+  if (typeof status !== 'number' || status < 400 || status === 408 || status === 429) return false;
+  // After a send that got no answer (here, among this call's retries, or in an earlier call of the step),
+  // that send may have been applied: a 5xx (a proxy's 503, an overloaded front) proves nothing then, and
+  // the step is sent again with its key until the upstream itself answers what it did.
+  if (status >= 500 && (context.afterLostAnswer || lostAnswer.has(error as object))) return false;
+  return true;
 }
+
+/** Failures of calls one of whose attempts (the connector's retries) got no answer: a reset, a timeout. */
+const lostAnswer = new WeakSet<object>();
 
 /** The scope of the request a workflow runs for, while that request waits for it. */
 const requestScope = new AsyncLocalStorage<RequestScope>();
@@ -138,6 +146,9 @@ export async function createWorkflowService(opts: WorkflowServiceOptions): Promi
     });
     try {
       return await connector.write(connector.endpoint(upstream, endpoint), input, scope, idempotencyKey === undefined ? undefined : { idempotencyKey });
+    } catch (e) {
+      if (typeof e === 'object' && e !== null && scope.attempts.some((a) => a.status === 0)) lostAnswer.add(e);
+      throw e;
     } finally {
       // The request that waits shows the call in its trace (attempts, retries, the key's hash).
       if (waiting) waiting.attempts.push(...scope.attempts);
