@@ -21,6 +21,7 @@ import { composeSchema, loadSchemaModules } from './schema.js';
 import { derivePerimeter, perimeterRoutes, type PerimeterClient, type PerimeterMap } from './perimeter/index.js';
 import { describeClients } from './security/clients.js';
 import { createGatewayServer, type GatewayServer } from './server.js';
+import type { GraphiQLSetup } from './http/graphiql.js';
 import { isClusterWorker, reportListening, runPrimary, workersArgument } from './cluster.js';
 import { ConfigurationError } from './errors.js';
 import { createObservability, type Observability } from './observability/index.js';
@@ -61,6 +62,8 @@ export interface Tributary {
   readonly workflows: WorkflowService;
   /** The in-process sandbox, when one was started. */
   readonly sandbox: { urls: Record<string, string>; close(): Promise<void> } | undefined;
+  /** Sandbox mode: a token for sandbox user 1 (preset in GraphiQL, printed at start). */
+  readonly demoToken: string | undefined;
   close(): Promise<void>;
 }
 
@@ -118,6 +121,26 @@ async function unavailableStandIn(): Promise<{ url: string; close(): Promise<voi
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   return { url: `http://127.0.0.1:${port}`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+/**
+ * GraphiQL's preloaded tabs: one per operation of `operations/` (by file name), with the example
+ * variables of `operations/<Name>.variables.json` when there is one; with a demo token (sandbox mode
+ * only), its `Authorization` header preset in every tab.
+ */
+export async function graphiqlSetup(demoToken: string | undefined): Promise<GraphiQLSetup> {
+  const { existsSync, readdirSync, readFileSync } = await import('node:fs');
+  const dir = new URL('operations/', PROJECT_ROOT);
+  const tabs = readdirSync(dir)
+    .filter((f) => f.endsWith('.graphql'))
+    .sort()
+    .map((f) => {
+      const example = new URL(f.replace(/\.graphql$/, '.variables.json'), dir);
+      // Parsed and printed again: a malformed example fails start-up, never the page.
+      const variables = existsSync(example) ? JSON.stringify(JSON.parse(readFileSync(example, 'utf8')), null, 2) : undefined;
+      return { query: readFileSync(new URL(f, dir), 'utf8'), variables };
+    });
+  return { title: 'Tributary GraphiQL', tabs, ...(demoToken ? { headers: { Authorization: `Bearer ${demoToken}` } } : {}) };
 }
 
 /**
@@ -225,6 +248,9 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     security.clients.shareLimits(shared);
     sharedLimits = shared;
   }
+  // Sandbox mode (never production: loadConfig refuses it there): a token for sandbox user 1, when
+  // tokens are verified with the HS256 secret.
+  const demoToken = config.sandbox && security.config.hs256 ? await signUserToken(config.jwtSecret, '1') : undefined;
   const usage = await createFieldUsage({ env, redisUrl: config.redisUrl, namespace: config.cache.namespace, adminToken: env.ADMIN_TOKEN || undefined, registry: observability.metrics.registry });
   const gateway = createGatewayServer({
     schema: security.guard(composeGatewaySchema()),
@@ -242,6 +268,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     // Leaf values the schema cannot represent become contract violations, before traces record the errors.
     plugins: [...security.plugins, leaves.plugin(), observability.plugin, ...usage.plugins],
     onRequestEnd: observability.onRequestEnd,
+    ...(config.mode === 'development' ? { graphiql: await graphiqlSetup(demoToken) } : {}),
     routes: [...observability.routes, ...cacheAdminRoutes({ connector, adminToken: env.ADMIN_TOKEN || undefined }), ...perimeterRoutes({ adminToken: env.ADMIN_TOKEN || undefined, derive: () => derivePerimeterMap({ env }) }), ...usage.routes],
   });
   observability.watch(gateway.server);
@@ -256,6 +283,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     observability,
     workflows,
     sandbox,
+    demoToken,
     async close() {
       await gateway.close();
       stopWorkflowMetrics();
@@ -296,7 +324,7 @@ async function run(): Promise<void> {
   // In the background once listening: it probes an in-process sandbox of its own for a few seconds.
   if (t.config.mode === 'development' && !isClusterWorker()) warnNullabilityAtStart(t.logger).catch((e: unknown) => t.logger.warn({ err: String(e) }, 'nullability review failed'));
   if (t.config.sandbox) {
-    const token = await signUserToken(t.config.jwtSecret, '1');
+    const token = t.demoToken ?? (await signUserToken(t.config.jwtSecret, '1'));
     // Printed for humans trying the sandbox; never in production (loadConfig refuses sandbox mode there).
     process.stdout.write(`\nTributary is up: GraphQL and GraphiQL at ${t.url}/graphql\nSandbox demo token for user 1:\n  Authorization: Bearer ${token}\n\n`);
   }
