@@ -11,7 +11,7 @@ import { upstreamList } from '../upstreams/index.js';
 import { workflowList } from '../workflows/index.js';
 import { createWorkflowService, workflowMetrics, type WorkflowService } from './workflow/index.js';
 import type { UpstreamDefinitions } from '../resolvers/context.js';
-import { loadConfig, type GatewayConfig } from './config.js';
+import { CONFIG_DEFAULTS, loadConfig, type GatewayConfig } from './config.js';
 import { PROJECT_ROOT, projectPath } from './paths.js';
 import { Connector, MemoryStore, Telemetry, TieredStore, withPolicy, type CacheStore, type UpstreamDef, type UpstreamPolicyInput } from './connector/index.js';
 import { cacheAdminRoutes } from './cache-admin.js';
@@ -62,7 +62,7 @@ export interface Tributary {
   readonly workflows: WorkflowService;
   /** The in-process sandbox, when one was started. */
   readonly sandbox: { urls: Record<string, string>; close(): Promise<void> } | undefined;
-  /** Sandbox mode: a token for sandbox user 1 (preset in GraphiQL, printed at start). */
+  /** Sandbox mode with the development JWT secret: a token for sandbox user 1 (preset in GraphiQL, printed at start). */
   readonly demoToken: string | undefined;
   close(): Promise<void>;
 }
@@ -248,9 +248,10 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     security.clients.shareLimits(shared);
     sharedLimits = shared;
   }
-  // Sandbox mode (never production: loadConfig refuses it there): a token for sandbox user 1, when
-  // tokens are verified with the HS256 secret.
-  const demoToken = config.sandbox && security.config.hs256 ? await signUserToken(config.jwtSecret, '1') : undefined;
+  // Sandbox mode (never production: loadConfig refuses it there): a token for sandbox user 1, signed
+  // with the published development secret only. A JWT_SECRET someone set may be a real one: a token
+  // it signs is a credential, never put in a page.
+  const demoToken = config.sandbox && security.config.hs256 && config.jwtSecret === CONFIG_DEFAULTS.devJwtSecret ? await signUserToken(config.jwtSecret, '1') : undefined;
   const usage = await createFieldUsage({ env, redisUrl: config.redisUrl, namespace: config.cache.namespace, adminToken: env.ADMIN_TOKEN || undefined, registry: observability.metrics.registry });
   const gateway = createGatewayServer({
     schema: security.guard(composeGatewaySchema()),
