@@ -94,7 +94,7 @@ describe('GraphiQL offline, in sandbox mode', () => {
     expect(s.gateway.config.sandbox).toBe(true);
     const page = await graphiqlPage(s.url);
     expect(page.status).toBe(200);
-    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
     expect(page.headers.get('content-security-policy')).toBe(GRAPHIQL_CSP);
     expect(page.headers.get('cache-control')).toBe('no-store');
     expect(page.html).not.toMatch(/unpkg|cdn|https?:\/\//i);

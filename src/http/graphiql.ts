@@ -164,6 +164,7 @@ export function offlineGraphiQL(setup: GraphiQLSetup = {}): OfflineGraphiQL {
     plugin: {
       onResponse({ response }) {
         if (!response.headers.get('content-type')?.startsWith('text/html')) return;
+        response.headers.set('content-type', 'text/html; charset=utf-8');
         response.headers.set('content-security-policy', GRAPHIQL_CSP);
         // The page may carry a sandbox's demo token: never stored by a cache.
         response.headers.set('cache-control', 'no-store');
