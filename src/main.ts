@@ -11,7 +11,7 @@ import { upstreamList } from '../upstreams/index.js';
 import { workflowList } from '../workflows/index.js';
 import { createWorkflowService, workflowMetrics, type WorkflowService } from './workflow/index.js';
 import type { UpstreamDefinitions } from '../resolvers/context.js';
-import { loadConfig, type GatewayConfig } from './config.js';
+import { CONFIG_DEFAULTS, loadConfig, type GatewayConfig } from './config.js';
 import { PROJECT_ROOT, projectPath } from './paths.js';
 import { Connector, MemoryStore, Telemetry, TieredStore, withPolicy, type CacheStore, type UpstreamDef, type UpstreamPolicyInput } from './connector/index.js';
 import { cacheAdminRoutes } from './cache-admin.js';
@@ -22,6 +22,7 @@ import { composeSchema, loadSchemaModules } from './schema.js';
 import { derivePerimeter, perimeterRoutes, type PerimeterClient, type PerimeterMap } from './perimeter/index.js';
 import { describeClients } from './security/clients.js';
 import { createGatewayServer, type GatewayServer } from './server.js';
+import type { GraphiQLSetup } from './http/graphiql.js';
 import { isClusterWorker, reportListening, runPrimary, workersArgument } from './cluster.js';
 import { ConfigurationError } from './errors.js';
 import { createObservability, type Observability } from './observability/index.js';
@@ -64,6 +65,8 @@ export interface Tributary {
   readonly workflows: WorkflowService;
   /** The in-process sandbox, when one was started. */
   readonly sandbox: { urls: Record<string, string>; close(): Promise<void> } | undefined;
+  /** Sandbox mode with the development JWT secret: a token for sandbox user 1 (preset in GraphiQL, printed at start). */
+  readonly demoToken: string | undefined;
   close(): Promise<void>;
 }
 
@@ -121,6 +124,26 @@ async function unavailableStandIn(): Promise<{ url: string; close(): Promise<voi
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   return { url: `http://127.0.0.1:${port}`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+/**
+ * GraphiQL's preloaded tabs: one per operation of `operations/` (by file name), with the example
+ * variables of `operations/<Name>.variables.json` when there is one; with a demo token (sandbox mode
+ * only), its `Authorization` header preset in every tab.
+ */
+export async function graphiqlSetup(demoToken: string | undefined): Promise<GraphiQLSetup> {
+  const { existsSync, readdirSync, readFileSync } = await import('node:fs');
+  const dir = new URL('operations/', PROJECT_ROOT);
+  const tabs = readdirSync(dir)
+    .filter((f) => f.endsWith('.graphql'))
+    .sort()
+    .map((f) => {
+      const example = new URL(f.replace(/\.graphql$/, '.variables.json'), dir);
+      // Parsed and printed again: a malformed example fails start-up, never the page.
+      const variables = existsSync(example) ? JSON.stringify(JSON.parse(readFileSync(example, 'utf8')), null, 2) : undefined;
+      return { query: readFileSync(new URL(f, dir), 'utf8'), variables };
+    });
+  return { title: 'Tributary GraphiQL', tabs, ...(demoToken ? { headers: { Authorization: `Bearer ${demoToken}` } } : {}) };
 }
 
 /**
@@ -230,6 +253,10 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     security.clients.shareLimits(shared);
     sharedLimits = shared;
   }
+  // Sandbox mode (never production: loadConfig refuses it there): a token for sandbox user 1, signed
+  // with the published development secret only. A JWT_SECRET someone set may be a real one: a token
+  // it signs is a credential, never put in a page.
+  const demoToken = config.sandbox && security.config.hs256 && config.jwtSecret === CONFIG_DEFAULTS.devJwtSecret ? await signUserToken(config.jwtSecret, '1') : undefined;
   const usage = await createFieldUsage({ env, redisUrl: config.redisUrl, namespace: config.cache.namespace, adminToken: env.ADMIN_TOKEN || undefined, registry: observability.metrics.registry });
   const gateway = createGatewayServer({
     schema: security.guard(composeGatewaySchema()),
@@ -247,6 +274,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     // Leaf values the schema cannot represent become contract violations, before traces record the errors.
     plugins: [...security.plugins, leaves.plugin(), observability.plugin, ...usage.plugins],
     onRequestEnd: observability.onRequestEnd,
+    ...(config.mode === 'development' ? { graphiql: await graphiqlSetup(demoToken) } : {}),
     routes: [...observability.routes, ...cacheAdminRoutes({ connector, adminToken: env.ADMIN_TOKEN || undefined }), ...perimeterRoutes({ adminToken: env.ADMIN_TOKEN || undefined, derive: () => derivePerimeterMap({ env }) }),
       ...workflowAdminRoutes({ runner: workflows.runner, adminToken: env.ADMIN_TOKEN || undefined }),
       ...usage.routes,
@@ -264,6 +292,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
     observability,
     workflows,
     sandbox,
+    demoToken,
     async close() {
       await gateway.close();
       stopWorkflowMetrics();
@@ -304,7 +333,7 @@ async function run(): Promise<void> {
   // In the background once listening: it probes an in-process sandbox of its own for a few seconds.
   if (t.config.mode === 'development' && !isClusterWorker()) warnNullabilityAtStart(t.logger).catch((e: unknown) => t.logger.warn({ err: String(e) }, 'nullability review failed'));
   if (t.config.sandbox) {
-    const token = await signUserToken(t.config.jwtSecret, '1');
+    const token = t.demoToken ?? (await signUserToken(t.config.jwtSecret, '1'));
     // Printed for humans trying the sandbox; never in production (loadConfig refuses sandbox mode there).
     process.stdout.write(`\nTributary is up: GraphQL and GraphiQL at ${t.url}/graphql\nSandbox demo token for user 1:\n  Authorization: Bearer ${token}\n\n`);
   }

@@ -25,6 +25,7 @@ import { errorInfo } from './http/request-log.js';
 import type { RequestState } from './http/request-state.js';
 import { router, type Route } from './http/routes.js';
 import { createGatewayYoga } from './http/yoga.js';
+import { offlineGraphiQL, type GraphiQLSetup } from './http/graphiql.js';
 
 export type { ClientIdentity, RequestState } from './http/request-state.js';
 export { headerValue, REQUEST_ID } from './http/request-state.js';
@@ -51,6 +52,8 @@ export interface GatewayServerOptions {
    * or a refusal answered before GraphQL runs (401 unknown key, 429 over its rate limit).
    */
   readonly identifyClient?: (req: IncomingMessage) => Identified | Promise<Identified>;
+  /** GraphiQL's preloaded tabs and preset headers; GraphiQL itself is served in development only. */
+  readonly graphiql?: GraphiQLSetup;
 }
 
 export interface GatewayServer {
@@ -72,6 +75,8 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
   const { config, logger, connector } = opts;
   // DIRECT_EXECUTION (on by default): plain JSON POSTs skip the Fetch API objects.
   const fast = config.directExecution ? createFastPath({ onError: (e) => logger.error({ err: errorInfo(e) }, 'fast path failed') }) : undefined;
+  // GraphiQL (development only) from the gateway's own files: it works on a closed network.
+  const graphiql = config.mode === 'development' ? offlineGraphiQL(opts.graphiql) : undefined;
   const yoga = createGatewayYoga({
     schema: opts.schema,
     config,
@@ -81,13 +86,14 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     extendContext: opts.extendContext,
     plugins: opts.plugins ?? [],
     last: fast ? [fast.plugin] : [],
+    graphiql,
   });
   const graphql = graphqlEndpoint({ config, logger, yoga, fast, identifyClient: opts.identifyClient, onRequestEnd: opts.onRequestEnd });
   const server = createServer(
     router({
       graphql,
       readiness: () => ({ breakers: Object.fromEntries(connector.upstreamNames.map((n) => [n, connector.breakerState(n)])) }),
-      routes: opts.routes ?? [],
+      routes: [...(graphiql?.routes ?? []), ...(opts.routes ?? [])],
     }),
   );
   server.keepAliveTimeout = 65_000;

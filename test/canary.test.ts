@@ -112,6 +112,7 @@ describe('canary credentials', () => {
     await fetchText('404', '/nope');
     await fetchText('admin wrong token', '/admin/cache/invalidate', { authorization: 'Bearer wrong' });
     await fetchText('metrics', '/metrics');
+    await fetchText('graphiql page', '/graphql', { accept: 'text/html' });
     const list = await fetchText('traces', '/traces');
     await fetchText('traces html', '/traces', { accept: 'text/html' });
     const traces = (JSON.parse(list.text) as { traces: { requestId: string }[] }).traces;

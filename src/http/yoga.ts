@@ -15,6 +15,7 @@ import { CompiledOperations } from '../execution.js';
 import type { User } from '../identity.js';
 import type { Logger } from '../logging.js';
 import { yogaCors } from './cors.js';
+import type { OfflineGraphiQL } from './graphiql.js';
 import { useOperationInfo } from './operation-info.js';
 import { errorInfo } from './request-log.js';
 import type { RequestState } from './request-state.js';
@@ -43,6 +44,8 @@ export interface GatewayYogaOptions {
   readonly plugins: readonly Plugin<any>[];
   /** Plugins that must see every other plugin's verdict (the fast path's writer), last. */
   readonly last: readonly Plugin<any>[];
+  /** GraphiQL on GET /graphql from a browser, served from the gateway's own files (`src/http/graphiql.ts`); absent: none. */
+  readonly graphiql?: OfflineGraphiQL | undefined;
 }
 
 /**
@@ -68,7 +71,8 @@ export function createGatewayYoga(opts: GatewayYogaOptions): GatewayYoga {
   return createYoga<GatewayServerContext>({
     schema: opts.schema,
     graphqlEndpoint: '/graphql',
-    graphiql: config.mode === 'development',
+    graphiql: opts.graphiql ? opts.graphiql.options : false,
+    ...(opts.graphiql ? { renderGraphiQL: opts.graphiql.render } : {}),
     landingPage: false,
     maskedErrors: { maskError: (e) => maskError(e) },
     batching: { limit: 10 },
@@ -85,6 +89,6 @@ export function createGatewayYoga(opts: GatewayYogaOptions): GatewayYoga {
     context: async ({ request, state }) => contextFor(state, await opts.authenticate(request.headers.get('authorization'))),
     // graphql-jit (GRAPHQL_JIT, on by default): each operation of a validated document is compiled
     // once into a function (src/execution.ts), held per document object (yoga's parse/validate cache keeps the documents).
-    plugins: [useOperationInfo(), useResultPolicy(), ...opts.plugins, useValidationCache(), ...(config.jit ? [new CompiledOperations(opts.schema).plugin()] : []), ...opts.last],
+    plugins: [...(opts.graphiql ? [opts.graphiql.plugin] : []), useOperationInfo(), useResultPolicy(), ...opts.plugins, useValidationCache(), ...(config.jit ? [new CompiledOperations(opts.schema).plugin()] : []), ...opts.last],
   });
 }
