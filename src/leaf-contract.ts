@@ -68,7 +68,9 @@ export function leafFailure(type: string, nodes: readonly ASTNode[] | undefined,
 /** The leaf type of an error that is a leaf serialisation failure, masked (`leafFailure`) or not. */
 function failedLeaf(e: GraphQLError): string | undefined {
   const marked = e.extensions?.leafType;
-  return typeof marked === 'string' ? marked : leafFailureType(e.message);
+  if (typeof marked === 'string') return marked;
+  // A leaf is serialised while executing (the error has a path); a validation error never is one.
+  return e.path ? leafFailureType(e.message) : undefined;
 }
 
 /** The request's recorded error codes follow the replacement (when the result policy has already recorded the old one). */

@@ -6,10 +6,13 @@
  */
 import type { IncomingMessage } from 'node:http';
 
-/** Yoga's JSON request types (its `isPOSTJsonRequest`): the first listed type, exactly, with or without parameters. */
+/**
+ * Yoga's JSON request types (its `isPOSTJsonRequest`): the first listed type, with or without
+ * parameters, compared without case (media types are case-insensitive: `APPLICATION/JSON` is JSON).
+ */
 export function isJsonContentType(type: string | undefined): boolean {
   if (!type) return false;
-  const first = type.split(',', 1)[0]!;
+  const first = type.split(',', 1)[0]!.trim().toLowerCase();
   return first === 'application/json' || first.startsWith('application/json;') || first === 'application/graphql+json' || first.startsWith('application/graphql+json;');
 }
 

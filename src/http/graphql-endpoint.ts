@@ -35,6 +35,20 @@ export interface GraphQLEndpointOptions {
  * const graphql = graphqlEndpoint({ config, logger, yoga, fast });
  * graphql(req, res, requestId);
  */
+/**
+ * Media types are case-insensitive (RFC 9110): `APPLICATION/JSON; charset=UTF-8` is JSON. Yoga compares
+ * them as written, so the type in Content-Type and the types in Accept are lower-cased in place.
+ */
+function normaliseMediaTypes(req: IncomingMessage): void {
+  const type = req.headers['content-type'];
+  if (typeof type === 'string' && /[A-Z]/.test(type)) {
+    const semi = type.indexOf(';');
+    req.headers['content-type'] = semi < 0 ? type.toLowerCase() : type.slice(0, semi).toLowerCase() + type.slice(semi);
+  }
+  const accept = req.headers.accept;
+  if (typeof accept === 'string' && /[A-Z]/.test(accept)) req.headers.accept = accept.toLowerCase();
+}
+
 export function graphqlEndpoint(opts: GraphQLEndpointOptions): (req: IncomingMessage, res: ServerResponse, requestId: string) => void {
   const { config, yoga, fast } = opts;
   const origins = config.corsOrigins;
@@ -43,6 +57,7 @@ export function graphqlEndpoint(opts: GraphQLEndpointOptions): (req: IncomingMes
     if (res.destroyed) return;
     if (who && 'status' in who) return refuse(req, res, state, who, origins);
     state.client = who;
+    normaliseMediaTypes(req);
     // Any other request (GET, a non-JSON body: yoga refuses it, or CSRF prevention does) is yoga's to read.
     if (req.method !== 'POST' || !isJsonContentType(headerValue(req.headers['content-type']))) {
       void yoga(req, res, { req, res, state });

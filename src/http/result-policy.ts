@@ -31,7 +31,9 @@ function nodesOf(error: GraphQLError): readonly ASTNode[] | undefined {
 export function maskError(error: unknown): Error {
   if (isGraphQLError(error)) {
     // A leaf value the schema cannot represent: a contract violation, never a message with the value (src/leaf-contract.ts).
-    const leaf = leafFailureType(error.message);
+    // Only an execution error has a path: a validation error with the same words ("String cannot
+    // represent a non string value: 5", an argument literal) is the client's, and passes through.
+    const leaf = error.path ? leafFailureType(error.message) : undefined;
     if (leaf !== undefined) return leafFailure(leaf, nodesOf(error), error.path);
     const original = error.originalError;
     if (!original || isGraphQLError(original)) {
@@ -58,19 +60,31 @@ export function maskError(error: unknown): Error {
 }
 
 /**
- * The result policy: adds the request id to every error, records the codes, and answers syntax and
- * validation errors with 400 whatever the Accept header. Applied by `useResultPolicy`.
+ * Extensions without `originalError`: yoga's JSON parser puts its parser's own message there, in
+ * every mode; a client's request error gets its message and code, never internals.
+ */
+function withoutOriginalError(extensions: GraphQLError['extensions'] | undefined): Record<string, unknown> {
+  if (!extensions || !('originalError' in extensions)) return { ...extensions };
+  const { originalError: _internal, ...rest } = extensions;
+  return rest;
+}
+
+/**
+ * The result policy: adds the request id to every error, records the codes, and marks syntax,
+ * validation and variable coercion errors as spec errors: 400 under application/graphql-response+json,
+ * 200 under application/json (the errors in the body). Applied by `useResultPolicy`.
  */
 export function applyResultPolicy(r: ExecutionResult, state: RequestState): ExecutionResult {
   if (!r || typeof r !== 'object' || !r.errors?.length) return r;
-  let specError = false;
   // No `data` at all: a request error (e.g. variables graphql-jit refused before executing).
   const requestError = !('data' in r);
   const errors = r.errors.map((e) => {
-    const http = e.extensions?.http as { spec?: boolean } | undefined;
-    const spec = http?.spec === true || requestError;
-    if (spec) specError = true;
-    const code = (e.extensions?.code as string | undefined) ?? (spec ? 'GRAPHQL_VALIDATION_FAILED' : 'INTERNAL_SERVER_ERROR');
+    const http = e.extensions?.http as { spec?: boolean; status?: number } | undefined;
+    const given = e.extensions?.code as string | undefined;
+    // A malformed request (not JSON, no query) is no GraphQL request at all: a 400 under either media type.
+    const badRequest = given === 'BAD_REQUEST';
+    const spec = !badRequest && (http?.spec === true || (requestError && given === undefined));
+    const code = given ?? (spec ? 'GRAPHQL_VALIDATION_FAILED' : 'INTERNAL_SERVER_ERROR');
     state.errorCodes.push(code);
     return new GraphQLError(e.message, {
       nodes: nodesOf(e),
@@ -78,11 +92,17 @@ export function applyResultPolicy(r: ExecutionResult, state: RequestState): Exec
       positions: e.positions,
       path: e.path,
       originalError: e.originalError,
-      extensions: { ...e.extensions, code, requestId: state.requestId },
+      // A spec error (syntax, validation, variable coercion) is a 400 under application/graphql-response+json
+      // and a 200 under application/json (GraphQL over HTTP: a legacy client reads the errors from the body).
+      extensions: {
+        ...(spec || badRequest ? withoutOriginalError(e.extensions) : e.extensions),
+        code,
+        requestId: state.requestId,
+        ...(spec ? { http: { ...http, spec: true, status: 400 } } : badRequest ? { http: { ...http, spec: false, status: http?.status ?? 400 } } : {}),
+      },
     });
   });
-  const extensions = specError && !('data' in r && r.data) ? { ...r.extensions, http: { status: 400 } } : r.extensions;
-  return { ...r, errors, ...(extensions ? { extensions } : {}) };
+  return { ...r, errors };
 }
 
 /** The result policy as a yoga plugin; a batched request (an array of results) gets it per result. */
@@ -102,3 +122,36 @@ export function useResultPolicy(): Plugin {
   };
 }
 
+
+/**
+ * The refusals yoga answers with an empty body get a JSON error and the request id like every other:
+ * a body of a media type no parser reads (415), and an Accept header no result processor serves (406,
+ * with `Accept` listing what is served). Runs after yoga's own parsers and processors.
+ */
+export function useMediaTypeRefusals(): Plugin {
+  const refusal = (fetchAPI: { Response: typeof Response }, status: number, message: string, code: string, requestId: string, headers: Record<string, string> = {}) =>
+    new fetchAPI.Response(JSON.stringify({ errors: [{ message, extensions: { code, requestId } }] }), {
+      status,
+      headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
+    });
+  const requestIdOf = (ctx: unknown) => (ctx as { state?: RequestState } | undefined)?.state?.requestId ?? '';
+  return {
+    onRequestParse({ requestParser, setRequestParser, serverContext, request }) {
+      if (requestParser) return;
+      const type = request.headers.get('content-type') ?? '(none)';
+      setRequestParser(async () =>
+        refusal(globalThis, 415, `Unsupported content type ${JSON.stringify(type.slice(0, 100))}: send application/json (or a GET with the query in the URL).`, 'UNSUPPORTED_MEDIA_TYPE', requestIdOf(serverContext)) as never,
+      );
+    },
+    onResultProcess({ resultProcessor, setResultProcessor, acceptableMediaTypes, serverContext }) {
+      if (resultProcessor) return;
+      const served = acceptableMediaTypes.join(', ');
+      const requestId = requestIdOf(serverContext);
+      setResultProcessor(
+        (_result, fetchAPI) =>
+          refusal(fetchAPI, 406, `None of the media types in Accept can be served; accept one of: ${served}.`, 'NOT_ACCEPTABLE', requestId, { accept: acceptableMediaTypes.join('; charset=utf-8, ') }),
+        'application/json',
+      );
+    },
+  };
+}

@@ -90,10 +90,14 @@ export interface Captured {
 /** The responses received per gateway URL, while its stack is open. */
 const captures = new Map<string, Captured[]>();
 
+/**
+ * POST a GraphQL request as current clients do (graphql-http, urql, Apollo Client 4): preferring
+ * application/graphql-response+json, so a request error is a 4xx (under application/json it is a 200).
+ */
 export async function post(url: string, payload: unknown, headers: Record<string, string> = {}): Promise<GqlResponse> {
   const res = await fetch(`${url}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', accept: 'application/json', ...headers },
+    headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json, application/json;q=0.9', ...headers },
     body: typeof payload === 'string' ? payload : JSON.stringify(payload),
   });
   const text = await res.text();
