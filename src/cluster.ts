@@ -2,7 +2,8 @@
  * `WORKERS=N` (or `--workers N`): one deployment on every core. The primary process forks N workers
  * with node:cluster; each runs a whole gateway on the same port (the primary shares the listening
  * socket and spreads connections). A worker that dies is replaced, at most once a second. SIGTERM
- * or SIGINT on the primary stops every worker gracefully, then the primary.
+ * or SIGINT on the primary drains every worker (none is replaced once a stop began), then the primary
+ * exits; past the drain's time and 5 s more, it exits anyway.
  *
  * Each worker has its own memory cache, breakers and trace store; with REDIS_URL the cache is shared.
  * `/metrics` answers for the whole process: the worker scraped asks the primary, which aggregates
@@ -106,7 +107,7 @@ function forwardOutput(w: Worker): void {
  * Run the primary: fork `workers` workers, resolve with the URL once every one listens, keep the
  * pool at size until SIGTERM/SIGINT, then stop the workers and exit.
  */
-export function runPrimary(workers: number, logger: Logger): Promise<string> {
+export function runPrimary(workers: number, logger: Logger, drainMs = 15_000): Promise<string> {
   // Workers' standard output and error come to the primary (forwardOutput).
   cluster.setupPrimary({ silent: true });
   // A scrape of /metrics lands on one worker, which asks here for every worker's metrics.
@@ -146,8 +147,10 @@ export function runPrimary(workers: number, logger: Logger): Promise<string> {
       stopping = true;
       const all = Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
       if (all.length === 0) exitAfterWorkersLogged(0);
+      // Each worker drains (SHUTDOWN_GRACE_MS, then SHUTDOWN_TIMEOUT_MS) and exits; the primary waits for them, a while longer at most.
+      logger.info({ workers: all.length, drainMs }, 'stopping: every worker drains');
       for (const w of all) w.process.kill('SIGTERM');
-      setTimeout(() => process.exit(1), 10_000).unref();
+      setTimeout(() => process.exit(1), drainMs + 5_000).unref();
     };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);

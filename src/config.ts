@@ -37,6 +37,14 @@ export interface GatewayConfig {
   readonly workers: number;
   /** Browser origins allowed to call /graphql cross-origin: a list, any (`*`), or none (null). */
   readonly corsOrigins: readonly string[] | '*' | null;
+  /** The HTTP server's bounds on slow or many clients, and the drain on SIGTERM (all ms but `maxConnections`). */
+  readonly server: {
+    readonly headersTimeoutMs: number; // HEADERS_TIMEOUT_MS: a request's headers must arrive within this
+    readonly requestBodyTimeoutMs: number; // REQUEST_BODY_TIMEOUT_MS: the whole request (headers and body) within this
+    readonly maxConnections: number; // MAX_CONNECTIONS: open connections per process; 0 = no bound
+    readonly shutdownGraceMs: number; // SHUTDOWN_GRACE_MS: after SIGTERM, keep serving (readyz 503) this long
+    readonly shutdownTimeoutMs: number; // SHUTDOWN_TIMEOUT_MS: then, in-flight requests get this long to finish
+  };
   /** The workflow log (orchestrated writes): where it is and how long a driving process's lease lasts. */
   readonly workflow: {
     readonly databaseUrl: string | undefined; // DATABASE_URL: PostgreSQL, shared by replicas
@@ -58,6 +66,11 @@ export const CONFIG_DEFAULTS = {
   maxBodyBytes: 1024 * 1024, // bytes of a GraphQL request body
   devJwtSecret: 'tributary-development-secret-do-not-use-in-production',
   traceStoreSize: 500, // traces kept in memory for /traces
+  headersTimeoutMs: 10_000, // ms: node's default is 60 s
+  requestBodyTimeoutMs: 30_000, // ms: node's default is 300 s; a body is at most MAX_BODY_BYTES
+  maxConnections: 10_000, // per process
+  shutdownGraceMs: 5_000, // ms, in production (0 in development): the time a load balancer takes to see /readyz fail and stop sending
+  shutdownTimeoutMs: 10_000, // ms: past REQUEST_TIMEOUT_MS, so a request in flight at the end of the grace finishes
   workflowLeaseMs: 15_000, // ms a workflow's lease lasts without renewal (renewed every third of it)
 } as const;
 
@@ -160,6 +173,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, upstreamUrlVari
     directExecution: onOff(env, 'DIRECT_EXECUTION', true),
     workers: int(env, 'WORKERS', 1, 1),
     corsOrigins: corsOrigins(env, mode),
+    server: {
+      headersTimeoutMs: int(env, 'HEADERS_TIMEOUT_MS', CONFIG_DEFAULTS.headersTimeoutMs, 100),
+      requestBodyTimeoutMs: int(env, 'REQUEST_BODY_TIMEOUT_MS', CONFIG_DEFAULTS.requestBodyTimeoutMs, 100),
+      maxConnections: int(env, 'MAX_CONNECTIONS', CONFIG_DEFAULTS.maxConnections, 0),
+      // In development a Ctrl-C need not wait for a load balancer.
+      shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', mode === 'production' ? CONFIG_DEFAULTS.shutdownGraceMs : 0, 0),
+      shutdownTimeoutMs: int(env, 'SHUTDOWN_TIMEOUT_MS', CONFIG_DEFAULTS.shutdownTimeoutMs, 0),
+    },
     workflow: {
       databaseUrl: env.DATABASE_URL || undefined,
       directory: env.WORKFLOW_DIR || undefined,

@@ -317,7 +317,7 @@ async function run(): Promise<void> {
   if (config.workers > 1 && !isClusterWorker()) {
     if (config.sandbox) throw new ConfigurationError('WORKERS > 1 needs UPSTREAM_<NAME>_URL set: the in-process sandbox cannot be shared by workers.');
     const logger = createLogger({ level: config.logLevel });
-    const url = await runPrimary(config.workers, logger);
+    const url = await runPrimary(config.workers, logger, config.server.shutdownGraceMs + config.server.shutdownTimeoutMs);
     logger.info({ url: `${url}/graphql`, mode: config.mode, workers: config.workers, cache: config.cache.enabled ? (config.redisUrl ? 'redis' : 'memory') : 'off' }, 'tributary listening');
     flushLogs(logger);
     return;
@@ -339,11 +339,28 @@ async function run(): Promise<void> {
   }
   // Exit once the last log lines are out.
   const exit = (code: number) => exitOnceLogged(code, (cb) => t.logger.flush(cb));
-  const stop = () => {
-    t.close().then(
-      () => exit(0),
-      () => exit(1),
-    );
+  // SIGTERM (a rolling deploy, `docker stop`, Kubernetes) or SIGINT: drain, then close the rest and exit 0.
+  const stop = (signal: NodeJS.Signals) => {
+    // A second signal while draining: stop now.
+    process.removeListener('SIGINT', stop).removeListener('SIGTERM', stop);
+    const now = () => exit(1);
+    process.once('SIGINT', now).once('SIGTERM', now);
+    const { shutdownGraceMs: graceMs, shutdownTimeoutMs: timeoutMs } = t.config.server;
+    t.logger.info({ signal, graceMs, timeoutMs, inFlight: t.gateway.inFlight }, 'draining: /readyz answers 503, serving until the grace ends');
+    t.gateway
+      .drain({ graceMs, timeoutMs })
+      .then(({ cutOff }) => {
+        if (cutOff > 0) t.logger.warn({ cutOff, timeoutMs }, 'drained: requests still in flight after SHUTDOWN_TIMEOUT_MS were cut off');
+        else t.logger.info('drained: every request answered');
+        return t.close();
+      })
+      .then(
+        () => exit(0),
+        (e: unknown) => {
+          t.logger.error({ err: String(e) }, 'stop failed');
+          exit(1);
+        },
+      );
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);

@@ -10,7 +10,7 @@
  * - `yoga.ts`: the yoga instance and its plugins (`result-policy.ts`, `operation-info.ts`);
  * - `fast-path.ts`, `fast-path-params.ts`, `json-response.ts`: yoga's handler without the Fetch API.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { GraphQLSchema } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
@@ -61,6 +61,18 @@ export interface GatewayServer {
   /** Requests whose operation the fast path executed so far, and their distinct documents (`src/http/fast-path.ts`). */
   directStats(): { readonly served: number; readonly documents: number };
   listen(port?: number, host?: string): Promise<string>;
+  /**
+   * The drain of a rolling deploy: `/readyz` answers 503 and every answer closes its connection at
+   * once; the listener keeps serving for `graceMs` (while the load balancer stops sending here), then
+   * stops accepting and closes idle connections; requests in flight get `timeoutMs` to finish, after
+   * which the connections left are destroyed. Answers how many requests were cut off that way.
+   */
+  drain(opts: { readonly graceMs: number; readonly timeoutMs: number }): Promise<{ readonly cutOff: number }>;
+  /** True once `drain` began. */
+  readonly draining: boolean;
+  /** Requests being answered now (every route). */
+  readonly inFlight: number;
+  /** Stops at once: every connection closed, requests in flight cut off (tests; after `drain`). */
   close(): Promise<void>;
 }
 
@@ -89,14 +101,36 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
     graphiql,
   });
   const graphql = graphqlEndpoint({ config, logger, yoga, fast, identifyClient: opts.identifyClient, onRequestEnd: opts.onRequestEnd });
-  const server = createServer(
-    router({
-      graphql,
-      readiness: () => ({ breakers: Object.fromEntries(connector.upstreamNames.map((n) => [n, connector.breakerState(n)])) }),
-      routes: [...(graphiql?.routes ?? []), ...(opts.routes ?? [])],
-    }),
-  );
+  let draining = false;
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+  // Answers not begun yet: when the drain starts, each is told to close its connection when sent.
+  const unanswered = new Set<ServerResponse>();
+  const route = router({
+    graphql,
+    readiness: () => ({ breakers: Object.fromEntries(connector.upstreamNames.map((n) => [n, connector.breakerState(n)])) }),
+    routes: [...(graphiql?.routes ?? []), ...(opts.routes ?? [])],
+    draining: () => draining,
+  });
+  // Slow clients: node checks these bounds every `connectionsCheckingInterval` (30 s by default).
+  const server = createServer({ connectionsCheckingInterval: 1_000, headersTimeout: config.server.headersTimeoutMs, requestTimeout: config.server.requestBodyTimeoutMs }, (req, res) => {
+    inFlight++;
+    unanswered.add(res);
+    res.once('close', () => {
+      unanswered.delete(res);
+      inFlight--;
+      if (inFlight === 0) idle?.();
+    });
+    route(req, res);
+  });
   server.keepAliveTimeout = 65_000;
+  if (config.server.maxConnections > 0) server.maxConnections = config.server.maxConnections;
+  /** The answer ends its connection: `Connection: close`, also when a path writes its own headers list. */
+  const closeAfter = (res: ServerResponse) => {
+    res.shouldKeepAlive = false;
+    res.setHeader('connection', 'close');
+  };
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
   return {
     server,
@@ -111,7 +145,34 @@ export function createGatewayServer(opts: GatewayServerOptions): GatewayServer {
         });
       });
     },
+    get draining() {
+      return draining;
+    },
+    get inFlight() {
+      return inFlight;
+    },
+    async drain({ graceMs, timeoutMs }) {
+      draining = true;
+      for (const res of unanswered) if (!res.headersSent) closeAfter(res);
+      unanswered.clear();
+      if (graceMs > 0) await sleep(graceMs);
+      // Stop accepting; connections open now stay until their requests end (answers carry `connection: close`).
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const finished = new Promise<void>((resolve) => {
+        idle = resolve;
+        if (inFlight === 0) resolve();
+      });
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([finished.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), timeoutMs)))]);
+      clearTimeout(timer);
+      const cutOff = late ? inFlight : 0;
+      server.closeAllConnections();
+      await closed;
+      return { cutOff };
+    },
     async close() {
+      draining = true;
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

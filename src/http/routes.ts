@@ -21,6 +21,8 @@ export interface RouterOptions {
   readonly readiness: () => Record<string, unknown>;
   /** More routes, tried in order before the 404. */
   readonly routes: readonly Route[];
+  /** True once a shutdown began: `/readyz` answers 503 and every answer closes its connection. */
+  readonly draining?: () => boolean;
 }
 
 /**
@@ -33,10 +35,14 @@ export function router(opts: RouterOptions): (req: IncomingMessage, res: ServerR
   return (req, res) => {
     const requestId = requestIdOf(req);
     res.setHeader('x-request-id', requestId);
+    const draining = opts.draining?.() ?? false;
+    // Draining: the answer is sent whole, then its connection closes (the client opens a new one elsewhere).
+    if (draining) res.setHeader('connection', 'close');
     const path = (req.url ?? '/').split('?', 1)[0] ?? '/';
     if (path === '/graphql') return opts.graphql(req, res, requestId);
+    // Liveness: the process answers. Readiness: it wants traffic (not while draining: the load balancer takes it out).
     if (path === '/healthz' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
-    if (path === '/readyz' && req.method === 'GET') return sendJson(res, 200, { status: 'ok', ...opts.readiness() });
+    if (path === '/readyz' && req.method === 'GET') return draining ? sendJson(res, 503, { status: 'draining' }) : sendJson(res, 200, { status: 'ok', ...opts.readiness() });
     for (const route of opts.routes) {
       const matches = route.path.endsWith('/') ? path.startsWith(route.path) : path === route.path;
       if (matches && req.method === route.method) {
