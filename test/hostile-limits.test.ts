@@ -163,13 +163,17 @@ describe('rate limits count operations, not requests', () => {
 describe('argument and variable string lengths are bounded before any upstream call', () => {
   const big = '9'.repeat(900 * 1024);
 
-  it('a 900 KB id written in the document: BAD_USER_INPUT naming the argument, zero upstream calls', async () => {
+  it('a 900 KB id written in the document: refused before parsing (DOCUMENT_TOO_LARGE); a 50 KB one: BAD_USER_INPUT naming the argument; zero upstream calls', async () => {
     stack.resetStats();
     const r = await stack.gql(`{ product(id: "${big}") { id title } }`);
-    expect(r.status).toBe(400);
-    expect(r.body.data).toBeUndefined();
-    expect(r.body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', maxLength: SECURITY_DEFAULTS.maxIdLength });
-    expect(r.body.errors[0].message).toBe(`Argument "id" is longer than the ${SECURITY_DEFAULTS.maxIdLength} characters an ID may have (got ${big.length}).`);
+    expect(r.status).toBe(413);
+    expect(r.body.errors[0].extensions.code).toBe('DOCUMENT_TOO_LARGE');
+    const mid = big.slice(0, 50_000);
+    const m = await stack.gql(`{ product(id: "${mid}") { id title } }`);
+    expect(m.status).toBe(400);
+    expect(m.body.data).toBeUndefined();
+    expect(m.body.errors[0].extensions).toMatchObject({ code: 'BAD_USER_INPUT', maxLength: SECURITY_DEFAULTS.maxIdLength });
+    expect(m.body.errors[0].message).toBe(`Argument "id" is longer than the ${SECURITY_DEFAULTS.maxIdLength} characters an ID may have (got ${mid.length}).`);
     expect(totalCalls(stack)).toBe(0);
   });
 

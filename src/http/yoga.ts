@@ -54,6 +54,13 @@ export interface GatewayYogaOptions {
  * @example
  * const yoga = createGatewayYoga({ schema, config, logger, connector, authenticate, extendContext, plugins, last: [fast.plugin] });
  */
+/**
+ * The parsed-document cache: at most 1,024 documents and about 64 MB, each counted as twice its text
+ * plus 16 KB for its syntax tree. The validation verdicts and compiled operations are kept per
+ * document object (weakly), so they go when their document does.
+ */
+export const DOCUMENT_CACHE = { max: 1_024, maxSize: 64 * 1024 * 1024, sizeCalculation: (_doc: DocumentNode, query: string) => query.length * 2 + 16_384 } as const;
+
 export function createGatewayYoga(opts: GatewayYogaOptions): GatewayYoga {
   const { config, logger, connector } = opts;
 
@@ -78,7 +85,8 @@ export function createGatewayYoga(opts: GatewayYogaOptions): GatewayYoga {
     batching: { limit: 10 },
     // Parsed documents by query text, least recently used out (yoga's default cache also gives each
     // entry a time to live, read from the clock on every lookup); validation verdicts by `useValidationCache`.
-    parserAndValidationCache: { documentCache: new LRUCache<string, DocumentNode>({ max: 1024 }), validationCache: false },
+    // Bounded in bytes as well as entries: a document's text is held twice (the key, and the AST's source).
+    parserAndValidationCache: { documentCache: new LRUCache<string, DocumentNode>(DOCUMENT_CACHE), validationCache: false },
     cors: yogaCors(config.corsOrigins),
     logging: {
       debug: () => {},

@@ -22,6 +22,7 @@ import { listPage, pageCsp, waterfallPage } from './pages.js';
 import { TraceStore, type TraceFilter } from './store.js';
 import { Masker, materialise, outcomeOf, summarise, type Trace, type TraceError, type TraceRecord } from './trace.js';
 import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from './traceparent.js';
+import { shownName } from '../http/operation-info.js';
 
 export { TraceStore } from './store.js';
 export type { TraceFilter } from './store.js';
@@ -79,8 +80,8 @@ const FIRST_OPERATION = /^\s*(?:#[^\n]*\n\s*)*(?:query|mutation|subscription)\s+
 function operationNameOf(state: RequestState, l: Live | undefined): string | null {
   if (state.operationName !== null) return state.operationName;
   if (!l) return null;
-  if (l.operationName) return l.operationName;
-  return (l.query && FIRST_OPERATION.exec(l.query.slice(0, 2048))?.[1]) || null;
+  if (l.operationName) return shownName(l.operationName);
+  return shownName((l.query && FIRST_OPERATION.exec(l.query.slice(0, 2048))?.[1]) || null);
 }
 
 const EMPTY: readonly never[] = [];

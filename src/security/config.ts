@@ -17,6 +17,8 @@ export interface SecurityConfig {
   readonly maxCost: number;
   /** Assumed size of a list field with no `first`/`last`/`limit` argument (in the cost). */
   readonly defaultListSize: number;
+  /** Longest GraphQL document a client may send (characters, comments and whitespace included). */
+  readonly maxDocumentLength: number;
   /** Longest `ID` value an argument or variable may carry (characters). */
   readonly maxIdLength: number;
   /** Longest `String` (or custom scalar) value an argument or variable may carry (characters). */
@@ -45,6 +47,7 @@ export const SECURITY_DEFAULTS = {
   maxDirectives: 10,
   maxCost: 20_000,
   defaultListSize: 10,
+  maxDocumentLength: 100_000, // characters: the largest operation of operations/ is under 1,000; comments count
   maxIdLength: 128, // characters: a UUID is 36, a base64 global id well under 100
   maxStringLength: 1_024, // characters: search terms, postcodes, tokens, keys
 } as const;
@@ -91,6 +94,7 @@ export function loadSecurityConfig(env: NodeJS.ProcessEnv, mode: 'development' |
     maxDirectives: int(env, 'GRAPHQL_MAX_DIRECTIVES', SECURITY_DEFAULTS.maxDirectives),
     maxCost: int(env, 'GRAPHQL_MAX_COST', SECURITY_DEFAULTS.maxCost),
     defaultListSize: int(env, 'GRAPHQL_DEFAULT_LIST_SIZE', SECURITY_DEFAULTS.defaultListSize),
+    maxDocumentLength: int(env, 'GRAPHQL_MAX_DOCUMENT_LENGTH', SECURITY_DEFAULTS.maxDocumentLength),
     maxIdLength: int(env, 'GRAPHQL_MAX_ID_LENGTH', SECURITY_DEFAULTS.maxIdLength),
     maxStringLength: int(env, 'GRAPHQL_MAX_STRING_LENGTH', SECURITY_DEFAULTS.maxStringLength),
     introspection: onOff(env, 'GRAPHQL_INTROSPECTION', dev),

@@ -158,6 +158,22 @@ export function useBodyLimit(maxBytes: number): Plugin {
   };
 }
 
+/**
+ * The longest document a client may send. Comments are not tokens: without this, a document of three
+ * tokens and a megabyte of comment passes the token limit and is parsed, validated and cached whole.
+ * Checked on the client's text, before a persisted document replaces it.
+ */
+export function useDocumentLimit(maxLength: number): Plugin {
+  return {
+    onParams({ params }) {
+      const query = params.query;
+      if (typeof query === 'string' && query.length > maxLength) {
+        throw refusal(`The document is ${query.length} characters long; at most ${maxLength} are accepted (GRAPHQL_MAX_DOCUMENT_LENGTH).`, 'DOCUMENT_TOO_LARGE', 413);
+      }
+    },
+  };
+}
+
 /** Every hardening plugin, configured. */
 export function hardeningPlugins(opts: { config: SecurityConfig; documents: PersistedDocuments; clients: ClientRegistry; maxBodyBytes: number; costLimit: CostLimit; inputLimit: InputLimit }): Plugin[] {
   const c = opts.config;
@@ -172,6 +188,7 @@ export function hardeningPlugins(opts: { config: SecurityConfig; documents: Pers
   };
   const plugins: Plugin[] = [
     useBodyLimit(opts.maxBodyBytes),
+    useDocumentLimit(c.maxDocumentLength),
     usePersistedDocuments({ documents: opts.documents, clients: opts.clients, only: c.persistedOperations === 'only' }),
     maxTokensPlugin({ n: c.maxTokens, exposeLimits: true }) as Plugin,
     maxDepthPlugin({ n: c.maxDepth, ignoreIntrospection: true, flattenFragments: true, ...reject }) as Plugin,
