@@ -3,6 +3,7 @@
  *   (none) | peers  the side-by-side benchmark of issue 8 (bench/suite.ts)
  *   resilience      bench/resilience.ts
  *   cache           bench/cache.ts
+ *   compression     bench/compression.ts (bytes and CPU per answer, identity/gzip/br)
  *   orders          bench/orders.ts (PlaceOrder: the workflow log's cost, and the books under faults)
  * Each suite module exports `run(argv)` and also runs standalone (`node --import tsx bench/<suite>.ts`).
  */
@@ -11,6 +12,7 @@ const SUITES: Record<string, () => Promise<{ run(argv: string[]): Promise<void> 
   resilience: () => import('./resilience.js'),
   cache: () => import('./cache.js'),
   orders: () => import('./orders.js'),
+  compression: () => import('./compression.js'),
 };
 
 const argv = process.argv.slice(2);

@@ -37,6 +37,8 @@ export interface GatewayConfig {
   readonly workers: number;
   /** Browser origins allowed to call /graphql cross-origin: a list, any (`*`), or none (null). */
   readonly corsOrigins: readonly string[] | '*' | null;
+  /** Response compression (`Accept-Encoding`: br, gzip) for answers of at least `minBytes`. */
+  readonly compression: { readonly enabled: boolean; readonly minBytes: number };
   /** The HTTP server's bounds on slow or many clients, and the drain on SIGTERM (all ms but `maxConnections`). */
   readonly server: {
     readonly headersTimeoutMs: number; // HEADERS_TIMEOUT_MS: a request's headers must arrive within this
@@ -66,6 +68,7 @@ export const CONFIG_DEFAULTS = {
   maxBodyBytes: 1024 * 1024, // bytes of a GraphQL request body
   devJwtSecret: 'tributary-development-secret-do-not-use-in-production',
   traceStoreSize: 500, // traces kept in memory for /traces
+  compressionMinBytes: 1_024, // bytes: below about a packet, compressing saves nothing worth its CPU
   headersTimeoutMs: 10_000, // ms: node's default is 60 s
   requestBodyTimeoutMs: 30_000, // ms: node's default is 300 s; a body is at most MAX_BODY_BYTES
   maxConnections: 10_000, // per process
@@ -173,6 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, upstreamUrlVari
     directExecution: onOff(env, 'DIRECT_EXECUTION', true),
     workers: int(env, 'WORKERS', 1, 1),
     corsOrigins: corsOrigins(env, mode),
+    compression: { enabled: onOff(env, 'COMPRESSION', true), minBytes: int(env, 'COMPRESSION_MIN_BYTES', CONFIG_DEFAULTS.compressionMinBytes, 0) },
     server: {
       headersTimeoutMs: int(env, 'HEADERS_TIMEOUT_MS', CONFIG_DEFAULTS.headersTimeoutMs, 100),
       requestBodyTimeoutMs: int(env, 'REQUEST_BODY_TIMEOUT_MS', CONFIG_DEFAULTS.requestBodyTimeoutMs, 100),

@@ -14,10 +14,11 @@ import { takesFastPath } from './fast-path-params.js';
 import { IDENTIFICATION_FAILED, refuse, tooLarge, type Identified } from './refusals.js';
 import { logRequest } from './request-log.js';
 import { headerValue, newRequestState, type RequestState } from './request-state.js';
+import { responseEncoding } from './compression.js';
 import type { GatewayYoga } from './yoga.js';
 
 export interface GraphQLEndpointOptions {
-  readonly config: Pick<GatewayConfig, 'maxBodyBytes' | 'corsOrigins' | 'requestTimeoutMs'>;
+  readonly config: Pick<GatewayConfig, 'maxBodyBytes' | 'corsOrigins' | 'requestTimeoutMs' | 'compression'>;
   readonly logger: Logger;
   readonly yoga: GatewayYoga;
   /** Absent: yoga's Node adapter serves every request (`DIRECT_EXECUTION=off`). */
@@ -81,6 +82,7 @@ export function graphqlEndpoint(opts: GraphQLEndpointOptions): (req: IncomingMes
 
   return (req, res, requestId) => {
     const state = newRequestState(req, requestId, config.requestTimeoutMs);
+    state.encoding = responseEncoding(config.compression, headerValue(req.headers['accept-encoding']));
     res.on('close', () => {
       // The client went away before we answered: abort its in-flight upstream calls.
       const aborted = !res.writableFinished;

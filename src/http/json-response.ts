@@ -6,6 +6,7 @@
  * would build a Fetch `Response` and copy it; `test/direct.test.ts` holds the two byte for byte.
  */
 import type { ServerResponse } from 'node:http';
+import { encodeBody, type ResponseEncoding } from './compression.js';
 import { GraphQLError, type ExecutionResult } from 'graphql';
 
 const REGULAR = ['application/graphql-response+json', 'application/json'] as const;
@@ -97,10 +98,10 @@ export function serializeResult(result: ExecutionResult): string {
 }
 
 /** Write a regular result: yoga's status, headers and body, encoded once (the socket writes the bytes as they are, and their length is the Content-Length). */
-export function writeJsonResult(res: ServerResponse, result: ExecutionResult, mediaType: JsonMediaType): void {
+export function writeJsonResult(res: ServerResponse, result: ExecutionResult, mediaType: JsonMediaType, encoding?: ResponseEncoding): void {
   const init = responseInit(result, mediaType);
-  const payload = Buffer.from(serializeResult(result));
+  const { body, headers } = encodeBody(Buffer.from(serializeResult(result)), encoding);
   if (res.destroyed) return;
-  res.writeHead(init.status, { ...init.headers, 'content-type': `${mediaType}; charset=utf-8`, 'content-length': payload.length });
-  res.end(payload);
+  res.writeHead(init.status, { ...init.headers, ...headers, 'content-type': `${mediaType}; charset=utf-8`, 'content-length': body.length });
+  res.end(body);
 }

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { Cancel, type RequestScope } from '../connector/index.js';
+import type { ResponseEncoding } from './compression.js';
 import type { User } from '../identity.js';
 
 /** A named API client and what it may do. Filled in by the security layer (`src/security/`). */
@@ -38,6 +39,8 @@ export interface RequestState {
   propagate?: Record<string, string> | undefined;
   /** The W3C trace id of this request (the client's, or a new one), set by the observability plugin. */
   traceId?: string | undefined;
+  /** How its answer may be compressed (`Accept-Encoding`), undefined with COMPRESSION=off. */
+  encoding?: ResponseEncoding | undefined;
 }
 
 /** A client's `x-request-id` is used when it matches this (no spaces, no CR/LF, at most 128 characters); else one is generated. */

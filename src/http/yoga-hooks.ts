@@ -274,7 +274,7 @@ export class YogaHooks {
     const { resultProcessor: processor, mediaType } = payload;
     result = payload.result;
     // A stream (a subscription's) is the regular processor's to refuse, in a Response.
-    if (processor === processRegularResult && !(Symbol.asyncIterator in result)) return writeJsonResult(ctx.res, result, mediaType as JsonMediaType);
+    if (processor === processRegularResult && !(Symbol.asyncIterator in result)) return writeJsonResult(ctx.res, result, mediaType as JsonMediaType, ctx.state.encoding);
     const { fetchAPI } = this.yoga;
     const response = processor
       ? await processor(result, fetchAPI, mediaType)
