@@ -18,8 +18,10 @@ import { PersistedQueryLink } from '@apollo/client/link/persisted-queries';
 import { generatePersistedQueryManifest, type PersistedQueryManifest } from '@apollo/generate-persisted-query-manifest';
 import { generatePersistedQueryIdsFromManifest } from '@apollo/persisted-query-lists';
 import { generate } from '@graphql-codegen/cli';
+import { createClient } from '@redis/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hashApiKey, PersistedDocuments } from '../src/security/index.js';
+import { createApqStore } from '../src/security/apq-store.js';
+import { hashApiKey, loadSecurityConfig, PersistedDocuments } from '../src/security/index.js';
 import { OPERATIONS, post, startStack, type Stack } from './support/stack.js';
 
 const KEYS = { web: 'web-key-apq-000001', mobile: 'mobile-key-apq-00001' };
@@ -216,8 +218,9 @@ describe('APQ=off', () => {
 describe('APQ shared through Redis by two gateways', () => {
   let a: Stack;
   let b: Stack;
+  let env: Record<string, string>;
   beforeAll(async () => {
-    const env = { CLIENTS, REDIS_URL: 'redis://127.0.0.1:6379', CACHE_NAMESPACE: `apq-test-${randomBytes(6).toString('hex')}` };
+    env = { CLIENTS, REDIS_URL: 'redis://127.0.0.1:6379', CACHE_NAMESPACE: `apq-test-${randomBytes(6).toString('hex')}` };
     [a, b] = await Promise.all([startStack({ env }), startStack({ env })]);
   });
   afterAll(async () => {
@@ -240,6 +243,18 @@ describe('APQ shared through Redis by two gateways', () => {
       [false, 404],
       [true, 200],
     ]);
+    // The document is in Redis, under the namespace, with the time to live.
+    const redis = createClient({ url: env.REDIS_URL });
+    await redis.connect();
+    try {
+      const key = `${env.CACHE_NAMESPACE}:apq:${onA.sent[1]!.hash}`;
+      expect(await redis.get(key)).toContain('query SharedApq');
+      const ttl = await redis.pTTL(key);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(86_400_000);
+    } finally {
+      await redis.quit();
+    }
     const onB = apollo(b, KEYS.web, new PersistedQueryLink({ sha256 }));
     b.resetStats();
     expect((await onB.client.query({ query: QUERY, variables: { id: '2' } })).data).toMatchObject({ product: { id: '2' } });
@@ -322,5 +337,42 @@ describe('manifests written by the tools', () => {
     expect(adHoc.status).toBe(403);
     expect(adHoc.body.errors[0].extensions.code).toBe('PERSISTED_QUERY_REQUIRED');
     expect(totalCalls(withCodegen)).toBe(0);
+  });
+});
+
+describe('the APQ store (memory)', () => {
+  it('is bounded in entries and in bytes, least recently used out first, and forgets after its time to live', async () => {
+    const byEntries = createApqStore({ maxEntries: 2, maxBytes: 1_000_000, ttlMs: 60_000 });
+    await byEntries.set('a'.repeat(64), '{ a }');
+    await byEntries.set('b'.repeat(64), '{ b }');
+    expect(await byEntries.get('a'.repeat(64))).toBe('{ a }'); // a is now the most recently used
+    await byEntries.set('c'.repeat(64), '{ c }');
+    expect([await byEntries.get('a'.repeat(64)), await byEntries.get('b'.repeat(64)), await byEntries.get('c'.repeat(64))]).toEqual(['{ a }', undefined, '{ c }']);
+    expect(byEntries.size).toBe(2);
+
+    // 64 bytes of key + 436 of document = 500 bytes each: two fit in 1,000, a third pushes the oldest out.
+    const byBytes = createApqStore({ maxEntries: 100, maxBytes: 1_000, ttlMs: 60_000 });
+    const doc = (c: string) => `{ ${c.repeat(432)} }`;
+    for (const c of ['d', 'e', 'f']) await byBytes.set(c.repeat(64), doc(c));
+    expect(byBytes.size).toBe(2);
+    expect(await byBytes.get('d'.repeat(64))).toBeUndefined();
+    expect(await byBytes.get('f'.repeat(64))).toBe(doc('f'));
+    // A document larger than the whole bound is not kept.
+    await byBytes.set('g'.repeat(64), `{ ${'g'.repeat(2_000)} }`);
+    expect(await byBytes.get('g'.repeat(64))).toBeUndefined();
+
+    const short = createApqStore({ maxEntries: 10, maxBytes: 10_000, ttlMs: 20 });
+    await short.set('h'.repeat(64), '{ h }');
+    expect(await short.get('h'.repeat(64))).toBe('{ h }');
+    await new Promise((r) => setTimeout(r, 60));
+    expect(await short.get('h'.repeat(64))).toBeUndefined();
+    for (const s of [byEntries, byBytes, short]) await s.close();
+  });
+
+  it('the settings are read and validated with the others', () => {
+    expect(loadSecurityConfig({}, 'production').apq).toEqual({ enabled: true, maxEntries: 10_000, maxBytes: 16 * 1024 * 1024, ttlMs: 86_400_000 });
+    expect(loadSecurityConfig({ APQ: 'off', APQ_MAX_ENTRIES: '5', APQ_MAX_BYTES: '4096', APQ_TTL_SECONDS: '60' }, 'development').apq).toEqual({ enabled: false, maxEntries: 5, maxBytes: 4096, ttlMs: 60_000 });
+    expect(() => loadSecurityConfig({ APQ: 'yes' }, 'development')).toThrow(/APQ must be "on" or "off"/);
+    expect(() => loadSecurityConfig({ APQ_TTL_SECONDS: '0' }, 'development')).toThrow(/APQ_TTL_SECONDS/);
   });
 });
