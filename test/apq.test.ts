@@ -169,6 +169,22 @@ describe('automatic persisted queries (Apollo Client PersistedQueryLink)', () =>
     expect(bad.body.errors[0].extensions.code).toBe('PERSISTED_QUERY_INVALID');
   });
 
+  it('a document is registered only once it ran: one that fails validation or the cost limit is answered and never stored', async () => {
+    const web = { 'x-api-key': KEYS.web };
+    const invalid = '{ product(id: "1") { noSuchField } }';
+    const tooCostly = '{ category(slug: "beauty") { products(first: 100) { nodes { id reviews(first: 100) { rating comment date } } } } }';
+    for (const [query, code] of [[invalid, 'GRAPHQL_VALIDATION_FAILED'], [tooCostly, 'COST_LIMIT_EXCEEDED']] as const) {
+      stack.resetStats();
+      const r = await post(stack.url, { query, extensions: { persistedQuery: { version: 1, sha256Hash: sha256(query) } } }, web);
+      expect(r.body.data).toBeUndefined();
+      expect(r.body.errors[0].extensions.code).toBe(code);
+      expect(totalCalls(stack)).toBe(0);
+      const probe = await post(stack.url, { extensions: { persistedQuery: { version: 1, sha256Hash: sha256(query) } } }, web);
+      expect(probe.status).toBe(404);
+      expect(probe.body.errors[0].message).toBe('PersistedQueryNotFound');
+    }
+  });
+
   it('documentId works over GET and POST, and Relay\'s doc_id over POST', async () => {
     const manifest = PersistedDocuments.fromFile(new URL('../generated/persisted-operations.json', import.meta.url).pathname);
     const id = `sha256:${sha256(OPERATIONS.ProductPage.trim())}`;

@@ -83,8 +83,11 @@ export interface PersistedDocumentsOptions {
   readonly documents: PersistedDocuments;
   readonly clients: ClientRegistry;
   readonly only: boolean;
-  /** Automatic persisted queries are served (by `@graphql-yoga/plugin-apq`, the next plugin) for clients allowed ad-hoc documents. */
-  readonly apq?: boolean;
+  /**
+   * Automatic persisted queries, for clients allowed ad-hoc documents: hashes are looked up by
+   * `@graphql-yoga/plugin-apq` (the next plugin) in this store, documents registered here once they ran.
+   */
+  readonly apq?: ApqStore;
 }
 
 type PersistedQueryExtension = { version: 1; sha256Hash: string };
@@ -102,13 +105,15 @@ function withoutPersistedQuery(params: GraphQLParams, query: string): GraphQLPar
  * `extensions.persistedQuery.sha256Hash` to the manifest's document, and refuses ad-hoc documents to
  * clients limited to persisted operations (or to everyone with `PERSISTED_OPERATIONS=only`).
  *
- * Automatic persisted queries (APQ, Apollo's protocol): a hash the manifest lacks is left to
- * `@graphql-yoga/plugin-apq` (after this plugin) when the client may send ad-hoc documents: an
- * unknown hash is answered `PersistedQueryNotFound` (404, the client then sends the document with
- * its hash), a document with its hash is checked (the hash must be the SHA-256 of the text) and
- * registered. A client limited to persisted operations never registers a document, nor runs one
- * another client registered: for it only the manifest counts. With APQ off, a hash the manifest
- * lacks is answered `PersistedQueryNotSupported`, and Apollo Client sends plain documents from then on.
+ * Automatic persisted queries (APQ, Apollo's protocol), for clients that may send ad-hoc documents:
+ * a hash the manifest lacks is looked up by `@graphql-yoga/plugin-apq` (after this plugin) in the
+ * store, an unknown one answered `PersistedQueryNotFound` (404; the client then sends the document
+ * with its hash). A document sent with its hash is checked here (the hash must be the SHA-256 of the
+ * text) and registered once it was executed: a document that does not parse, validate or pass the
+ * limits is never stored. A client limited to persisted operations never registers a document, nor
+ * runs one another client registered: for it only the manifest counts. With APQ off, a hash the
+ * manifest lacks is answered `PersistedQueryNotSupported`, and Apollo Client sends plain documents
+ * from then on.
  */
 export function usePersistedDocuments(opts: PersistedDocumentsOptions): Plugin {
   // Yoga refuses unknown body parameters: move `documentId` (or Relay's `doc_id`), and on a GET the
@@ -128,7 +133,7 @@ export function usePersistedDocuments(opts: PersistedDocumentsOptions): Plugin {
         },
       };
     },
-    onParams({ params, setParams, context }) {
+    onParams({ params, setParams, paramsHandler, setParamsHandler, context }) {
       const state = (context as { state?: RequestState }).state;
       const ext = params.extensions as { documentId?: unknown; persistedQuery?: unknown } | undefined;
       if (ext?.documentId !== undefined) {
@@ -144,24 +149,36 @@ export function usePersistedDocuments(opts: PersistedDocumentsOptions): Plugin {
       }
       const pq = ext.persistedQuery;
       if (!isPersistedQuery(pq)) throw refusal('extensions.persistedQuery must be { "version": 1, "sha256Hash": "<64 hex digits>" }.', 'PERSISTED_QUERY_INVALID', 400);
-      const mayRegister = opts.apq === true && !mustPersist(opts, state);
+      const store = opts.apq;
+      const mayRegister = store !== undefined && !mustPersist(opts, state);
       // The APQ plugin's store is keyed by the lower-case hex digest.
       const toApq = () => setParams({ ...params, extensions: { ...ext, persistedQuery: { version: 1, sha256Hash: pq.sha256Hash.toLowerCase() } } });
       if (params.query == null) {
         const op = opts.documents.get(pq.sha256Hash);
         if (op) return setParams(withoutPersistedQuery(params, op.document));
         if (mayRegister) return toApq(); // the APQ plugin looks it up
-        if (opts.apq === true || mustPersist(opts, state)) throw refusal('PersistedQueryNotFound', 'PERSISTED_QUERY_NOT_FOUND', 404);
+        if (store || mustPersist(opts, state)) throw refusal('PersistedQueryNotFound', 'PERSISTED_QUERY_NOT_FOUND', 404);
         throw refusal('PersistedQueryNotSupported', 'PERSISTED_QUERY_NOT_SUPPORTED', 400);
       }
       if (typeof params.query !== 'string') return; // yoga refuses it
       if (sha256(params.query) !== pq.sha256Hash.toLowerCase()) {
         throw refusal('extensions.persistedQuery.sha256Hash is not the SHA-256 of the query text (hex, of its UTF-8 bytes as sent).', 'PERSISTED_QUERY_MISMATCH', 400);
       }
-      if (mayRegister) return toApq(); // the APQ plugin registers it
+      if (mayRegister) {
+        // Registered once executed (parsed, valid, within the limits): the result has its data.
+        const query = params.query;
+        const hash = pq.sha256Hash.toLowerCase();
+        setParams(withoutPersistedQuery(params, query));
+        setParamsHandler(async (payload) => {
+          const result = await paramsHandler(payload);
+          if (Symbol.asyncIterator in result || 'data' in result) await store.set(hash, query);
+          return result;
+        });
+        return;
+      }
       const refused = persistedRequired(opts, state, params.query);
       if (refused) throw refused;
-      if (opts.apq !== true && !opts.documents.has(params.query)) throw refusal('PersistedQueryNotSupported', 'PERSISTED_QUERY_NOT_SUPPORTED', 400);
+      if (!store && !opts.documents.has(params.query)) throw refusal('PersistedQueryNotSupported', 'PERSISTED_QUERY_NOT_SUPPORTED', 400);
       setParams(withoutPersistedQuery(params, params.query));
     },
   };
@@ -233,8 +250,8 @@ export function hardeningPlugins(opts: { config: SecurityConfig; documents: Pers
   };
   const plugins: Plugin[] = [
     useBodyLimit(opts.maxBodyBytes),
-    usePersistedDocuments({ documents: opts.documents, clients: opts.clients, only: c.persistedOperations === 'only', apq: opts.apqStore !== undefined }),
-    // Automatic persisted queries, for the requests `usePersistedDocuments` leaves to it (the hash was checked there).
+    usePersistedDocuments({ documents: opts.documents, clients: opts.clients, only: c.persistedOperations === 'only', apq: opts.apqStore }),
+    // Automatic persisted queries: looks up the hashes `usePersistedDocuments` leaves to it (registration is done there).
     ...(opts.apqStore ? [useAPQ({ store: opts.apqStore, hash: (text) => createHash('sha256').update(text, 'utf8').digest('hex') }) as Plugin] : []),
     maxTokensPlugin({ n: c.maxTokens, exposeLimits: true }) as Plugin,
     maxDepthPlugin({ n: c.maxDepth, ignoreIntrospection: true, flattenFragments: true, ...reject }) as Plugin,
