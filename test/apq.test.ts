@@ -280,6 +280,24 @@ describe('APQ shared through Redis by two gateways', () => {
   });
 });
 
+describe('APQ with Redis unreachable', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ env: { CLIENTS, REDIS_URL: 'redis://127.0.0.1:1', CACHE: 'off' } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  it('registers in memory and keeps answering: the protocol still takes 2 requests, then 1', async () => {
+    const first = apollo(stack, KEYS.web, new PersistedQueryLink({ sha256 }));
+    expect((await first.client.query({ query: PRODUCT, variables: { id: '1' } })).data).toMatchObject({ product: { id: '1' } });
+    const second = apollo(stack, KEYS.web, new PersistedQueryLink({ sha256 }));
+    expect((await second.client.query({ query: PRODUCT, variables: { id: '2' } })).data).toMatchObject({ product: { id: '2' } });
+    expect([first.sent.map((s) => s.status), second.sent.map((s) => s.status)]).toEqual([[404, 200], [200]]);
+  });
+});
+
 describe('manifests written by the tools', () => {
   const dir = mkdtempSync(join(tmpdir(), 'tributary-manifests-'));
   let apolloManifest: PersistedQueryManifest;

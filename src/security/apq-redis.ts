@@ -32,6 +32,8 @@ export class RedisApqLayer implements SharedApqLayer {
   private readonly prefix: string;
   private readonly timeoutMs: number;
   private readonly ttlMs: number;
+  /** The first command waits (once, bounded) for the first connection; later ones never wait. */
+  private firstWait: Promise<void> | undefined;
 
   constructor(opts: { url: string; namespace: string; timeoutMs: number; ttlMs: number }) {
     ({ client: this.client, connected: this.connected } = redisClient(opts.url));
@@ -46,16 +48,21 @@ export class RedisApqLayer implements SharedApqLayer {
     this.keyv.on('error', () => {});
   }
 
+  /** Whether the client is connected, waiting at most once (up to 250 ms) for the connection being made at start. */
+  private async ready(): Promise<boolean> {
+    if (this.client.isReady) return true;
+    await (this.firstWait ??= withTimeout(this.connected, Math.max(this.timeoutMs, 250), undefined));
+    return this.client.isReady;
+  }
+
   async get(hash: string): Promise<string | undefined> {
-    await this.connected;
-    if (!this.client.isReady) return undefined;
+    if (!(await this.ready())) return undefined;
     const v = await withTimeout(this.keyv.get<unknown>(this.prefix + hash), this.timeoutMs, undefined);
     return typeof v === 'string' ? v : undefined;
   }
 
   async set(hash: string, document: string): Promise<void> {
-    await this.connected;
-    if (!this.client.isReady) return;
+    if (!(await this.ready())) return;
     await withTimeout(this.keyv.set(this.prefix + hash, document, this.ttlMs).then(() => undefined), this.timeoutMs, undefined);
   }
 
