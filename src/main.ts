@@ -242,7 +242,14 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
   });
   const observability = createObservability({ config, connector, telemetry, adminToken: env.ADMIN_TOKEN || undefined, metricsToken: env.METRICS_TOKEN || undefined });
   const stopWorkflowMetrics = workflowMetrics(workflows.runner, observability.metrics.registry, workflows.logCalls);
-  const security = createSecurity({ env, mode: config.mode, maxBodyBytes: config.maxBodyBytes, connector, logger });
+  const security = createSecurity({
+    env,
+    mode: config.mode,
+    maxBodyBytes: config.maxBodyBytes,
+    connector,
+    logger,
+    redis: config.redisUrl ? { url: config.redisUrl, namespace: config.cache.namespace, timeoutMs: config.cache.redisTimeoutMs } : undefined,
+  });
   const leaves = new LeafContract(telemetry);
   // With Redis, client rate limits are counted across every process (loaded only when needed).
   let sharedLimits: { close(): Promise<void> } | undefined;
@@ -298,7 +305,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
       stopWorkflowMetrics();
       await workflows.close();
       await usage.close();
-      security.close();
+      await security.close();
       leaves.close();
       await sharedLimits?.close();
       observability.close();

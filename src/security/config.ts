@@ -29,6 +29,11 @@ export interface SecurityConfig {
   readonly fieldSuggestions: boolean;
   /** `only`: every request must be a persisted document; `any`: per client. */
   readonly persistedOperations: 'any' | 'only';
+  /**
+   * Automatic persisted queries (`APQ`): clients allowed ad-hoc documents register them by hash
+   * (`APQ_MAX_ENTRIES` and `APQ_MAX_BYTES` in memory, each kept `APQ_TTL_SECONDS`; in Redis too with `REDIS_URL`).
+   */
+  readonly apq: { readonly enabled: boolean; readonly maxEntries: number; readonly maxBytes: number; readonly ttlMs: number };
   /** Refuse GET and form-like POSTs without a preflight header (CSRF). */
   readonly csrfPrevention: boolean;
   /** End users' tokens may be signed by the keys of this JWKS (`JWKS_URL`). */
@@ -50,6 +55,9 @@ export const SECURITY_DEFAULTS = {
   maxDocumentLength: 100_000, // characters: the largest operation of operations/ is under 1,000; comments count
   maxIdLength: 128, // characters: a UUID is 36, a base64 global id well under 100
   maxStringLength: 1_024, // characters: search terms, postcodes, tokens, keys
+  apqMaxEntries: 10_000, // documents registered by APQ, in memory
+  apqMaxBytes: 16 * 1024 * 1024, // bytes of those documents, in memory
+  apqTtlSeconds: 86_400, // s a registered document is kept (in memory and Redis) after its registration
 } as const;
 
 function int(env: NodeJS.ProcessEnv, name: string, dflt: number): number {
@@ -100,6 +108,12 @@ export function loadSecurityConfig(env: NodeJS.ProcessEnv, mode: 'development' |
     introspection: onOff(env, 'GRAPHQL_INTROSPECTION', dev),
     fieldSuggestions: onOff(env, 'GRAPHQL_FIELD_SUGGESTIONS', dev),
     persistedOperations: persisted,
+    apq: {
+      enabled: onOff(env, 'APQ', true),
+      maxEntries: int(env, 'APQ_MAX_ENTRIES', SECURITY_DEFAULTS.apqMaxEntries),
+      maxBytes: int(env, 'APQ_MAX_BYTES', SECURITY_DEFAULTS.apqMaxBytes),
+      ttlMs: int(env, 'APQ_TTL_SECONDS', SECURITY_DEFAULTS.apqTtlSeconds) * 1000,
+    },
     csrfPrevention: onOff(env, 'CSRF_PREVENTION', true),
   };
 }

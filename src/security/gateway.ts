@@ -13,6 +13,7 @@ import { loadSecurityConfig, type SecurityConfig } from './config.js';
 import { guardFieldAccess, guardMutations } from './field-access.js';
 import { costLimit, hardeningPlugins, inputLimit } from './hardening.js';
 import { useOperationRateLimit } from './operation-limit.js';
+import { createApqStore, type ApqStore } from './apq-store.js';
 import { PersistedDocuments } from './persisted.js';
 import { watchSecretFiles, type RotationWatcher } from './rotation.js';
 
@@ -23,6 +24,8 @@ export interface Security {
   readonly config: SecurityConfig;
   readonly clients: ClientRegistry;
   readonly documents: PersistedDocuments;
+  /** Documents registered by automatic persisted queries (undefined with `APQ=off`). */
+  readonly apqStore: ApqStore | undefined;
   readonly rotation: RotationWatcher;
   /** Yoga/envelop plugins, to run before the others (every request runs them, whichever way it is served). */
   readonly plugins: Plugin[];
@@ -30,7 +33,7 @@ export interface Security {
   guard(schema: GraphQLSchema): GraphQLSchema;
   /** The server's `identifyClient`: the `x-api-key` header's client, or a refusal. */
   identifyClient(req: IncomingMessage): ReturnType<ClientRegistry['identify']>;
-  close(): void;
+  close(): Promise<void>;
 }
 
 /**
@@ -38,10 +41,19 @@ export interface Security {
  * const security = createSecurity({ env, mode: config.mode, maxBodyBytes: config.maxBodyBytes, connector, logger });
  * createGatewayServer({ schema: security.guard(schema), identifyClient: security.identifyClient, plugins: security.plugins, ... });
  */
-export function createSecurity(opts: { env: NodeJS.ProcessEnv; mode: 'development' | 'production'; maxBodyBytes: number; connector: Connector; logger: Logger }): Security {
+export function createSecurity(opts: {
+  env: NodeJS.ProcessEnv;
+  mode: 'development' | 'production';
+  maxBodyBytes: number;
+  connector: Connector;
+  logger: Logger;
+  /** With `REDIS_URL`: documents registered by APQ are shared through it (keys `<namespace>:apq:<sha256>`). */
+  redis?: { url: string; namespace: string; timeoutMs: number };
+}): Security {
   const config = loadSecurityConfig(opts.env, opts.mode);
   const clients = loadClients(opts.env);
   const documents = PersistedDocuments.fromFile(opts.env.PERSISTED_OPERATIONS_FILE || DEFAULT_MANIFEST);
+  const apqStore = config.apq.enabled ? createApqStore({ ...config.apq, redis: opts.redis }) : undefined;
   const rotation = watchSecretFiles({
     env: opts.env,
     upstreams: opts.connector.definitions,
@@ -56,13 +68,17 @@ export function createSecurity(opts: { env: NodeJS.ProcessEnv; mode: 'developmen
     config,
     clients,
     documents,
+    apqStore,
     rotation,
-    plugins: [useOperationRateLimit(clients), ...hardeningPlugins({ config, documents, clients, maxBodyBytes: opts.maxBodyBytes, costLimit: limit, inputLimit: inputs })],
+    plugins: [useOperationRateLimit(clients), ...hardeningPlugins({ config, documents, clients, maxBodyBytes: opts.maxBodyBytes, costLimit: limit, inputLimit: inputs, apqStore })],
     guard: (schema) => guardMutations(guardFieldAccess(schema)),
     identifyClient(req) {
       const key = req.headers['x-api-key'];
       return clients.identify(Array.isArray(key) ? key[0] : key);
     },
-    close: () => rotation.close(),
+    async close() {
+      rotation.close();
+      await apqStore?.close();
+    },
   };
 }
