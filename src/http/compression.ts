@@ -72,7 +72,7 @@ export function useResponseCompression(): Plugin {
       if (!/^application\/(graphql-response\+)?json\b/i.test(response.headers.get('content-type') ?? '')) return;
       const { body, headers } = encodeBody(Buffer.from(await response.arrayBuffer()), how);
       const out = new fetchAPI.Headers(response.headers);
-      for (const [k, v] of Object.entries(headers)) out.set(k, v);
+      for (const [k, v] of Object.entries(headers)) out.set(k, k === 'vary' && out.get('vary') ? `${out.get('vary')}, ${v}` : v);
       out.set('content-length', String(body.length));
       setResponse(new fetchAPI.Response(new Uint8Array(body), { status: response.status, statusText: response.statusText, headers: out }));
     },
