@@ -4,6 +4,7 @@
  *   resilience      bench/resilience.ts
  *   cache           bench/cache.ts
  *   compression     bench/compression.ts (bytes and CPU per answer, identity/gzip/br)
+ *   defer           bench/defer.ts (ProductPage with recommendations deferred: first part vs whole)
  *   orders          bench/orders.ts (PlaceOrder: the workflow log's cost, and the books under faults)
  * Each suite module exports `run(argv)` and also runs standalone (`node --import tsx bench/<suite>.ts`).
  */
@@ -13,6 +14,7 @@ const SUITES: Record<string, () => Promise<{ run(argv: string[]): Promise<void> 
   cache: () => import('./cache.js'),
   orders: () => import('./orders.js'),
   compression: () => import('./compression.js'),
+  defer: () => import('./defer.js'),
 };
 
 const argv = process.argv.slice(2);

@@ -10,7 +10,7 @@
  * the document, several operations and none named) runs on yoga's reference executor, whose error the
  * client then gets.
  */
-import type { DocumentNode, ExecutionResult, GraphQLSchema } from 'graphql';
+import { BREAK, visit, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { compileQuery, isCompiledQuery } from 'graphql-jit';
 import type { Plugin } from 'graphql-yoga';
 
@@ -50,8 +50,26 @@ export class CompiledOperations {
   }
 
   private compile(document: DocumentNode, operationName: string | null): Runner | false {
+    // graphql-jit knows no incremental delivery: it would answer @defer/@stream flattened, all at once.
+    // Such a document is left to the reference executor, which streams its parts.
+    if (usesIncrementalDelivery(document)) return false;
     const compiled = compileQuery(this.schema, document, operationName ?? undefined);
     if (!isCompiledQuery(compiled)) return false;
     return (contextValue, variables) => compiled.query(undefined, contextValue, variables as Record<string, unknown>) as ExecutionResult | Promise<ExecutionResult>;
   }
+}
+
+/** Whether a document asks for incremental delivery anywhere (`@defer` or `@stream`, in fragments too). */
+export function usesIncrementalDelivery(document: DocumentNode): boolean {
+  let found = false;
+  visit(document, {
+    Directive(node) {
+      if (node.name.value === 'defer' || node.name.value === 'stream') {
+        found = true;
+        return BREAK;
+      }
+      return undefined;
+    },
+  });
+  return found;
 }

@@ -39,6 +39,8 @@ export interface RequestState {
   propagate?: Record<string, string> | undefined;
   /** The W3C trace id of this request (the client's, or a new one), set by the observability plugin. */
   traceId?: string | undefined;
+  /** @defer/@stream: ms after `startedAt` at which each part of the answer was handed to the client. */
+  parts?: number[];
   /** How its answer may be compressed (`Accept-Encoding`), undefined with COMPRESSION=off. */
   encoding?: ResponseEncoding | undefined;
 }

@@ -155,3 +155,26 @@ export function useMediaTypeRefusals(): Plugin {
     },
   };
 }
+
+/**
+ * Incremental delivery in the trace: each part of a @defer/@stream answer is timed as it is handed to
+ * the response (`state.parts`, ms after the request's start), so the trace shows when each left.
+ */
+export function useIncrementalTiming(): Plugin {
+  return {
+    onResultProcess({ result, setResult, serverContext }) {
+      const state = (serverContext as { state?: RequestState } | undefined)?.state;
+      if (!state || !result || typeof result !== 'object' || !(Symbol.asyncIterator in result)) return;
+      const source = result as AsyncIterable<unknown>;
+      const parts: number[] = (state.parts = []);
+      setResult({
+        async *[Symbol.asyncIterator]() {
+          for await (const part of source) {
+            parts.push(performance.now() - state.startedAt);
+            yield part;
+          }
+        },
+      } as typeof result);
+    },
+  };
+}

@@ -162,6 +162,7 @@ export function createObservability(opts: ObservabilityOptions): Observability {
       errors: l?.errors ?? state.errorCodes.map((code) => ({ message: '', code, path: undefined })),
       attempts: state.scope?.attempts ?? EMPTY,
       cacheEvents: state.scope?.cacheEvents ?? EMPTY,
+      ...(state.parts ? { parts: state.parts } : {}),
     };
   }
 

@@ -41,6 +41,8 @@ export interface TraceRecord {
   /** The request scope's lists (kept by reference: attempts that end late still show). */
   readonly attempts: readonly AttemptEvent[];
   readonly cacheEvents: readonly CacheEventRecord[];
+  /** Incremental delivery (@defer, @stream): ms after the request's start at which each part left. */
+  readonly parts?: readonly number[];
 }
 
 /** Colour class of a call in the waterfall. */
@@ -102,6 +104,8 @@ export interface Trace {
   readonly calls: readonly TraceCall[];
   /** Cache outcomes, ordered by time. */
   readonly cache: readonly TraceCacheEntry[];
+  /** @defer/@stream answers: when each part left, in ms after the start (the first is the initial payload). */
+  readonly parts?: readonly number[];
 }
 
 /** One line of `GET /traces`. */
@@ -249,6 +253,7 @@ export function materialise(r: TraceRecord, masker: Masker, wallStart: number): 
     errors: r.errors,
     calls,
     cache,
+    ...(r.parts?.length ? { parts: r.parts.map(round) } : {}),
   };
 }
 
