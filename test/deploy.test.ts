@@ -447,5 +447,5 @@ describe('the image', () => {
     expect(await exited(gateway)).toBe(0);
     sandbox.kill('SIGTERM');
     expect(await exited(sandbox)).toBe(0);
-  }, 240_000);
+  }, 300_000);
 });
