@@ -13,6 +13,7 @@ import {
   isUpstreamError,
   type UpstreamError,
 } from '../errors.js';
+import { targetOf, type UpstreamTarget } from './call-trace.js';
 import { CancelledError, STATE_NAMES, TOO_LARGE } from './breaker.js';
 import { Cancel } from './cancel.js';
 import type { CredentialProvider } from './credentials.js';
@@ -64,6 +65,8 @@ export class AttemptSender {
   private readonly captureBodies: boolean;
   private readonly latencies: LatencyWindow;
   private readonly breaker: CircuitBreakerPolicy | undefined;
+  /** Where the calls go, for each attempt's span. */
+  private readonly target: UpstreamTarget;
 
   constructor(opts: AttemptSenderOptions) {
     this.upstream = opts.upstream;
@@ -74,6 +77,7 @@ export class AttemptSender {
     this.captureBodies = opts.captureBodies;
     this.latencies = opts.latencies;
     this.breaker = opts.breaker;
+    this.target = targetOf(opts.upstream, opts.transport.origin);
   }
 
   get breakerState(): BreakerState {
@@ -117,12 +121,15 @@ export class AttemptSender {
     let captured: unknown;
     let contractViolation: string | undefined;
     let reported = false;
+    let span: unknown;
     try {
       // o carries onAttempt and headers: a token fetch joins this call's trace. The wait for a token
       // ends with this attempt (its timeout, its client, a lost hedge), never later.
       const auth = this.credentials.headers(o, ac);
       const credHeaders = auth instanceof Promise ? await auth : auth;
-      const headers: Record<string, string> = { accept: 'application/json', ...o.headers, ...credHeaders };
+      // With a trace, the attempt gets its own span and its headers name it; else the request's are sent.
+      const headers: Record<string, string> = o.trace ? { accept: 'application/json', ...credHeaders } : { accept: 'application/json', ...o.headers, ...credHeaders };
+      if (o.trace) span = o.trace.begin(headers, this.target, o.endpoint, o.method, o.path, attempt, hedge);
       if (hedge) headers['x-tributary-hedge'] = '1';
       if (o.idempotencyKey !== undefined) headers['idempotency-key'] = o.idempotencyKey;
       let payload: string | undefined;
@@ -140,7 +147,7 @@ export class AttemptSender {
         // safe declaration or an idempotency key) is sent exactly once, whatever fails, a refused
         // credential included.
         if (!refreshed && o.retryable) {
-          this.report(o, attempt, hedge, start, status, bytes, 'UPSTREAM_UNAUTHORIZED', undefined);
+          this.report(o, attempt, hedge, start, status, bytes, 'UPSTREAM_UNAUTHORIZED', undefined, undefined, span);
           reported = true;
           clearTimeout(timer);
           // The same token carries on (still following the client); this attempt's finally unlinks it.
@@ -197,11 +204,11 @@ export class AttemptSender {
     } finally {
       clearTimeout(timer);
       if (onAbort) client?.off(onAbort);
-      if (!reported) this.report(o, attempt, hedge, start, status, bytes, errorCode, captured, contractViolation);
+      if (!reported) this.report(o, attempt, hedge, start, status, bytes, errorCode, captured, contractViolation, span);
     }
   }
 
-  private report(o: CallOptions, attempt: number, hedge: boolean, start: number, status: number, bytes: number, error: string | undefined, body: unknown, contractViolation?: string): void {
+  private report(o: CallOptions, attempt: number, hedge: boolean, start: number, status: number, bytes: number, error: string | undefined, body: unknown, contractViolation?: string, span?: unknown): void {
     const e: AttemptEvent = {
       upstream: this.upstream,
       endpoint: o.endpoint,
@@ -221,6 +228,7 @@ export class AttemptSender {
       ...(contractViolation === undefined && o.idempotencyKeyHash === undefined ? undefined : extras(contractViolation, o.idempotencyKeyHash)),
     };
     o.onAttempt?.(e);
+    if (span !== undefined) o.trace?.end(span, e);
     this.telemetry.emit('attempt', e);
     if (error && error !== 'CANCELLED') {
       this.telemetry.emit('upstreamFailure', { upstream: this.upstream, endpoint: o.endpoint, code: error, status, message: `attempt ${attempt} failed`, attempt, requestId: o.requestId });

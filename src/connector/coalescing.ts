@@ -33,7 +33,7 @@ function chunks(ep: EndpointRuntime, idx: readonly number[]): number[][] {
   return out;
 }
 
-type Origin = Pick<FetchContext, 'requestId' | 'user' | 'propagate' | 'onAttempt'>;
+type Origin = Pick<FetchContext, 'requestId' | 'user' | 'propagate' | 'trace' | 'onAttempt'>;
 
 export class Coalescing {
   /** Cache key → the in-flight call fetching that key. */
@@ -91,7 +91,7 @@ export class Coalescing {
     const mine = idx.filter((i) => !this.inflight.has(cacheKeys[i]!));
     if (mine.length === 0) return;
     const deadline = performance.now() + ep.timeoutMs * ep.upstream.def.resolvedPolicy.retry.attempts;
-    const origin: Origin = { requestId: scope.requestId, user: scope.user, propagate: scope.propagate, onAttempt: undefined };
+    const origin: Origin = { requestId: scope.requestId, user: scope.user, propagate: scope.propagate, trace: scope.trace, onAttempt: undefined };
     for (const chunk of chunks(ep, mine)) {
       this.start(
         ep,
@@ -127,6 +127,7 @@ export class Coalescing {
       requestId: origin.requestId,
       user: origin.user,
       propagate: origin.propagate,
+      trace: origin.trace,
       onAttempt: origin.onAttempt,
       signal: flight.signal,
       // Moves later when a request with more time joins.

@@ -12,6 +12,7 @@
  * (waits end when the client goes away). Backoff uses cockatiel's full-jitter generator. One HTTP
  * attempt is ./attempt.ts.
  */
+import type { UpstreamTrace } from './call-trace.js';
 import {
   BrokenCircuitError,
   BulkheadRejectedError,
@@ -66,6 +67,8 @@ export interface CallOptions {
   readonly validator: Validator;
   /** Extra headers for this call (trace context). Never credentials: those are added here. */
   readonly headers?: Record<string, string> | undefined;
+  /** Each attempt's own span: its trace headers replace `headers`' (./call-trace.ts). */
+  readonly trace?: UpstreamTrace | undefined;
   readonly onAttempt?: ((e: AttemptEvent) => void) | undefined;
   /** The GraphQL request this call serves, for the failure log line. */
   readonly requestId?: string | undefined;

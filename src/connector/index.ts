@@ -16,6 +16,7 @@ export type { CacheStore, CacheEntry, CacheRead, Invalidation } from './cache.js
 export { effectiveTtl } from './cache-read.js';
 export { Telemetry } from './events.js';
 export type { AttemptEvent, EngineEvents, CacheStatus, BreakerState } from './events.js';
+export type { UpstreamTrace, UpstreamTarget } from './call-trace.js';
 export { encodeSegment, buildPath } from './transport.js';
 export { UpstreamRefusedError, isUpstreamRefused } from './error-detail.js';
 export { idempotencyKeyHash } from './write-call.js';

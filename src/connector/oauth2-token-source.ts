@@ -14,6 +14,7 @@ import { assertHeaderSafe, type SecretSource } from './credentials.js';
 import type { AttemptEvent, Telemetry } from './events.js';
 import { Flight, type LeaveErrors } from './flight.js';
 import type { Transport } from './transport.js';
+import { targetOf, type UpstreamTrace } from './call-trace.js';
 import type { AuthDef } from './types.js';
 
 /**
@@ -26,6 +27,8 @@ const TOKEN_FETCH_TIMEOUT_MS = 5_000;
 export interface TokenObserver {
   readonly onAttempt?: ((e: AttemptEvent) => void) | undefined;
   readonly headers?: Record<string, string> | undefined;
+  /** The fetch's own span and trace headers (replacing `headers`'), as for any attempt. */
+  readonly trace?: UpstreamTrace | undefined;
 }
 
 /**
@@ -126,11 +129,18 @@ export class OAuth2TokenSource {
     let status = 0;
     let bytes = 0;
     let errorCode: string | undefined;
+    let span: unknown;
     try {
+      const trace = observer?.trace;
+      const headers: Record<string, string> = trace ? {} : { ...observer?.headers };
+      if (trace) span = trace.begin(headers, targetOf(upstream, transport.origin), 'oauthToken', 'POST', path, 1, false);
+      headers.authorization = `Basic ${basic}`;
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+      headers.accept = 'application/json';
       const res = await transport.send(
         'POST',
         path,
-        { ...observer?.headers, authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+        headers,
         'grant_type=client_credentials',
         ac,
       );
@@ -156,6 +166,7 @@ export class OAuth2TokenSource {
       clearTimeout(t);
       const event: AttemptEvent = { ...where, method: 'POST', path, keys: 0, attempt: 1, hedge: false, breaker: 'none', status, bytes, start, durationMs: performance.now() - start, error: errorCode };
       observer?.onAttempt?.(event);
+      if (span !== undefined) observer?.trace?.end(span, event);
       telemetry.emit('attempt', event);
     }
   }

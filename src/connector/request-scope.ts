@@ -3,6 +3,7 @@
  * (every call of the request runs under them), its loaders (one per endpoint, made on first use), the
  * attempts made (the trace), and cache outcomes.
  */
+import type { UpstreamTrace } from './call-trace.js';
 import { Cancel } from './cancel.js';
 import type { Connector } from './connector.js';
 import { EndpointLoader } from './endpoint-client.js';
@@ -21,6 +22,8 @@ export interface ScopeInit {
   readonly signal?: AbortSignal | Cancel | undefined;
   /** Headers to propagate to every upstream call (e.g. W3C traceparent). */
   readonly propagate?: Record<string, string> | undefined;
+  /** Each upstream attempt's own span and trace headers (./call-trace.ts); without it, `propagate` is sent as is. */
+  readonly trace?: UpstreamTrace | undefined;
 }
 
 export class RequestScope implements FetchContext {
@@ -30,6 +33,7 @@ export class RequestScope implements FetchContext {
   /** The request's token, following its abort signal: every call of the request listens to it. */
   readonly signal: Cancel | undefined;
   readonly propagate: Record<string, string> | undefined;
+  readonly trace: UpstreamTrace | undefined;
   readonly startedAt = performance.now();
   readonly attempts: AttemptEvent[] = [];
   readonly cacheEvents: { upstream: string; endpoint: string; status: CacheStatus; keys: number; store: string; at: number }[] = [];
@@ -47,6 +51,7 @@ export class RequestScope implements FetchContext {
     this.deadline = init.deadline;
     this.signal = Cancel.follow(init.signal);
     this.propagate = init.propagate;
+    this.trace = init.trace;
   }
 
   /** The request's client of one endpoint: DataLoader's `load`/`loadMany`, and `call` for writes. */

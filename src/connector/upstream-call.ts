@@ -4,6 +4,7 @@
  * request from the definition and maps the validated answer to our values, one per key.
  */
 import { emptyValues, valuesByKey } from './batch-mapping.js';
+import type { UpstreamTrace } from './call-trace.js';
 import type { Cancel } from './cancel.js';
 import type { ErrorDetailReader } from './error-detail.js';
 import type { AttemptEvent } from './events.js';
@@ -20,7 +21,10 @@ export interface FetchContext {
   /** performance.now() by which the call must be over; a shared call's moves later as requests join it. */
   readonly deadline: number;
   readonly signal: Cancel | undefined;
+  /** Request-level trace headers (a token fetch's); attempts with `trace` get their own instead. */
   readonly propagate: Record<string, string> | undefined;
+  /** Each attempt's own span and trace headers. */
+  readonly trace: UpstreamTrace | undefined;
   readonly onAttempt: ((e: AttemptEvent) => void) | undefined;
 }
 
@@ -42,6 +46,7 @@ export class Call implements CallOptions {
   readonly signal: Cancel | undefined;
   readonly validator: Validator;
   readonly headers: Record<string, string> | undefined;
+  readonly trace: UpstreamTrace | undefined;
   readonly onAttempt: ((e: AttemptEvent) => void) | undefined;
   readonly requestId: string | undefined;
   readonly method: EndpointRuntime['def']['method'];
@@ -65,6 +70,7 @@ export class Call implements CallOptions {
     this.signal = ctx.signal;
     this.validator = ep.validator;
     this.headers = ctx.propagate;
+    this.trace = ctx.trace;
     this.onAttempt = ctx.onAttempt;
     this.requestId = ctx.requestId;
     this.method = ep.def.method;

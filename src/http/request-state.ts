@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { Cancel, type RequestScope } from '../connector/index.js';
+import { Cancel, type RequestScope, type UpstreamTrace } from '../connector/index.js';
 import type { ResponseEncoding } from './compression.js';
 import type { User } from '../identity.js';
 
@@ -19,6 +19,8 @@ export interface RequestState {
   readonly requestId: string;
   /** The request's headers, for hooks that run when GraphQL never did (a refusal's trace context). */
   readonly headers: IncomingHttpHeaders;
+  /** The HTTP request (its method, URL and socket, for the server span's attributes). */
+  readonly req: IncomingMessage;
   readonly startedAt: number;
   /** Aborted when the client goes away before its answer: every upstream call of the request stops. */
   readonly abort: Cancel;
@@ -37,6 +39,8 @@ export interface RequestState {
   refused: boolean;
   /** Headers sent with every upstream call of this request (W3C trace context), set by the observability plugin. */
   propagate?: Record<string, string> | undefined;
+  /** Each upstream attempt's own span and trace headers, set by the observability plugin. */
+  upstreamTrace?: UpstreamTrace | undefined;
   /** The W3C trace id of this request (the client's, or a new one), set by the observability plugin. */
   traceId?: string | undefined;
   /** @defer/@stream: ms after `startedAt` at which each part of the answer was handed to the client. */
@@ -70,6 +74,7 @@ export function newRequestState(req: IncomingMessage, requestId: string, request
   return {
     requestId,
     headers: req.headers,
+    req,
     startedAt: performance.now(),
     abort: new Cancel(),
     deadlineMs: deadlineOf(req, requestTimeoutMs),

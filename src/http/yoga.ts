@@ -73,7 +73,7 @@ export function createGatewayYoga(opts: GatewayYogaOptions): GatewayYoga {
    */
   function contextFor(state: RequestState, user: User | null): Record<string, unknown> {
     state.user = user;
-    const scope = state.scope ?? connector.scope({ requestId: state.requestId, user, deadline: state.startedAt + state.deadlineMs, signal: state.abort, propagate: state.propagate });
+    const scope = state.scope ?? connector.scope({ requestId: state.requestId, user, deadline: state.startedAt + state.deadlineMs, signal: state.abort, propagate: state.propagate, trace: state.upstreamTrace });
     state.scope = scope;
     return { requestId: state.requestId, user, scope, state, ...opts.extendContext(scope) };
   }

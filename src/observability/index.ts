@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Span } from '@opentelemetry/api';
+import { propagation, trace as otelTrace, type Span } from '@opentelemetry/api';
 import type { ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { isAdmin } from '../cache-admin.js';
@@ -17,7 +17,7 @@ import type { GatewayConfig } from '../config.js';
 import type { Connector, Telemetry } from '../connector/index.js';
 import { headerValue, type RequestState, type Route } from '../server.js';
 import { GatewayMetrics } from './metrics.js';
-import { endRequestSpan, getTracer, parentContext, startRequestSpan } from './otel.js';
+import { HeaderTrace, SpanTrace, endRequestSpan, extractContext, getTracer, installPropagators, otelEnabled, parentContext, startRequestSpan } from './otel.js';
 import { listPage, pageCsp, waterfallPage } from './pages.js';
 import { TraceStore, type TraceFilter } from './store.js';
 import { Masker, materialise, outcomeOf, summarise, type Trace, type TraceError, type TraceRecord } from './trace.js';
@@ -142,6 +142,8 @@ export function createObservability(opts: ObservabilityOptions): Observability {
   const metrics = new GatewayMetrics({ telemetry: opts.telemetry, connector });
   const masker = new Masker(connector.definitions);
   const tracer = getTracer();
+  installPropagators(config.propagators);
+  const maskPath = (upstream: string, path: string): string => masker.path(upstream, path);
   const live = new WeakMap<RequestState, Live>();
   const origin = performance.timeOrigin;
 
@@ -168,26 +170,33 @@ export function createObservability(opts: ObservabilityOptions): Observability {
 
   /** Start the request's span in the client's trace (its `traceparent`, else a new trace) and keep it until the request ends. */
   function begin(state: RequestState, traceparent: string | null | undefined, tracestate: string | null | undefined): Live {
+    if (otelEnabled()) {
+      // The client's context through the configured propagators (W3C or B3, and its baggage).
+      const parent = extractContext(state.headers);
+      const span = startRequestSpan(tracer, parent, origin + state.startedAt, state.req);
+      const ctx = otelTrace.setSpan(parent, span);
+      const traceId = span.spanContext().traceId;
+      // Each upstream attempt gets its own client span, child of this one; a token fetch names this one.
+      state.upstreamTrace = new SpanTrace(tracer, ctx, maskPath);
+      state.propagate = {};
+      propagation.inject(ctx, state.propagate);
+      state.traceId = traceId;
+      const l: Live = { traceId, span, errors: undefined, query: undefined, operationName: undefined };
+      live.set(state, l);
+      return l;
+    }
     const given = parseTraceparent(traceparent ?? null);
     const span = startRequestSpan(tracer, parentContext(given), origin + state.startedAt);
-    let traceId: string;
-    let spanId: string;
-    let flags: string;
-    if (span.isRecording()) {
-      const sc = span.spanContext();
-      traceId = sc.traceId;
-      spanId = sc.spanId;
-      flags = sc.traceFlags & 1 ? '01' : '00';
-    } else {
-      traceId = given?.traceId ?? newTraceId();
-      spanId = newSpanId();
-      flags = given?.flags ?? '01';
-    }
-    // Every upstream call carries our request span as its parent, in the client's trace.
+    const traceId = given?.traceId ?? newTraceId();
+    const spanId = newSpanId();
+    const flags = given?.flags ?? '01';
+    // A token fetch carries our request span as its parent; each attempt names a span id of its own.
     state.propagate = { traceparent: formatTraceparent(traceId, spanId, flags) };
     state.traceId = traceId;
     const passed = given ? tracestate : null;
-    if (passed && passed.length <= 512 && !/[\r\n\0]/.test(passed)) state.propagate.tracestate = passed;
+    const keep = passed && passed.length <= 512 && !/[\r\n\0]/.test(passed) ? passed : undefined;
+    if (keep !== undefined) state.propagate.tracestate = keep;
+    state.upstreamTrace = new HeaderTrace(traceId, flags, keep);
     const l: Live = { traceId, span, errors: undefined, query: undefined, operationName: undefined };
     live.set(state, l);
     return l;
@@ -252,7 +261,7 @@ export function createObservability(opts: ObservabilityOptions): Observability {
       endRequestSpan(
         tracer,
         l.span,
-        { requestId: state.requestId, operationName: record.operationName, operationType: state.operationType, status, errors: record.errors.length, attempts: record.attempts, maskPath: (u, p) => masker.path(u, p) },
+        { requestId: state.requestId, operationName: record.operationName, operationType: state.operationType, status, errors: record.errors.length, attempts: record.attempts },
         origin + end,
       );
     }

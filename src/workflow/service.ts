@@ -143,6 +143,7 @@ export async function createWorkflowService(opts: WorkflowServiceOptions): Promi
       deadline: performance.now() + WORKFLOW_SERVICE_DEFAULTS.callDeadlineMs,
       signal,
       ...(waiting?.propagate ? { propagate: waiting.propagate } : {}),
+      ...(waiting?.trace ? { trace: waiting.trace } : {}),
     });
     try {
       return await connector.write(connector.endpoint(upstream, endpoint), input, scope, idempotencyKey === undefined ? undefined : { idempotencyKey });
