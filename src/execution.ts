@@ -10,7 +10,7 @@
  * the document, several operations and none named) runs on yoga's reference executor, whose error the
  * client then gets.
  */
-import { BREAK, visit, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { BREAK, Kind, visit, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { compileQuery, isCompiledQuery } from 'graphql-jit';
 import type { Plugin } from 'graphql-yoga';
 
@@ -57,6 +57,37 @@ export class CompiledOperations {
     if (!isCompiledQuery(compiled)) return false;
     return (contextValue, variables) => compiled.query(undefined, contextValue, variables as Record<string, unknown>) as ExecutionResult | Promise<ExecutionResult>;
   }
+}
+
+/**
+ * Whether running a document with these variables answers in parts: a `@defer` or `@stream` whose
+ * `if` is not false (a literal, or a variable's value or declared default).
+ */
+export function answersInParts(document: DocumentNode, variables: Readonly<Record<string, unknown>> | null | undefined): boolean {
+  if (!usesIncrementalDelivery(document)) return false;
+  const defaults = new Map<string, unknown>();
+  for (const def of document.definitions) {
+    if (def.kind !== Kind.OPERATION_DEFINITION) continue;
+    for (const v of def.variableDefinitions ?? []) if (v.defaultValue?.kind === Kind.BOOLEAN) defaults.set(v.variable.name.value, v.defaultValue.value);
+  }
+  let found = false;
+  visit(document, {
+    Directive(node) {
+      if (node.name.value !== 'defer' && node.name.value !== 'stream') return undefined;
+      const when = node.arguments?.find((a) => a.name.value === 'if')?.value;
+      let on = true;
+      if (when?.kind === Kind.BOOLEAN) on = when.value;
+      else if (when?.kind === Kind.VARIABLE) {
+        const name = when.name.value;
+        const given = variables?.[name];
+        on = (given === undefined ? defaults.get(name) : given) !== false;
+      }
+      if (!on) return undefined;
+      found = true;
+      return BREAK;
+    },
+  });
+  return found;
 }
 
 /** Whether a document asks for incremental delivery anywhere (`@defer` or `@stream`, in fragments too). */

@@ -86,10 +86,22 @@ describe('@defer and @stream', () => {
   });
 
   it('a client that accepts only JSON is told what it must accept (406), and the document is never answered flattened', async () => {
+    const before = stack.sandbox.upstream('catalog').stats().total + recommendationCalls();
     const r = await send(DEFERRED, 'application/json');
     expect(r.status).toBe(406);
     const body = JSON.parse(r.text);
     expect(body.errors[0].extensions.code).toBe('NOT_ACCEPTABLE');
     expect(body.errors[0].message).toMatch(/multipart\/mixed/);
+    // Refused before it ran: no upstream was called for an answer nobody could read.
+    expect(stack.sandbox.upstream('catalog').stats().total + recommendationCalls()).toBe(before);
+  });
+
+  it('a @defer whose `if` is false answers as one JSON result to a JSON-only client', async () => {
+    const conditional = DEFERRED.replace('($id: ID!)', '($id: ID!, $later: Boolean = true)').replace('@defer(label: "recs")', '@defer(label: "recs", if: $later)');
+    const res = await fetch(`${stack.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify({ query: conditional, variables: { id: '1', later: false } }) });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as any;
+    expect(body.errors).toBeUndefined();
+    expect(body.data.product.recommendations).toHaveLength(2);
   });
 });

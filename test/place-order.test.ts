@@ -75,6 +75,23 @@ describe('placeOrder', () => {
     expect(String(after.orders.at(-1)!.userId)).toBe('1');
   });
 
+  it('refuses a client that cannot read the answer (Accept: text/html; @defer without a stream type) before any side effect', async () => {
+    const calls = () => ['catalog', 'inventory', 'payments', 'orders'].reduce((n, u) => n + stack.sandbox.upstream(u).stats().total, 0);
+    const before = calls();
+    const send = async (query: string, accept: string) => {
+      const res = await fetch(`${stack.url}/graphql`, { method: 'POST', headers: { ...user1, 'content-type': 'application/json', accept }, body: JSON.stringify({ query, variables: { input: cart() } }) });
+      return { status: res.status, body: (await res.json()) as any };
+    };
+    const html = await send(OPERATIONS.PlaceOrder, 'text/html');
+    expect(html.status).toBe(406);
+    expect(html.body.errors[0].extensions.code).toBe('NOT_ACCEPTABLE');
+    const deferred = await send('mutation P($input: PlaceOrderInput!) { placeOrder(input: $input) { ... @defer { order { id } } } }', 'application/json');
+    expect(deferred.status).toBe(406);
+    expect(deferred.body.errors[0].extensions).toMatchObject({ code: 'NOT_ACCEPTABLE', requestId: expect.any(String) });
+    expect(calls()).toBe(before);
+    expect(writesReceived()).toBe(0);
+  });
+
   it('answers the same key and input again with the same order, without a second side effect, also concurrently', async () => {
     const input = cart();
     const first = await stack.gql(OPERATIONS.PlaceOrder, { input }, user1);

@@ -36,6 +36,33 @@ export function acceptedMediaType(accept: string | undefined): JsonMediaType | u
   return undefined;
 }
 
+/** Every media type the gateway answers in: regular JSON, and the two forms of incremental delivery. */
+export const SERVED_MEDIA_TYPES = [...REGULAR, 'multipart/mixed', 'text/event-stream'] as const;
+const STREAMED = ['multipart/mixed', 'text/event-stream'] as const;
+
+/**
+ * Whether an Accept header lists (by yoga's rule: type and subtype, wildcards, utf-8 only) one of
+ * `types`; no Accept header means `*\/*`.
+ */
+export function acceptsAnyOf(accept: string | null | undefined, types: readonly string[]): boolean {
+  if (!accept) return true;
+  for (const entry of accept.replace(/\s/g, '').toLowerCase().split(',')) {
+    const [type, ...params] = entry.split(';');
+    if (!type) continue;
+    const charset = params.find((p) => p.includes('charset=')) ?? 'charset=utf-8';
+    if (charset !== 'charset=utf-8') continue;
+    const [pre, suf] = type.split('/');
+    for (const candidate of types) {
+      const [cPre, cSuf] = candidate.split('/');
+      if ((pre === '*' || pre === cPre) && (suf === '*' || suf === cSuf)) return true;
+    }
+  }
+  return false;
+}
+
+/** Whether an Accept header lets a result be answered in parts (@defer/@stream). */
+export const acceptsIncremental = (accept: string | null | undefined): boolean => acceptsAnyOf(accept, STREAMED);
+
 const isOriginalGraphQLError = (e: unknown): boolean => e instanceof GraphQLError && (e.originalError == null || isOriginalGraphQLError(e.originalError));
 
 interface HttpExtension {

@@ -6,7 +6,9 @@ import { GraphQLError, Kind, Source, type ASTNode, type ExecutionResult } from '
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import { isTributaryError } from '../errors.js';
 import { leafFailure, leafFailureType } from '../leaf-contract.js';
-import type { RequestState } from './request-state.js';
+import { answersInParts } from '../execution.js';
+import { acceptsAnyOf, acceptsIncremental, SERVED_MEDIA_TYPES } from './json-response.js';
+import { headerValue, type RequestState } from './request-state.js';
 
 const isGraphQLError = (e: unknown): e is GraphQLError => e instanceof GraphQLError;
 
@@ -135,7 +137,28 @@ export function useMediaTypeRefusals(): Plugin {
       headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
     });
   const requestIdOf = (ctx: unknown) => (ctx as { state?: RequestState } | undefined)?.state?.requestId ?? '';
+  const served = SERVED_MEDIA_TYPES.join(', ');
   return {
+    // Refused before anything runs: an operation executed for a client that cannot read its answer
+    // would have its effects (a mutation's, the upstream calls) and nobody to tell.
+    onRequest({ request, serverContext, endResponse }) {
+      if (request.method !== 'GET' && request.method !== 'POST') return;
+      if (acceptsAnyOf(request.headers.get('accept'), SERVED_MEDIA_TYPES)) return;
+      endResponse(refusal(globalThis, 406, `None of the media types in Accept can be served; accept one of: ${served}.`, 'NOT_ACCEPTABLE', requestIdOf(serverContext), { accept: SERVED_MEDIA_TYPES.join('; charset=utf-8, ') }));
+    },
+    // The same for an operation that would answer in parts (@defer/@stream) to a client that reads only JSON.
+    onExecute({ args, setResultAndStopExecution }) {
+      const state = (args.contextValue as { state?: RequestState }).state;
+      const accept = state ? headerValue(state.headers.accept) : undefined;
+      if (acceptsIncremental(accept) || !answersInParts(args.document, args.variableValues)) return;
+      setResultAndStopExecution({
+        errors: [
+          createGraphQLError('This operation is answered in parts (@defer or @stream): accept multipart/mixed or text/event-stream.', {
+            extensions: { code: 'NOT_ACCEPTABLE', http: { status: 406, headers: { accept: 'multipart/mixed, text/event-stream' } } },
+          }),
+        ],
+      });
+    },
     onRequestParse({ requestParser, setRequestParser, serverContext, request }) {
       if (requestParser) return;
       const type = request.headers.get('content-type') ?? '(none)';
