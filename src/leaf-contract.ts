@@ -157,6 +157,17 @@ export class LeafContract {
       onResultProcess: ({ result, setResult, serverContext }) => {
         const state = (serverContext as { state?: RequestState } | undefined)?.state;
         if (!state || !result || typeof result !== 'object') return;
+        if (Symbol.asyncIterator in result) {
+          // @defer/@stream: each part's errors, and each incremental entry's.
+          const source = result as AsyncIterable<ExecutionResult & { incremental?: ExecutionResult[] }>;
+          const named = (r: ExecutionResult) => (r.errors?.length ? this.result(state, r) : r);
+          setResult({
+            async *[Symbol.asyncIterator]() {
+              for await (const part of source) yield part.incremental ? { ...named(part), incremental: part.incremental.map(named) } : named(part);
+            },
+          } as typeof result);
+          return;
+        }
         if (Array.isArray(result)) {
           const next = (result as ExecutionResult[]).map((r) => this.result(state, r));
           if (next.some((r, i) => r !== result[i])) setResult(next as typeof result);

@@ -96,6 +96,23 @@ describe('@defer and @stream', () => {
     expect(stack.sandbox.upstream('catalog').stats().total + recommendationCalls()).toBe(before);
   });
 
+  it("a deferred field's failure is an error of its part, with its code and the request id, as it would be unbroken", async () => {
+    stack.sandbox.upstream('reviews').setFaults({ down: true });
+    try {
+      const r = await send(`query Late($id: ID!) { product(id: $id) { id ... @defer { reviews(first: 2) { rating } } } }`, 'multipart/mixed; deferSpec=20220824');
+      const parts = multipartParts(r.type, r.text);
+      expect(parts[0]).toEqual({ data: { product: { id: '1' } }, hasNext: true });
+      expect(parts[1].incremental[0].data).toEqual({ reviews: null });
+      expect(parts[1].incremental[0].errors).toEqual([
+        expect.objectContaining({ path: ['product', 'reviews'], extensions: { code: 'UPSTREAM_UNAVAILABLE', upstream: 'reviews', endpoint: 'reviewsByProductId', requestId: r.requestId } }),
+      ]);
+      const trace = (await (await fetch(`${stack.url}/traces/${r.requestId}`, { headers: { accept: 'application/json' } })).json()) as { errors?: unknown };
+      expect(JSON.stringify(trace)).toContain('UPSTREAM_UNAVAILABLE');
+    } finally {
+      stack.sandbox.upstream('reviews').setFaults(null);
+    }
+  });
+
   it('a @defer whose `if` is false answers as one JSON result to a JSON-only client', async () => {
     const conditional = DEFERRED.replace('($id: ID!)', '($id: ID!, $later: Boolean = true)').replace('@defer(label: "recs")', '@defer(label: "recs", if: $later)');
     const res = await fetch(`${stack.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify({ query: conditional, variables: { id: '1', later: false } }) });

@@ -95,6 +95,19 @@ describe('a value the schema cannot represent', () => {
         expect(err.message).toBe(`Upstream "reviews" answered "reviewsByProductId" with a value the schema's ${type} cannot represent (contract broken at /reviews/0/${field}).`);
       }
       expect(requests.length - before).toBe(1);
+
+      // Deferred: the incremental part's error is the same violation, the value never shown.
+      const res = await fetch(`${t.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'multipart/mixed; deferSpec=20220824' },
+        body: JSON.stringify({ query: '{ product(id: "1") { id ... @defer { reviews(first: 1) { rating comment } } } }' }),
+      });
+      const text = await res.text();
+      expect(text).not.toContain(secret);
+      expect(text).not.toContain('ssn');
+      const late = JSON.parse(text.slice(text.indexOf('{"incremental"'), text.lastIndexOf('}') + 1));
+      const err = late.incremental[0].errors.find((e: any) => e.path?.at(-1) === field);
+      expect(err.extensions).toMatchObject({ code: 'UPSTREAM_CONTRACT_VIOLATION', upstream: 'reviews', endpoint: 'reviewsByProductId', path: `/reviews/0/${field}`, requestId: res.headers.get('x-request-id') });
     });
   });
 

@@ -79,8 +79,11 @@ function withoutOriginalError(extensions: GraphQLError['extensions'] | undefined
 export function applyResultPolicy(r: ExecutionResult, state: RequestState): ExecutionResult {
   if (!r || typeof r !== 'object' || !r.errors?.length) return r;
   // No `data` at all: a request error (e.g. variables graphql-jit refused before executing).
-  const requestError = !('data' in r);
-  const errors = r.errors.map((e) => {
+  return { ...r, errors: withPolicy(r.errors, state, !('data' in r)) };
+}
+
+function withPolicy(errors: readonly GraphQLError[], state: RequestState, requestError: boolean): GraphQLError[] {
+  return errors.map((e) => {
     const http = e.extensions?.http as { spec?: boolean; status?: number } | undefined;
     const given = e.extensions?.code as string | undefined;
     // A malformed request (not JSON, no query) is no GraphQL request at all: a 400 under either media type.
@@ -104,15 +107,49 @@ export function applyResultPolicy(r: ExecutionResult, state: RequestState): Exec
       },
     });
   });
-  return { ...r, errors };
+}
+
+/** One part of an incremental (@defer/@stream) answer: its errors and each incremental entry's. */
+interface IncrementalPart {
+  errors?: readonly GraphQLError[];
+  incremental?: ReadonlyArray<{ errors?: readonly GraphQLError[] }>;
+}
+
+/**
+ * The policy for each part of an incremental answer. Yoga masks only a part's top-level errors: the
+ * errors of its incremental entries (a deferred field's failure) are masked here, then given the
+ * request id and code like any other.
+ */
+function partWithPolicy(part: IncrementalPart, state: RequestState, mask: (e: GraphQLError) => GraphQLError): IncrementalPart {
+  let out = part;
+  if (part.errors?.length) out = { ...out, errors: withPolicy(part.errors, state, false) };
+  if (part.incremental?.some((i) => i.errors?.length)) {
+    out = { ...out, incremental: part.incremental.map((i) => (i.errors?.length ? { ...i, errors: withPolicy(i.errors.map(mask), state, false) } : i)) };
+  }
+  return out;
 }
 
 /** The result policy as a yoga plugin; a batched request (an array of results) gets it per result. */
 export function useResultPolicy(): Plugin {
+  // Yoga's masking (it logs what it masks), for the errors of incremental parts.
+  let mask = (e: GraphQLError): GraphQLError => maskError(e) as GraphQLError;
   return {
+    onYogaInit({ yoga }) {
+      const masking = (yoga as unknown as { maskedErrorsOpts: { maskError(e: unknown, message: string, isDev?: boolean): Error; errorMessage: string; isDev?: boolean } | null }).maskedErrorsOpts;
+      if (masking) mask = (e) => masking.maskError(e, masking.errorMessage, masking.isDev) as GraphQLError;
+    },
     onResultProcess({ result, setResult, serverContext }) {
       const state = (serverContext as { state?: RequestState } | undefined)?.state;
       if (!state || !result || typeof result !== 'object') return;
+      if (Symbol.asyncIterator in result) {
+        const source = result as AsyncIterable<IncrementalPart>;
+        setResult({
+          async *[Symbol.asyncIterator]() {
+            for await (const part of source) yield partWithPolicy(part, state, mask);
+          },
+        } as typeof result);
+        return;
+      }
       if (Array.isArray(result)) {
         if (result.some((r) => (r as ExecutionResult)?.errors?.length)) setResult(result.map((r) => applyResultPolicy(r as ExecutionResult, state)) as typeof result);
         return;
