@@ -28,6 +28,7 @@ const rssMb = () => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${gw.chil
 const send = (query: string) =>
   fetch(`${gw.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' }, body: JSON.stringify({ query }) }).then(async (r) => ({
     status: r.status,
+    headers: r.headers,
     body: (await r.json()) as any,
   }));
 
@@ -78,5 +79,22 @@ describe('documents made to fill the memory', () => {
     const logged = gw.output().split('\n').filter((l) => l.includes('"operation":"Opnnn'));
     expect(logged.length).toBeGreaterThan(0);
     for (const line of logged) expect(line.length).toBeLessThan(2_000);
+  });
+
+  it('keeps 20 errors in a trace, each message cut to 512 characters, and counts the rest', async () => {
+    // 95 unknown fields of 1,000 characters: 95 validation errors, each quoting its field.
+    const fields = Array.from({ length: 95 }, (_, i) => `f${'x'.repeat(1_000)}${i}`).join(' ');
+    const r = await send(`{ ${fields} }`);
+    const id = r.headers.get('x-request-id')!;
+    expect(r.body.errors).toHaveLength(95);
+    const trace = (await (await fetch(`${gw.url}/traces/${id}`, { headers: { accept: 'application/json' } })).json()) as { errors: { message: string; code: string }[]; errorsNotKept: number };
+    expect(trace.errors).toHaveLength(20);
+    expect(trace.errorsNotKept).toBe(75);
+    for (const e of trace.errors) {
+      expect(e.message.length).toBeLessThanOrEqual(512);
+      expect(e.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    }
+    const list = (await (await fetch(`${gw.url}/traces?limit=5`)).json()) as { traces: { requestId: string; errors: number }[] };
+    expect(list.traces.find((t) => t.requestId === id)?.errors).toBe(95);
   });
 });

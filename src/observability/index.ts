@@ -20,7 +20,7 @@ import { GatewayMetrics } from './metrics.js';
 import { HeaderTrace, SpanTrace, endRequestSpan, extractContext, getTracer, installPropagators, otelEnabled, parentContext, startRequestSpan } from './otel.js';
 import { listPage, pageCsp, waterfallPage } from './pages.js';
 import { TraceStore, type TraceFilter } from './store.js';
-import { Masker, materialise, outcomeOf, summarise, type Trace, type TraceError, type TraceRecord } from './trace.js';
+import { keptErrors, Masker, materialise, outcomeOf, summarise, type Trace, type TraceError, type TraceRecord } from './trace.js';
 import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from './traceparent.js';
 import { shownName } from '../http/operation-info.js';
 
@@ -150,6 +150,7 @@ export function createObservability(opts: ObservabilityOptions): Observability {
   const allowed = (state: RequestState): boolean => config.mode !== 'production' || state.client?.permissions.has(TRACE_PERMISSION) === true;
 
   function recordOf(state: RequestState, l: Live | undefined, durationMs: number, status: number, aborted: boolean): TraceRecord {
+    const { errors, notKept } = keptErrors(l?.errors ?? state.errorCodes.map((code) => ({ message: '', code, path: undefined })));
     return {
       requestId: state.requestId,
       traceId: l?.traceId ?? '',
@@ -161,7 +162,8 @@ export function createObservability(opts: ObservabilityOptions): Observability {
       durationMs,
       status,
       aborted,
-      errors: l?.errors ?? state.errorCodes.map((code) => ({ message: '', code, path: undefined })),
+      errors,
+      ...(notKept > 0 ? { errorsNotKept: notKept } : {}),
       attempts: state.scope?.attempts ?? EMPTY,
       cacheEvents: state.scope?.cacheEvents ?? EMPTY,
       ...(state.parts ? { parts: state.parts } : {}),
@@ -261,7 +263,7 @@ export function createObservability(opts: ObservabilityOptions): Observability {
       endRequestSpan(
         tracer,
         l.span,
-        { requestId: state.requestId, operationName: record.operationName, operationType: state.operationType, status, errors: record.errors.length, attempts: record.attempts },
+        { requestId: state.requestId, operationName: record.operationName, operationType: state.operationType, status, errors: record.errors.length + (record.errorsNotKept ?? 0), attempts: record.attempts },
         origin + end,
       );
     }

@@ -24,6 +24,19 @@ export interface TraceError {
   readonly path: readonly (string | number)[] | undefined;
 }
 
+/** A trace keeps at most this many errors, each message at most MAX_TRACE_ERROR_MESSAGE characters: messages quote a client's document. */
+export const MAX_TRACE_ERRORS = 20;
+export const MAX_TRACE_ERROR_MESSAGE = 512;
+
+/** The errors a trace keeps (the first MAX_TRACE_ERRORS, messages cut with an ellipsis) and how many it left out. */
+export function keptErrors(errors: readonly TraceError[]): { errors: readonly TraceError[]; notKept: number } {
+  const kept = errors.length > MAX_TRACE_ERRORS ? errors.slice(0, MAX_TRACE_ERRORS) : errors;
+  const cut = kept.some((e) => e.message.length > MAX_TRACE_ERROR_MESSAGE)
+    ? kept.map((e) => (e.message.length > MAX_TRACE_ERROR_MESSAGE ? { ...e, message: `${e.message.slice(0, MAX_TRACE_ERROR_MESSAGE - 1)}…` } : e))
+    : kept;
+  return { errors: cut, notKept: errors.length - kept.length };
+}
+
 /** What the store keeps per request: cheap to make, materialised into a `Trace` on demand. */
 export interface TraceRecord {
   readonly requestId: string;
@@ -38,6 +51,8 @@ export interface TraceRecord {
   status: number;
   aborted: boolean;
   errors: readonly TraceError[];
+  /** Errors the client saw beyond the MAX_TRACE_ERRORS kept. */
+  errorsNotKept?: number;
   /** The request scope's lists (kept by reference: attempts that end late still show). */
   readonly attempts: readonly AttemptEvent[];
   readonly cacheEvents: readonly CacheEventRecord[];
@@ -100,6 +115,8 @@ export interface Trace {
   readonly aborted: boolean;
   readonly outcome: 'ok' | 'error';
   readonly errors: readonly TraceError[];
+  /** Errors the client saw beyond the ones kept (at most MAX_TRACE_ERRORS are). */
+  readonly errorsNotKept?: number;
   /** Every upstream HTTP attempt, ordered by start. */
   readonly calls: readonly TraceCall[];
   /** Cache outcomes, ordered by time. */
@@ -251,6 +268,7 @@ export function materialise(r: TraceRecord, masker: Masker, wallStart: number): 
     aborted: r.aborted,
     outcome: outcomeOf(r),
     errors: r.errors,
+    ...(r.errorsNotKept ? { errorsNotKept: r.errorsNotKept } : {}),
     calls,
     cache,
     ...(r.parts?.length ? { parts: r.parts.map(round) } : {}),
@@ -277,6 +295,6 @@ export function summarise(r: TraceRecord, wallStart: number): TraceSummary {
     outcome: outcomeOf(r),
     calls: r.attempts.length,
     failedCalls: failed,
-    errors: r.errors.length,
+    errors: r.errors.length + (r.errorsNotKept ?? 0),
   };
 }
