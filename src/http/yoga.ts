@@ -64,6 +64,12 @@ export interface GatewayYogaOptions {
  */
 export const DOCUMENT_CACHE = { max: 1_024, maxSize: 64 * 1024 * 1024, sizeCalculation: (_doc: DocumentNode, query: string) => query.length * 2 + 16_384 } as const;
 
+/**
+ * Documents that do not parse, by text: their errors hold the text (the error's source), so they are
+ * bounded in bytes too, and smaller: a parse failure is cheap to find again.
+ */
+export const PARSE_ERROR_CACHE = { max: 1_024, maxSize: 8 * 1024 * 1024, sizeCalculation: (_error: Error, query: string) => query.length * 2 + 1_024 } as const;
+
 export function createGatewayYoga(opts: GatewayYogaOptions): GatewayYoga {
   const { config, logger, connector } = opts;
 
@@ -89,7 +95,7 @@ export function createGatewayYoga(opts: GatewayYogaOptions): GatewayYoga {
     // Parsed documents by query text, least recently used out (yoga's default cache also gives each
     // entry a time to live, read from the clock on every lookup); validation verdicts by `useValidationCache`.
     // Bounded in bytes as well as entries: a document's text is held twice (the key, and the AST's source).
-    parserAndValidationCache: { documentCache: new LRUCache<string, DocumentNode>(DOCUMENT_CACHE), validationCache: false },
+    parserAndValidationCache: { documentCache: new LRUCache<string, DocumentNode>(DOCUMENT_CACHE), errorCache: new LRUCache<string, Error>(PARSE_ERROR_CACHE), validationCache: false },
     cors: yogaCors(config.corsOrigins),
     logging: {
       debug: () => {},
