@@ -110,6 +110,19 @@ describe('placeOrder', () => {
     expect(books().orders.length - before.orders.length).toBe(1);
   });
 
+  it('leaves no listener behind on the runner: 12 orders, each of 5 calls, and no listener leak warned', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+    process.on('warning', onWarning);
+    try {
+      for (let i = 0; i < 12; i++) expect((await stack.gql(OPERATIONS.PlaceOrder, { input: cart() }, user1)).body.data.placeOrder.order).toBeTruthy();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.filter((w) => w.includes('MaxListenersExceeded'))).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
   it('refuses the same key with another input (IDEMPOTENCY_KEY_REUSED); keys are per user', async () => {
     const input = cart();
     const first = await stack.gql(OPERATIONS.PlaceOrder, { input }, user1);

@@ -10,7 +10,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
-import type { Connector, RequestScope } from '../connector/index.js';
+import { Cancel, type Connector, type RequestScope } from '../connector/index.js';
 import type { WorkflowDef } from './define.js';
 import type { Invoke } from './drive.js';
 import { countStoreCalls, type LogOperation } from './counted-store.js';
@@ -137,11 +137,17 @@ export async function createWorkflowService(opts: WorkflowServiceOptions): Promi
   const { connector } = opts;
   const invoke: Invoke = async (upstream, endpoint, input, { idempotencyKey, signal }) => {
     const waiting = requestScope.getStore();
+    // The runner's signal lives as long as the runner: the call follows it only while it runs (a
+    // listener left on it by every call would be kept for the process's life).
+    const cancel = new Cancel();
+    const stop = () => cancel.abort();
+    if (signal.aborted) cancel.abort();
+    else signal.addEventListener('abort', stop, { once: true });
     const scope = connector.scope({
       requestId: waiting?.requestId ?? `workflow-${randomUUID()}`,
       user: null,
       deadline: performance.now() + WORKFLOW_SERVICE_DEFAULTS.callDeadlineMs,
-      signal,
+      signal: cancel,
       ...(waiting?.propagate ? { propagate: waiting.propagate } : {}),
       ...(waiting?.trace ? { trace: waiting.trace } : {}),
     });
@@ -151,6 +157,7 @@ export async function createWorkflowService(opts: WorkflowServiceOptions): Promi
       if (typeof e === 'object' && e !== null && scope.attempts.some((a) => a.status === 0)) lostAnswer.add(e);
       throw e;
     } finally {
+      signal.removeEventListener('abort', stop);
       // The request that waits shows the call in its trace (attempts, retries, the key's hash).
       if (waiting) waiting.attempts.push(...scope.attempts);
     }
