@@ -25,6 +25,7 @@ const CLIENTS = JSON.stringify([
 ]);
 const WEB = { 'x-api-key': KEYS.web };
 const MOBILE = { 'x-api-key': KEYS.mobile };
+const PERSISTED_ID = (JSON.parse(readFileSync(new URL('../generated/persisted-operations.json', import.meta.url), 'utf8')) as { operations: { name: string; sha256: string }[] }).operations.find((o) => o.name === 'CategoryPage')!.sha256;
 const PARTNER = { 'x-api-key': KEYS.partner };
 
 interface Case {
@@ -77,6 +78,12 @@ const cases = (token: string): Case[] => [
   { name: 'an invalid token', body: { query: '{ categories { slug } }' }, headers: { authorization: 'Bearer not-a-token' }, status: 401, direct: false },
   { name: 'a known ad-hoc document from a persisted-only client', body: { query: '{ categories { slug } }' }, headers: MOBILE, status: 403, direct: false },
   { name: 'a persisted document sent as text by a persisted-only client', body: { query: op('CategoryPage'), variables: { slug: 'groceries', first: 3 } }, headers: MOBILE, status: 200, direct: true },
+  { name: 'a documentId from a persisted-only client', body: { documentId: `sha256:${PERSISTED_ID}`, variables: { slug: 'groceries', first: 4 } }, headers: MOBILE, status: 200, direct: true },
+  { name: 'a documentId from a client that may send anything', body: { documentId: `sha256:${PERSISTED_ID}`, variables: { slug: 'groceries', first: 4 } }, status: 200, direct: true },
+  { name: 'a documentId with wrong variables', body: { documentId: `sha256:${PERSISTED_ID}`, variables: { first: 4 } }, headers: MOBILE, status: 400, direct: true },
+  { name: 'an unknown documentId', body: { documentId: `sha256:${'0'.repeat(64)}` }, headers: MOBILE, status: 400, direct: false },
+  { name: 'a documentId that is not a string', body: { documentId: 7 }, headers: MOBILE, status: 400, direct: false },
+  { name: 'a documentId and a query (left to yoga)', body: { documentId: `sha256:${PERSISTED_ID}`, query: op('CategoryPage'), variables: { slug: 'groceries', first: 4 } }, headers: MOBILE, status: 200, direct: false },
 ];
 
 describe('the direct path answers exactly as yoga does', () => {
@@ -219,7 +226,8 @@ describe('direct path helpers', () => {
   it('take only single operations with the standard keys', () => {
     expect(fastPathParams({ query: '{ a }' })).toEqual({ query: '{ a }', operationName: null, variables: {} });
     expect(fastPathParams({ query: '{ a }', variables: null, operationName: null, extensions: null })).toEqual({ query: '{ a }', operationName: null, variables: {} });
-    for (const body of [null, [], [{ query: '{ a }' }], { query: 1 }, { query: '{ a }', variables: [] }, { query: '{ a }', variables: 'x' }, { query: '{ a }', operationName: 2 }, { query: '{ a }', documentId: 'x' }, { query: '{ a }', extensions: { persistedQuery: {} } }, { query: '{ a }', extensions: [] }]) {
+    expect(fastPathParams({ documentId: 'sha256:ab', variables: { a: 1 } })).toEqual({ query: null, documentId: 'sha256:ab', operationName: null, variables: { a: 1 } });
+    for (const body of [null, [], [{ query: '{ a }' }], { query: 1 }, {}, { documentId: 1 }, { query: null, documentId: null }, { query: '{ a }', variables: [] }, { query: '{ a }', variables: 'x' }, { query: '{ a }', operationName: 2 }, { query: '{ a }', documentId: 'x' }, { query: '{ a }', extensions: { persistedQuery: {} } }, { query: '{ a }', extensions: [] }]) {
       expect(fastPathParams(body)).toBeUndefined();
     }
   });

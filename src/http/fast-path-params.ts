@@ -1,6 +1,6 @@
 /**
  * Which JSON POSTs the fast path takes (`src/http/fast-path.ts`): one operation (not a batch) with
- * only the standard keys, well typed, and no persisted-document id, asking for a regular JSON
+ * only the standard keys (a persisted document's `documentId` included), well typed, asking for a regular JSON
  * answer, and no browser origin when CORS is configured. Anything else is served by yoga's Node
  * adapter: through the same plugins, only with the Fetch API objects.
  */
@@ -11,28 +11,38 @@ import { headerValue } from './request-state.js';
 
 /** The parameters of a JSON POST the fast path takes. */
 export interface FastPathParams {
-  readonly query: string;
+  /** The document's text; null when the body names a persisted document instead (`documentId`). */
+  readonly query: string | null;
+  readonly documentId?: string;
   readonly operationName: string | null;
   readonly variables: Readonly<Record<string, unknown>>;
 }
 
-const BODY_KEYS = new Set(['query', 'variables', 'operationName', 'extensions']);
+const BODY_KEYS = new Set(['query', 'documentId', 'variables', 'operationName', 'extensions']);
 const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const NO_VARIABLES: Readonly<Record<string, unknown>> = Object.freeze({});
 
 /**
  * The parameters of a parsed JSON body, when the fast path takes it: one operation (not a
- * batch) with only the standard keys, well typed, and no persisted-document id. Else undefined.
+ * batch) with only the standard keys, well typed: a query's text or a persisted document's id (not
+ * Apollo's persistedQuery extension, whose protocol yoga's APQ plugin answers). Else undefined.
  */
 export function fastPathParams(body: unknown): FastPathParams | undefined {
   if (!isPlainObject(body)) return undefined;
   for (const k in body) if (!BODY_KEYS.has(k)) return undefined;
-  const { query, variables, operationName, extensions } = body;
-  if (typeof query !== 'string') return undefined;
+  const { query, documentId, variables, operationName, extensions } = body;
+  // A document's text, or a persisted document's id (the persisted-documents plugin finds its text
+  // in onParams, on either path): never both, never neither.
+  if (typeof query === 'string' ? documentId != null : query != null || typeof documentId !== 'string') return undefined;
   if (variables != null && !isPlainObject(variables)) return undefined;
   if (operationName != null && typeof operationName !== 'string') return undefined;
   if (extensions != null && (!isPlainObject(extensions) || 'persistedQuery' in extensions || 'documentId' in extensions)) return undefined;
-  return { query, operationName: (operationName as string | null | undefined) ?? null, variables: (variables as Record<string, unknown> | null | undefined) ?? NO_VARIABLES };
+  return {
+    query: typeof query === 'string' ? query : null,
+    ...(typeof documentId === 'string' ? { documentId } : {}),
+    operationName: (operationName as string | null | undefined) ?? null,
+    variables: (variables as Record<string, unknown> | null | undefined) ?? NO_VARIABLES,
+  };
 }
 
 
