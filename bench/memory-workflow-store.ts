@@ -56,22 +56,25 @@ export function memoryWorkflowStore(): WorkflowStore {
     async steps(id) {
       return [...(steps.get(id)?.values() ?? [])].map((s) => ({ ...s }));
     },
-    async record(id, owner, s, now) {
+    async record(id, owner, writes, now, patch) {
       fenced(id, owner).updatedAt = now;
       let mine = steps.get(id);
       if (!mine) steps.set(id, (mine = new Map()));
-      const k = `${s.step}\u0000${s.kind}`;
-      const prev = mine.get(k);
-      mine.set(k, {
-        step: s.step,
-        kind: s.kind,
-        state: s.state,
-        input: s.input ?? prev?.input,
-        output: s.output,
-        error: s.error,
-        attempts: (prev?.attempts ?? 0) + (s.state === 'started' ? 1 : 0),
-        updatedAt: now,
-      });
+      for (const s of writes) {
+        const k = `${s.step}\u0000${s.kind}`;
+        const prev = mine.get(k);
+        mine.set(k, {
+          step: s.step,
+          kind: s.kind,
+          state: s.state,
+          input: s.input ?? prev?.input,
+          output: s.output,
+          error: s.error,
+          attempts: (prev?.attempts ?? 0) + (s.state === 'started' ? 1 : 0),
+          updatedAt: now,
+        });
+      }
+      if (patch) await this.update(id, owner, patch, now);
     },
     async update(id, owner, patch, now) {
       const r = fenced(id, owner);

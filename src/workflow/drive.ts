@@ -16,7 +16,7 @@ import { WorkflowInDoubtError, WorkflowRunnerClosedError } from './errors.js';
 import type { WorkflowTelemetry } from './events.js';
 import { keyHash, stepKey } from './keys.js';
 import type { Outcome } from './outcome.js';
-import type { InstanceRow, StepKind, StepRow, StepState, WorkflowStore } from './store.js';
+import type { InstancePatch, InstanceRow, StepKind, StepRow, StepState, StepWrite, WorkflowStore } from './store.js';
 
 /** How a step's call is made: supplied by the composition root (the connector's write call). */
 export type Invoke = (
@@ -61,7 +61,8 @@ export async function driveInstance(def: WorkflowDef, row: InstanceRow, deps: Dr
   const { store, owner, events } = deps;
   const started = deps.now();
   const base = { workflow: def.name, instanceId: row.id, trace };
-  const log = new Map<string, StepRow>((await store.steps(row.id)).map((s) => [`${s.step}|${s.kind}`, s]));
+  // An instance this process has just created has no steps yet: only a recovered one is read back.
+  const log = new Map<string, StepRow>(recovered ? (await store.steps(row.id)).map((s) => [`${s.step}|${s.kind}`, s]) : []);
   const state = (step: string, kind: StepKind) => log.get(`${step}|${kind}`);
   const outputs: Record<string, unknown> = {};
   for (const s of log.values()) if (s.kind === 'forward' && s.state === 'done') outputs[s.step] = s.output;
@@ -70,13 +71,36 @@ export async function driveInstance(def: WorkflowDef, row: InstanceRow, deps: Dr
   const maybeApplied = (step: StepDef) => ['started', 'unknown'].includes(state(step.name, 'forward')?.state ?? '');
   const pivotPassed = () => pivot !== undefined && state(pivot.name, 'forward')?.state === 'done';
 
+  /**
+   * `done` writes not sent yet: each goes with the log's next write (the next call's intent, another
+   * step's outcome, or the instance's change), one round trip for both. Safe: until it is written the
+   * log says `started`, and a re-drive after a crash sends the call again with the same key, which the
+   * upstream answers as before without applying it twice; and no other call leaves before it is written.
+   */
+  let pending: StepWrite[] = [];
+  const taken = (more: StepWrite[]): StepWrite[] => {
+    const all = pending.length ? [...pending, ...more] : more;
+    pending = [];
+    // One write per step and kind in a statement (the later wins).
+    const keys = new Set(all.map((w) => `${w.step}|${w.kind}`));
+    return keys.size === all.length ? all : [...new Map(all.map((w) => [`${w.step}|${w.kind}`, w])).values()];
+  };
+
   async function write(step: string, kind: StepKind, st: StepState, extra: { input?: unknown; output?: unknown; error?: unknown } = {}) {
-    await store.record(row.id, owner, { step, kind, state: st, ...extra }, deps.now());
+    const w: StepWrite = { step, kind, state: st, ...extra };
+    if (st === 'done') pending.push(w);
+    else await store.record(row.id, owner, taken([w]), deps.now());
     const prev = log.get(`${step}|${kind}`);
     log.set(`${step}|${kind}`, {
       step, kind, state: st, input: extra.input ?? prev?.input, output: extra.output, error: extra.error,
       attempts: (prev?.attempts ?? 0) + (st === 'started' ? 1 : 0), updatedAt: deps.now(),
     });
+  }
+
+  /** A change of the instance, with the `done` writes still to send. */
+  function patchInstance(patch: InstancePatch): Promise<void> {
+    const steps = taken([]);
+    return steps.length ? store.record(row.id, owner, steps, deps.now(), patch) : store.update(row.id, owner, patch, deps.now());
   }
 
   /**
@@ -132,13 +156,13 @@ export async function driveInstance(def: WorkflowDef, row: InstanceRow, deps: Dr
   }
 
   async function inDoubt(reason: string): Promise<never> {
-    await store.update(row.id, owner, { owner: null, leaseUntil: deps.now() + deps.inDoubtRetryMs, lastError: reason }, deps.now());
+    await patchInstance({ owner: null, leaseUntil: deps.now() + deps.inDoubtRetryMs, lastError: reason });
     events.emit('inDoubt', { ...base, reason });
     throw new WorkflowInDoubtError(row.id);
   }
 
   async function finish(outcome: Outcome): Promise<Outcome> {
-    await store.update(row.id, owner, { status: outcome.status, outcome, lastError: null }, deps.now());
+    await patchInstance({ status: outcome.status, outcome, lastError: null });
     const code = outcome.status === 'completed' ? undefined : outcome.code;
     const compensated = outcome.status === 'completed' ? [] : outcome.compensated;
     events.emit('outcome', { ...base, status: outcome.status, code, compensated, durationMs: deps.now() - started });
@@ -168,7 +192,7 @@ export async function driveInstance(def: WorkflowDef, row: InstanceRow, deps: Dr
 
   async function compensate(outcome: Exclude<Outcome, { status: 'completed' }>, resumed: boolean): Promise<Outcome> {
     if (!resumed) {
-      await store.update(row.id, owner, { status: 'compensating', outcome }, deps.now());
+      await patchInstance({ status: 'compensating', outcome });
       events.emit('compensating', { ...base, reason: outcome.code, recovered });
     }
     // A pivot that may have been applied is learnt first: if it was, the workflow goes forward instead.
@@ -176,7 +200,7 @@ export async function driveInstance(def: WorkflowDef, row: InstanceRow, deps: Dr
       const r = await forwardStep(pivot);
       if (r.state === 'unknown') return inDoubt(`step ${pivot.name} still unknown`);
       if (r.state === 'done') {
-        await store.update(row.id, owner, { status: 'running', outcome: null }, deps.now());
+        await patchInstance({ status: 'running', outcome: null });
         return forward();
       }
     }

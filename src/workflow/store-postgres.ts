@@ -108,27 +108,29 @@ export function postgresWorkflowStore(options: PostgresStoreOptions): WorkflowSt
       const r = await pool.query<RawStep>(`SELECT * FROM ${S} WHERE instance_id = $1 ORDER BY seq`, [id]);
       return r.rows.map(toStep);
     },
-    async record(id, owner, s, now) {
-      // The fence and the write in one statement: the step is written only while `owner` holds the instance.
+    async record(id, owner, steps, now, patch) {
+      const args: unknown[] = [id, owner, now];
+      const arg = (v: unknown) => `$${args.push(v)}`;
+      const sets = ['updated_at = $3', ...patchColumns(patch ?? {}).map(([c, v]) => `${c} = ${arg(v)}`)].join(', ');
+      if (steps.length === 0) {
+        const r = await pool.query(`UPDATE ${I} SET ${sets} WHERE id = $1 AND owner = $2`, args);
+        if (r.rowCount === 0) throw new WorkflowLeaseLostError(id);
+        return;
+      }
+      const json = (v: unknown) => (v === undefined ? null : JSON.stringify(v));
+      const rows = steps
+        .map((s) => `(${arg(s.step)}::text, ${arg(s.kind)}::text, ${arg(s.state)}::text, ${arg(json(s.output))}::text, ${arg(json(s.error))}::text, ${arg(s.state === 'started' ? 1 : 0)}::int, ${arg(json(s.input))}::text)`)
+        .join(', ');
+      // The fence (and the patch) and the writes in one statement: the steps are written only while `owner` holds the instance.
       const r = await pool.query(
-        `WITH fence AS (UPDATE ${I} SET updated_at = $8 WHERE id = $1 AND owner = $2 RETURNING id)
+        `WITH fence AS (UPDATE ${I} SET ${sets} WHERE id = $1 AND owner = $2 RETURNING id)
          INSERT INTO ${S} (instance_id, step, kind, state, output, error, attempts, updated_at, input)
-         SELECT id, $3, $4, $5, $6, $7, $9, $8, $10 FROM fence
+         SELECT fence.id, v.step, v.kind, v.state, v.output, v.error, v.attempts, $3, v.input
+         FROM fence CROSS JOIN (VALUES ${rows}) AS v (step, kind, state, output, error, attempts, input)
          ON CONFLICT (instance_id, step, kind) DO UPDATE SET state = excluded.state, output = excluded.output,
            input = COALESCE(excluded.input, ${S}.input),
            error = excluded.error, attempts = ${S}.attempts + excluded.attempts, updated_at = excluded.updated_at`,
-        [
-          id,
-          owner,
-          s.step,
-          s.kind,
-          s.state,
-          s.output === undefined ? null : JSON.stringify(s.output),
-          s.error === undefined ? null : JSON.stringify(s.error),
-          now,
-          s.state === 'started' ? 1 : 0,
-          s.input === undefined ? null : JSON.stringify(s.input),
-        ],
+        args,
       );
       if (r.rowCount === 0) throw new WorkflowLeaseLostError(id);
     },

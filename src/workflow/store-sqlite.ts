@@ -14,6 +14,7 @@ import {
   patchColumns,
   toInstance,
   toStep,
+  type InstancePatch,
   type RawInstance,
   type RawStep,
   type StepWrite,
@@ -87,13 +88,22 @@ export function sqliteWorkflowStore(options: SqliteStoreOptions): WorkflowStore 
   const fenced = (id: string, owner: string, now: number) => {
     if (q.fence.run(now, id, owner).changes === 0) throw new WorkflowLeaseLostError(id);
   };
+  const patchInstance = (id: string, owner: string, patch: InstancePatch, now: number) => {
+    const cols = patchColumns(patch);
+    const sets = [...cols.map(([c]) => `${c} = ?`), 'updated_at = ?'].join(', ');
+    const res = db.prepare(`UPDATE ${I} SET ${sets} WHERE id = ? AND owner = ?`).run(...(cols.map(([, v]) => v) as (string | number | null)[]), now, id, owner);
+    if (res.changes === 0) throw new WorkflowLeaseLostError(id);
+  };
   const recordTx = db.transaction(
-    (id: string, owner: string, s: StepWrite, now: number) => {
+    (id: string, owner: string, steps: readonly StepWrite[], now: number, patch: InstancePatch | undefined) => {
       fenced(id, owner, now);
-      const output = s.output === undefined ? null : JSON.stringify(s.output);
-      const error = s.error === undefined ? null : JSON.stringify(s.error);
-      const input = s.input === undefined ? null : JSON.stringify(s.input);
-      q.step.run(id, s.step, s.kind, s.state, input, output, error, s.state === 'started' ? 1 : 0, now);
+      for (const s of steps) {
+        const output = s.output === undefined ? null : JSON.stringify(s.output);
+        const error = s.error === undefined ? null : JSON.stringify(s.error);
+        const input = s.input === undefined ? null : JSON.stringify(s.input);
+        q.step.run(id, s.step, s.kind, s.state, input, output, error, s.state === 'started' ? 1 : 0, now);
+      }
+      if (patch) patchInstance(id, owner, patch, now);
     },
   );
 
@@ -121,14 +131,11 @@ export function sqliteWorkflowStore(options: SqliteStoreOptions): WorkflowStore 
     async steps(id) {
       return (q.steps.all(id) as RawStep[]).map(toStep);
     },
-    async record(id, owner, step, now) {
-      recordTx.immediate(id, owner, step, now);
+    async record(id, owner, steps, now, patch) {
+      recordTx.immediate(id, owner, steps, now, patch);
     },
     async update(id, owner, patch, now) {
-      const cols = patchColumns(patch);
-      const sets = [...cols.map(([c]) => `${c} = ?`), 'updated_at = ?'].join(', ');
-      const res = db.prepare(`UPDATE ${I} SET ${sets} WHERE id = ? AND owner = ?`).run(...cols.map(([, v]) => v), now, id, owner);
-      if (res.changes === 0) throw new WorkflowLeaseLostError(id);
+      patchInstance(id, owner, patch, now);
     },
     async renew(owner, ids, leaseUntil) {
       if (ids.length === 0) return 0;

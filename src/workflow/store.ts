@@ -99,8 +99,11 @@ export interface WorkflowStore {
   /** The instance holding a client key, if any. */
   byClientKey(userId: string, clientKey: string): Promise<InstanceRow | undefined>;
   steps(id: string): Promise<StepRow[]>;
-  /** Fenced: writes a step's state (a `started` write counts one more attempt). */
-  record(id: string, owner: string, step: StepWrite, now: number): Promise<void>;
+  /**
+   * Fenced: writes steps' states (a `started` write counts one more attempt), and with `patch` changes
+   * the instance too, in one transaction (one round trip): a step's `done` travels with the next write.
+   */
+  record(id: string, owner: string, steps: readonly StepWrite[], now: number, patch?: InstancePatch): Promise<void>;
   /** Fenced: changes the instance. */
   update(id: string, owner: string, patch: InstancePatch, now: number): Promise<void>;
   /**
