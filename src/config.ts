@@ -31,6 +31,8 @@ export interface GatewayConfig {
   readonly traces: { readonly enabled: boolean; readonly storeSize: number; readonly bodies: boolean };
   /** OTEL_PROPAGATORS: the trace-context formats sent upstream (and read from clients) when an OpenTelemetry SDK is registered. */
   readonly propagators: readonly Propagator[];
+  /** Names in OTEL_PROPAGATORS this gateway does not implement (jaeger, xray, ottrace...): ignored with a warning at start, as the SDKs do. */
+  readonly propagatorsIgnored: readonly string[];
   /** Execute operations compiled by graphql-jit (GRAPHQL_JIT), instead of the reference executor. */
   readonly jit: boolean;
   /** Serve plain JSON POSTs through yoga's plugins without the Fetch API objects (DIRECT_EXECUTION, `src/http/fast-path.ts`). */
@@ -174,7 +176,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, upstreamUrlVari
       storeSize: int(env, 'TRACE_STORE_SIZE', CONFIG_DEFAULTS.traceStoreSize, 1),
       bodies: onOff(env, 'TRACE_BODIES', /^(debug|trace)$/i.test(env.LOG_LEVEL ?? '')),
     },
-    propagators: propagatorsOf(env),
+    ...propagatorsOf(env),
     jit: onOff(env, 'GRAPHQL_JIT', true),
     directExecution: onOff(env, 'DIRECT_EXECUTION', true),
     workers: int(env, 'WORKERS', 1, 1),
@@ -200,12 +202,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, upstreamUrlVari
 export type Propagator = 'tracecontext' | 'baggage' | 'b3' | 'b3multi';
 const PROPAGATORS: readonly string[] = ['tracecontext', 'baggage', 'b3', 'b3multi', 'none'];
 
-/** OTEL_PROPAGATORS, as the OpenTelemetry SDKs read it: a comma-separated list, default `tracecontext,baggage`; `none` sends nothing. */
-function propagatorsOf(env: NodeJS.ProcessEnv): Propagator[] {
+/**
+ * OTEL_PROPAGATORS, as the OpenTelemetry SDKs read it: a comma-separated list, default
+ * `tracecontext,baggage`; `none` sends nothing. A name this gateway does not implement is ignored (and
+ * warned about at start), as the SDKs do: the variable is shared with an SDK that may know it.
+ */
+function propagatorsOf(env: NodeJS.ProcessEnv): { propagators: Propagator[]; propagatorsIgnored: string[] } {
   const raw = env.OTEL_PROPAGATORS?.trim();
-  if (!raw) return ['tracecontext', 'baggage'];
+  if (!raw) return { propagators: ['tracecontext', 'baggage'], propagatorsIgnored: [] };
   const list = [...new Set(raw.split(',').map((p) => p.trim().toLowerCase()).filter(Boolean))];
-  const bad = list.find((p) => !PROPAGATORS.includes(p));
-  if (bad !== undefined) throw new ConfigurationError(`OTEL_PROPAGATORS must list some of ${PROPAGATORS.join(', ')}, but names ${JSON.stringify(bad)}.`);
-  return list.filter((p): p is Propagator => p !== 'none');
+  return {
+    propagators: list.filter((p): p is Propagator => PROPAGATORS.includes(p) && p !== 'none'),
+    propagatorsIgnored: list.filter((p) => !PROPAGATORS.includes(p)).map((p) => p.slice(0, 40)),
+  };
 }

@@ -10,7 +10,7 @@
  * the document, several operations and none named) runs on yoga's reference executor, whose error the
  * client then gets.
  */
-import { BREAK, Kind, visit, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { BREAK, getOperationAST, Kind, visit, type ASTNode, type DocumentNode, type FragmentDefinitionNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { compileQuery, isCompiledQuery } from 'graphql-jit';
 import type { Plugin } from 'graphql-yoga';
 
@@ -60,33 +60,47 @@ export class CompiledOperations {
 }
 
 /**
- * Whether running a document with these variables answers in parts: a `@defer` or `@stream` whose
- * `if` is not false (a literal, or a variable's value or declared default).
+ * Whether running the operation (`operationName`, or the document's only one) with these variables
+ * answers in parts: a `@defer` or `@stream` in it or a fragment it spreads, whose `if` is not false (a
+ * literal, or a variable's value or the operation's declared default).
  */
-export function answersInParts(document: DocumentNode, variables: Readonly<Record<string, unknown>> | null | undefined): boolean {
+export function answersInParts(document: DocumentNode, operationName: string | null | undefined, variables: Readonly<Record<string, unknown>> | null | undefined): boolean {
   if (!usesIncrementalDelivery(document)) return false;
+  const op = getOperationAST(document, operationName ?? undefined);
+  if (!op) return false;
   const defaults = new Map<string, unknown>();
-  for (const def of document.definitions) {
-    if (def.kind !== Kind.OPERATION_DEFINITION) continue;
-    for (const v of def.variableDefinitions ?? []) if (v.defaultValue?.kind === Kind.BOOLEAN) defaults.set(v.variable.name.value, v.defaultValue.value);
-  }
+  for (const v of op.variableDefinitions ?? []) if (v.defaultValue?.kind === Kind.BOOLEAN) defaults.set(v.variable.name.value, v.defaultValue.value);
+  const fragments = new Map<string, FragmentDefinitionNode>();
+  for (const def of document.definitions) if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
+  const reached = new Set<string>();
+  const pending: ASTNode[] = [op];
   let found = false;
-  visit(document, {
-    Directive(node) {
-      if (node.name.value !== 'defer' && node.name.value !== 'stream') return undefined;
-      const when = node.arguments?.find((a) => a.name.value === 'if')?.value;
-      let on = true;
-      if (when?.kind === Kind.BOOLEAN) on = when.value;
-      else if (when?.kind === Kind.VARIABLE) {
-        const name = when.name.value;
-        const given = variables?.[name];
-        on = (given === undefined ? defaults.get(name) : given) !== false;
-      }
-      if (!on) return undefined;
-      found = true;
-      return BREAK;
-    },
-  });
+  while (pending.length && !found) {
+    visit(pending.pop()!, {
+      FragmentSpread(node) {
+        const name = node.name.value;
+        const fragment = fragments.get(name);
+        if (fragment && !reached.has(name)) {
+          reached.add(name);
+          pending.push(fragment);
+        }
+      },
+      Directive(node) {
+        if (node.name.value !== 'defer' && node.name.value !== 'stream') return undefined;
+        const when = node.arguments?.find((a) => a.name.value === 'if')?.value;
+        let on = true;
+        if (when?.kind === Kind.BOOLEAN) on = when.value;
+        else if (when?.kind === Kind.VARIABLE) {
+          const name = when.name.value;
+          const given = variables?.[name];
+          on = (given === undefined ? defaults.get(name) : given) !== false;
+        }
+        if (!on) return undefined;
+        found = true;
+        return BREAK;
+      },
+    });
+  }
   return found;
 }
 

@@ -16,6 +16,7 @@
  *   endpoint this request read from the cache last answered; without one to name (a resolver's own
  *   bug) it is "Unexpected error.".
  */
+import { mapAsyncIterator } from '@graphql-tools/utils';
 import { GraphQLError, type ASTNode, type ExecutionResult } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { AttemptEvent, Telemetry, UpstreamDef } from './connector/index.js';
@@ -159,13 +160,12 @@ export class LeafContract {
         if (!state || !result || typeof result !== 'object') return;
         if (Symbol.asyncIterator in result) {
           // @defer/@stream: each part's errors, and each incremental entry's.
-          const source = result as AsyncIterable<ExecutionResult & { incremental?: ExecutionResult[] }>;
           const named = (r: ExecutionResult) => (r.errors?.length ? this.result(state, r) : r);
-          setResult({
-            async *[Symbol.asyncIterator]() {
-              for await (const part of source) yield part.incremental ? { ...named(part), incremental: part.incremental.map(named) } : named(part);
-            },
-          } as typeof result);
+          setResult(
+            mapAsyncIterator(result as AsyncIterable<ExecutionResult & { incremental?: ExecutionResult[] }>, (part) =>
+              part.incremental ? { ...named(part), incremental: part.incremental.map(named) } : named(part),
+            ) as typeof result,
+          );
           return;
         }
         if (Array.isArray(result)) {

@@ -175,6 +175,7 @@ export async function startTributary(opts: StartOptions = {}): Promise<Tributary
   const env = opts.env ?? process.env;
   const config = loadConfig(env, upstreamList.map((d) => d.baseUrlEnv));
   const logger = createLogger({ level: config.logLevel, ...(opts.logDestination ? { destination: opts.logDestination } : {}) });
+  if (config.propagatorsIgnored.length > 0) logger.warn({ ignored: config.propagatorsIgnored }, 'OTEL_PROPAGATORS names propagators this gateway does not send (it sends tracecontext, baggage, b3, b3multi); an SDK that knows them uses them');
 
   let sandbox: Tributary['sandbox'];
   let baseUrls = opts.baseUrls;

@@ -106,11 +106,30 @@ describe('@defer and @stream', () => {
       expect(parts[1].incremental[0].errors).toEqual([
         expect.objectContaining({ path: ['product', 'reviews'], extensions: { code: 'UPSTREAM_UNAVAILABLE', upstream: 'reviews', endpoint: 'reviewsByProductId', requestId: r.requestId } }),
       ]);
+      // The trace has the part's error as the client saw it.
       const trace = (await (await fetch(`${stack.url}/traces/${r.requestId}`, { headers: { accept: 'application/json' } })).json()) as { errors?: unknown };
-      expect(JSON.stringify(trace)).toContain('UPSTREAM_UNAVAILABLE');
+      expect(trace.errors).toEqual([{ message: 'Upstream "reviews" is unavailable.', code: 'UPSTREAM_UNAVAILABLE', path: ['product', 'reviews'] }]);
     } finally {
       stack.sandbox.upstream('reviews').setFaults(null);
     }
+  });
+
+  it('only the operation that runs decides: another operation of the document with @defer does not make it 406', async () => {
+    const doc = `query A { apiVersion } query B($id: ID!) { product(id: $id) { id ... @defer { title } } } query C($later: Boolean = false) { product(id: "2") { id ... @defer(if: $later) { title } } }`;
+    const post = (operationName: string, variables: Record<string, unknown>) =>
+      fetch(`${stack.url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify({ query: doc, operationName, variables }) });
+    const a = await post('A', {});
+    expect(a.status).toBe(200);
+    expect(await a.json()).toEqual({ data: { apiVersion: expect.any(String) } });
+    // C's own default turns its @defer off: one JSON answer.
+    const c = await post('C', {});
+    expect(c.status).toBe(200);
+    expect(((await c.json()) as any).data.product).toEqual({ id: '2', title: expect.any(String) });
+    const b = await post('B', { id: '1' });
+    expect(b.status).toBe(406);
+    // The refusal is recorded as one: its code in the trace.
+    const trace = (await (await fetch(`${stack.url}/traces/${b.headers.get('x-request-id')}`, { headers: { accept: 'application/json' } })).json()) as { errors: { code: string }[] };
+    expect(trace.errors.map((e) => e.code)).toEqual(['NOT_ACCEPTABLE']);
   });
 
   it('a @defer whose `if` is false answers as one JSON result to a JSON-only client', async () => {

@@ -193,6 +193,7 @@ describe('OTEL_PROPAGATORS', () => {
     expect(loadConfig({}).propagators).toEqual(['tracecontext', 'baggage']);
     expect(loadConfig({ OTEL_PROPAGATORS: 'B3, baggage' }).propagators).toEqual(['b3', 'baggage']);
     expect(loadConfig({ OTEL_PROPAGATORS: 'none' }).propagators).toEqual([]);
-    expect(() => loadConfig({ OTEL_PROPAGATORS: 'jaeger' })).toThrow(/OTEL_PROPAGATORS must list some of .*"jaeger"/);
+    // A name an SDK may know (jaeger, xray) is left to it: ignored here, and named at start.
+    expect(loadConfig({ OTEL_PROPAGATORS: 'tracecontext,xray,Jaeger' })).toMatchObject({ propagators: ['tracecontext'], propagatorsIgnored: ['xray', 'jaeger'] });
   });
 });

@@ -2,6 +2,7 @@
  * What a client may see of a result: error masking (yoga's `maskedErrors` option) and the result
  * policy (an `onResultProcess` plugin), for every request whichever way it is served.
  */
+import { mapAsyncIterator } from '@graphql-tools/utils';
 import { GraphQLError, Kind, Source, type ASTNode, type ExecutionResult } from 'graphql';
 import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import { isTributaryError } from '../errors.js';
@@ -122,9 +123,14 @@ interface IncrementalPart {
  */
 function partWithPolicy(part: IncrementalPart, state: RequestState, mask: (e: GraphQLError) => GraphQLError): IncrementalPart {
   let out = part;
-  if (part.errors?.length) out = { ...out, errors: withPolicy(part.errors, state, false) };
+  const seen = (errors: GraphQLError[]) => {
+    const traced = (state.partErrors ??= []);
+    for (const e of errors) traced.push({ message: e.message, code: e.extensions?.code as string | undefined, path: e.path });
+    return errors;
+  };
+  if (part.errors?.length) out = { ...out, errors: seen(withPolicy(part.errors, state, false)) };
   if (part.incremental?.some((i) => i.errors?.length)) {
-    out = { ...out, incremental: part.incremental.map((i) => (i.errors?.length ? { ...i, errors: withPolicy(i.errors.map(mask), state, false) } : i)) };
+    out = { ...out, incremental: part.incremental.map((i) => (i.errors?.length ? { ...i, errors: seen(withPolicy(i.errors.map(mask), state, false)) } : i)) };
   }
   return out;
 }
@@ -142,12 +148,8 @@ export function useResultPolicy(): Plugin {
       const state = (serverContext as { state?: RequestState } | undefined)?.state;
       if (!state || !result || typeof result !== 'object') return;
       if (Symbol.asyncIterator in result) {
-        const source = result as AsyncIterable<IncrementalPart>;
-        setResult({
-          async *[Symbol.asyncIterator]() {
-            for await (const part of source) yield partWithPolicy(part, state, mask);
-          },
-        } as typeof result);
+        // mapAsyncIterator passes a client's leaving (return) straight to the source, even mid-wait.
+        setResult(mapAsyncIterator(result as AsyncIterable<IncrementalPart>, (part) => partWithPolicy(part, state, mask)) as typeof result);
         return;
       }
       if (Array.isArray(result)) {
@@ -173,7 +175,15 @@ export function useMediaTypeRefusals(): Plugin {
       status,
       headers: { 'content-type': 'application/json; charset=utf-8', ...headers },
     });
-  const requestIdOf = (ctx: unknown) => (ctx as { state?: RequestState } | undefined)?.state?.requestId ?? '';
+  /** The request id, the refusal recorded for the request's log line, trace and metrics (as `refuse` does). */
+  const requestIdOf = (ctx: unknown, code?: string) => {
+    const state = (ctx as { state?: RequestState } | undefined)?.state;
+    if (state && code) {
+      state.refused = true;
+      state.errorCodes.push(code);
+    }
+    return state?.requestId ?? '';
+  };
   const served = SERVED_MEDIA_TYPES.join(', ');
   return {
     // Refused before anything runs: an operation executed for a client that cannot read its answer
@@ -181,13 +191,14 @@ export function useMediaTypeRefusals(): Plugin {
     onRequest({ request, serverContext, endResponse }) {
       if (request.method !== 'GET' && request.method !== 'POST') return;
       if (acceptsAnyOf(request.headers.get('accept'), SERVED_MEDIA_TYPES)) return;
-      endResponse(refusal(globalThis, 406, `None of the media types in Accept can be served; accept one of: ${served}.`, 'NOT_ACCEPTABLE', requestIdOf(serverContext), { accept: SERVED_MEDIA_TYPES.join('; charset=utf-8, ') }));
+      endResponse(refusal(globalThis, 406, `None of the media types in Accept can be served; accept one of: ${served}.`, 'NOT_ACCEPTABLE', requestIdOf(serverContext, 'NOT_ACCEPTABLE'), { accept: SERVED_MEDIA_TYPES.join('; charset=utf-8, ') }));
     },
     // The same for an operation that would answer in parts (@defer/@stream) to a client that reads only JSON.
     onExecute({ args, setResultAndStopExecution }) {
       const state = (args.contextValue as { state?: RequestState }).state;
       const accept = state ? headerValue(state.headers.accept) : undefined;
-      if (acceptsIncremental(accept) || !answersInParts(args.document, args.variableValues)) return;
+      if (acceptsIncremental(accept) || !answersInParts(args.document, args.operationName, args.variableValues)) return;
+      if (state) state.refused = true; // its code is recorded with the error, by the result policy
       setResultAndStopExecution({
         errors: [
           createGraphQLError('This operation is answered in parts (@defer or @stream): accept multipart/mixed or text/event-stream.', {
@@ -200,13 +211,13 @@ export function useMediaTypeRefusals(): Plugin {
       if (requestParser) return;
       const type = request.headers.get('content-type') ?? '(none)';
       setRequestParser(async () =>
-        refusal(globalThis, 415, `Unsupported content type ${JSON.stringify(type.slice(0, 100))}: send application/json (or a GET with the query in the URL).`, 'UNSUPPORTED_MEDIA_TYPE', requestIdOf(serverContext)) as never,
+        refusal(globalThis, 415, `Unsupported content type ${JSON.stringify(type.slice(0, 100))}: send application/json (or a GET with the query in the URL).`, 'UNSUPPORTED_MEDIA_TYPE', requestIdOf(serverContext, 'UNSUPPORTED_MEDIA_TYPE')) as never,
       );
     },
     onResultProcess({ resultProcessor, setResultProcessor, acceptableMediaTypes, serverContext }) {
       if (resultProcessor) return;
       const served = acceptableMediaTypes.join(', ');
-      const requestId = requestIdOf(serverContext);
+      const requestId = requestIdOf(serverContext, 'NOT_ACCEPTABLE');
       setResultProcessor(
         (_result, fetchAPI) =>
           refusal(fetchAPI, 406, `None of the media types in Accept can be served; accept one of: ${served}.`, 'NOT_ACCEPTABLE', requestId, { accept: acceptableMediaTypes.join('; charset=utf-8, ') }),
@@ -225,16 +236,13 @@ export function useIncrementalTiming(): Plugin {
     onResultProcess({ result, setResult, serverContext }) {
       const state = (serverContext as { state?: RequestState } | undefined)?.state;
       if (!state || !result || typeof result !== 'object' || !(Symbol.asyncIterator in result)) return;
-      const source = result as AsyncIterable<unknown>;
       const parts: number[] = (state.parts = []);
-      setResult({
-        async *[Symbol.asyncIterator]() {
-          for await (const part of source) {
-            parts.push(performance.now() - state.startedAt);
-            yield part;
-          }
-        },
-      } as typeof result);
+      setResult(
+        mapAsyncIterator(result as AsyncIterable<unknown>, (part) => {
+          parts.push(performance.now() - state.startedAt);
+          return part;
+        }) as typeof result,
+      );
     },
   };
 }

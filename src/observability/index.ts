@@ -150,7 +150,7 @@ export function createObservability(opts: ObservabilityOptions): Observability {
   const allowed = (state: RequestState): boolean => config.mode !== 'production' || state.client?.permissions.has(TRACE_PERMISSION) === true;
 
   function recordOf(state: RequestState, l: Live | undefined, durationMs: number, status: number, aborted: boolean): TraceRecord {
-    const { errors, notKept } = keptErrors(l?.errors ?? state.errorCodes.map((code) => ({ message: '', code, path: undefined })));
+    const { errors, notKept } = keptErrors(l?.errors ?? state.partErrors ?? state.errorCodes.map((code) => ({ message: '', code, path: undefined })));
     return {
       requestId: state.requestId,
       traceId: l?.traceId ?? '',
@@ -192,7 +192,7 @@ export function createObservability(opts: ObservabilityOptions): Observability {
     const traceId = given?.traceId ?? newTraceId();
     const spanId = newSpanId();
     const flags = given?.flags ?? '01';
-    // A token fetch carries our request span as its parent; each attempt names a span id of its own.
+    // Sent as is only by a call without the request's trace (`propagate`); each attempt of the request names a span id of its own.
     state.propagate = { traceparent: formatTraceparent(traceId, spanId, flags) };
     state.traceId = traceId;
     const passed = given ? tracestate : null;
