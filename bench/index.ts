@@ -6,7 +6,7 @@
  *   compression     bench/compression.ts (bytes and CPU per answer, identity/gzip/br)
  *   defer           bench/defer.ts (ProductPage with recommendations deferred: first part vs whole)
  *   orders          bench/orders.ts (PlaceOrder: the workflow log's cost, and the books under faults)
- *   persisted       bench/persisted.ts (CategoryPage by documentId vs by its text: CPU per request)
+ *   persisted       bench/persisted.ts (CategoryPage by its text, by documentId, by APQ hash: CPU per request)
  * Each suite module exports `run(argv)` and also runs standalone (`node --import tsx bench/<suite>.ts`).
  */
 const SUITES: Record<string, () => Promise<{ run(argv: string[]): Promise<void> }>> = {

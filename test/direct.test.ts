@@ -6,6 +6,7 @@
  * operations it may (`directStats().served` counts operations the fast path executed: a request it
  * answers with a refusal or a request error before execution is not counted).
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fastPathParams } from '../src/http/fast-path-params.js';
@@ -25,6 +26,8 @@ const CLIENTS = JSON.stringify([
 ]);
 const WEB = { 'x-api-key': KEYS.web };
 const MOBILE = { 'x-api-key': KEYS.mobile };
+const APQ_QUERY = '{ categories { slug } apiVersion }';
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 const PERSISTED_ID = (JSON.parse(readFileSync(new URL('../generated/persisted-operations.json', import.meta.url), 'utf8')) as { operations: { name: string; sha256: string }[] }).operations.find((o) => o.name === 'CategoryPage')!.sha256;
 const PARTNER = { 'x-api-key': KEYS.partner };
 
@@ -83,6 +86,10 @@ const cases = (token: string): Case[] => [
   { name: 'a documentId with wrong variables', body: { documentId: `sha256:${PERSISTED_ID}`, variables: { first: 4 } }, headers: MOBILE, status: 400, direct: true },
   { name: 'an unknown documentId', body: { documentId: `sha256:${'0'.repeat(64)}` }, headers: MOBILE, status: 400, direct: false },
   { name: 'a documentId that is not a string', body: { documentId: 7 }, headers: MOBILE, status: 400, direct: false },
+  { name: 'APQ: an unknown hash alone', body: { extensions: { persistedQuery: { version: 1, sha256Hash: 'f'.repeat(64) } } }, status: 404, direct: false },
+  { name: 'APQ: a query sent with its hash (registered)', body: { query: APQ_QUERY, extensions: { persistedQuery: { version: 1, sha256Hash: sha256(APQ_QUERY) } } }, status: 200, direct: true },
+  { name: 'APQ: the hash alone, once registered', body: { extensions: { persistedQuery: { version: 1, sha256Hash: sha256(APQ_QUERY) } } }, status: 200, direct: true },
+  { name: 'APQ: a hash alone from a persisted-only client', body: { extensions: { persistedQuery: { version: 1, sha256Hash: sha256(APQ_QUERY) } } }, headers: MOBILE, status: 404, direct: false },
   { name: 'a documentId and a query (left to yoga)', body: { documentId: `sha256:${PERSISTED_ID}`, query: op('CategoryPage'), variables: { slug: 'groceries', first: 4 } }, headers: MOBILE, status: 200, direct: false },
 ];
 
@@ -227,7 +234,9 @@ describe('direct path helpers', () => {
     expect(fastPathParams({ query: '{ a }' })).toEqual({ query: '{ a }', operationName: null, variables: {} });
     expect(fastPathParams({ query: '{ a }', variables: null, operationName: null, extensions: null })).toEqual({ query: '{ a }', operationName: null, variables: {} });
     expect(fastPathParams({ documentId: 'sha256:ab', variables: { a: 1 } })).toEqual({ query: null, documentId: 'sha256:ab', operationName: null, variables: { a: 1 } });
-    for (const body of [null, [], [{ query: '{ a }' }], { query: 1 }, {}, { documentId: 1 }, { query: null, documentId: null }, { query: '{ a }', variables: [] }, { query: '{ a }', variables: 'x' }, { query: '{ a }', operationName: 2 }, { query: '{ a }', documentId: 'x' }, { query: '{ a }', extensions: { persistedQuery: {} } }, { query: '{ a }', extensions: [] }]) {
+    expect(fastPathParams({ extensions: { persistedQuery: { version: 1, sha256Hash: 'ab' } } })).toEqual({ query: null, operationName: null, variables: {} });
+    expect(fastPathParams({ query: '{ a }', extensions: { persistedQuery: { version: 1, sha256Hash: 'ab' } } })).toEqual({ query: '{ a }', operationName: null, variables: {} });
+    for (const body of [null, [], [{ query: '{ a }' }], { query: 1 }, {}, { documentId: 1 }, { query: null, documentId: null }, { query: '{ a }', variables: [] }, { query: '{ a }', variables: 'x' }, { query: '{ a }', operationName: 2 }, { query: '{ a }', documentId: 'x' }, { query: '{ a }', extensions: { persistedQuery: {} } }, { query: '{ a }', extensions: [] }, { documentId: 'x', extensions: { persistedQuery: { sha256Hash: 'ab' } } }, { extensions: { persistedQuery: 'ab' } }]) {
       expect(fastPathParams(body)).toBeUndefined();
     }
   });

@@ -24,8 +24,9 @@ const NO_VARIABLES: Readonly<Record<string, unknown>> = Object.freeze({});
 
 /**
  * The parameters of a parsed JSON body, when the fast path takes it: one operation (not a
- * batch) with only the standard keys, well typed: a query's text or a persisted document's id (not
- * Apollo's persistedQuery extension, whose protocol yoga's APQ plugin answers). Else undefined.
+ * batch) with only the standard keys, well typed: a query's text, a persisted document's id, or
+ * Apollo's `persistedQuery` extension (hash only, or with the text to register), whose documents
+ * yoga's persisted-documents and APQ plugins find in onParams on either path. Else undefined.
  */
 export function fastPathParams(body: unknown): FastPathParams | undefined {
   if (!isPlainObject(body)) return undefined;
@@ -33,10 +34,12 @@ export function fastPathParams(body: unknown): FastPathParams | undefined {
   const { query, documentId, variables, operationName, extensions } = body;
   // A document's text, or a persisted document's id (the persisted-documents plugin finds its text
   // in onParams, on either path): never both, never neither.
-  if (typeof query === 'string' ? documentId != null : query != null || typeof documentId !== 'string') return undefined;
+  if (extensions != null && (!isPlainObject(extensions) || 'documentId' in extensions)) return undefined;
+  const apq = extensions?.persistedQuery;
+  if (apq !== undefined && (!isPlainObject(apq) || typeof apq.sha256Hash !== 'string' || documentId != null)) return undefined;
+  if (typeof query === 'string' ? documentId != null : query != null || (typeof documentId !== 'string' && apq === undefined)) return undefined;
   if (variables != null && !isPlainObject(variables)) return undefined;
   if (operationName != null && typeof operationName !== 'string') return undefined;
-  if (extensions != null && (!isPlainObject(extensions) || 'persistedQuery' in extensions || 'documentId' in extensions)) return undefined;
   return {
     query: typeof query === 'string' ? query : null,
     ...(typeof documentId === 'string' ? { documentId } : {}),
