@@ -206,6 +206,8 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('workflow runner on %s', (kind)
     expect(isWorkflowInDoubt(first)).toBe(true);
     const [stuck] = await r.list('stuck');
     expect(stuck).toMatchObject({ status: 'running', owner: null, lastError: 'drive stopped: input builder broke' });
+    // The step that succeeded before the drive stopped is logged done: never sent again.
+    expect((await r.inspect(stuck!.id))!.steps.find((st) => st.step === 'reserve')).toMatchObject({ state: 'done', attempts: 1 });
     broken = false;
     now += 1_001;
     expect(await r.recover()).toBe(1);
@@ -213,7 +215,33 @@ describe.each<StoreKind>(['sqlite', 'postgres'])('workflow runner on %s', (kind)
     // Recovered before any point of no return (this workflow has none): undone.
     expect(outcome).toMatchObject({ status: 'failed', code: 'WORKFLOW_INTERRUPTED', compensated: ['reserve'] });
     expect(shop.books(input.ref)).toMatchObject({ reserved: 1, released: 1, charged: 0 });
+    expect(shop.requests.filter((q) => q.route === 'reserve' && q.key?.startsWith(stuck!.id))).toHaveLength(1);
     expect(await r.list('stuck')).toEqual([]);
+  });
+
+  it('a step of a parallel group is logged done as soon as it answers, while its sibling is held, and stays so when the runner closes', async () => {
+    const parallel = defineWorkflow<CheckoutInput>({
+      name: 'par-log',
+      steps: [
+        checkout.steps[0]!,
+        { parallel: [{ ...checkout.steps[1]!, pivot: false }, { ...checkout.steps[2]!, input: ({ input }) => ({ ref: input.ref, source: input.source, amountCents: 1 }) }] },
+        checkout.steps[3]!,
+      ],
+    });
+    const r = await runner({ workflows: [parallel] });
+    const input = order();
+    shop.fault('reserve', { hold: true });
+    try {
+      const running = r.run('par-log', { input, userId: 'u1', clientKey: `kp-${seq}` }).catch((e: unknown) => e);
+      await eventually(() => shop.books(input.ref).charged === 1 && shop.held.get('reserve') === 1, 'charge applied while reserve is held');
+      const [inFlight] = await r.list('in-flight');
+      await eventually(async () => (await r.inspect(inFlight!.id))!.steps.find((st) => st.step === 'charge')?.state === 'done', 'charge logged done');
+      await r.close();
+      await running;
+      expect((await r.inspect(inFlight!.id))!.steps.find((st) => st.step === 'charge')).toMatchObject({ state: 'done', attempts: 1 });
+    } finally {
+      shop.release('reserve');
+    }
   });
 
   it('binds a client key to its input and its user: same input → same outcome, another → IDEMPOTENCY_KEY_REUSED', async () => {

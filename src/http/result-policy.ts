@@ -8,6 +8,7 @@ import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import { isTributaryError } from '../errors.js';
 import { leafFailure, leafFailureType } from '../leaf-contract.js';
 import { answersInParts } from '../execution.js';
+import { MAX_TRACE_ERROR_MESSAGE, MAX_TRACE_ERRORS } from '../observability/trace.js';
 import { acceptsAnyOf, acceptsIncremental, SERVED_MEDIA_TYPES } from './json-response.js';
 import { headerValue, type RequestState } from './request-state.js';
 
@@ -125,7 +126,11 @@ function partWithPolicy(part: IncrementalPart, state: RequestState, mask: (e: Gr
   let out = part;
   const seen = (errors: GraphQLError[]) => {
     const traced = (state.partErrors ??= []);
-    for (const e of errors) traced.push({ message: e.message, code: e.extensions?.code as string | undefined, path: e.path });
+    // As many as a trace keeps (a long @stream may fail item after item); the rest only counted.
+    for (const e of errors) {
+      if (traced.length < MAX_TRACE_ERRORS) traced.push({ message: e.message.slice(0, MAX_TRACE_ERROR_MESSAGE), code: e.extensions?.code as string | undefined, path: e.path });
+      else state.partErrorsNotKept = (state.partErrorsNotKept ?? 0) + 1;
+    }
     return errors;
   };
   if (part.errors?.length) out = { ...out, errors: seen(withPolicy(part.errors, state, false)) };

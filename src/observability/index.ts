@@ -163,7 +163,7 @@ export function createObservability(opts: ObservabilityOptions): Observability {
       status,
       aborted,
       errors,
-      ...(notKept > 0 ? { errorsNotKept: notKept } : {}),
+      ...(notKept + (state.partErrorsNotKept ?? 0) > 0 ? { errorsNotKept: notKept + (state.partErrorsNotKept ?? 0) } : {}),
       attempts: state.scope?.attempts ?? EMPTY,
       cacheEvents: state.scope?.cacheEvents ?? EMPTY,
       ...(state.parts ? { parts: state.parts } : {}),

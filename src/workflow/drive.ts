@@ -12,7 +12,7 @@
  *   output (what to undo), then its compensation is sent with `<instance>:<step>:compensate`.
  */
 import type { CallTarget, StepDef, WorkflowDef } from './define.js';
-import { WorkflowInDoubtError, WorkflowRunnerClosedError } from './errors.js';
+import { isWorkflowLeaseLost, WorkflowInDoubtError, WorkflowRunnerClosedError } from './errors.js';
 import type { WorkflowTelemetry } from './events.js';
 import { keyHash, stepKey } from './keys.js';
 import type { Outcome } from './outcome.js';
@@ -86,9 +86,12 @@ export async function driveInstance(def: WorkflowDef, row: InstanceRow, deps: Dr
     return keys.size === all.length ? all : [...new Map(all.map((w) => [`${w.step}|${w.kind}`, w])).values()];
   };
 
+  // A step that runs beside others is written at once: its result would wait for its slowest sibling.
+  const alone = new Set(def.groups.filter((g) => g.length === 1).map((g) => g[0]!.name));
+
   async function write(step: string, kind: StepKind, st: StepState, extra: { input?: unknown; output?: unknown; error?: unknown } = {}) {
     const w: StepWrite = { step, kind, state: st, ...extra };
-    if (st === 'done') pending.push(w);
+    if (st === 'done' && (kind === 'compensate' || alone.has(step))) pending.push(w);
     else await store.record(row.id, owner, taken([w]), deps.now());
     const prev = log.get(`${step}|${kind}`);
     log.set(`${step}|${kind}`, {
@@ -227,20 +230,32 @@ export async function driveInstance(def: WorkflowDef, row: InstanceRow, deps: Dr
   }
 
   events.emit('instanceStart', { ...base, recovered });
-  if (row.status === 'compensating') {
-    if (recovered) events.emit('recovery', { ...base, decision: 'resume-compensation' });
-    return compensate(row.outcome as Exclude<Outcome, { status: 'completed' }>, true);
+  try {
+    return await run();
+  } catch (e) {
+    // However the drive stops (the runner closing, a step's input or the result failing to build, a
+    // store error), the results it has learnt are written: a later drive must not send them again.
+    const left = taken([]);
+    if (left.length > 0 && !isWorkflowLeaseLost(e)) await store.record(row.id, owner, left, deps.now()).catch(() => {});
+    throw e;
   }
-  if (recovered) {
-    // The rule after a crash: past the point of no return → forward; before it → undo. A pivot left
-    // maybe applied is re-driven first (same key) to learn which side of that point the instance is on.
-    if (pivot && maybeApplied(pivot)) {
-      const r = await forwardStep(pivot);
-      if (r.state === 'unknown') return inDoubt(`step ${pivot.name} still unknown`);
+
+  async function run(): Promise<Outcome> {
+    if (row.status === 'compensating') {
+      if (recovered) events.emit('recovery', { ...base, decision: 'resume-compensation' });
+      return compensate(row.outcome as Exclude<Outcome, { status: 'completed' }>, true);
     }
-    const decision = pivotPassed() ? 'forward' : 'compensate';
-    events.emit('recovery', { ...base, decision });
-    if (decision === 'compensate') return compensate({ status: 'failed', instanceId: row.id, code: 'WORKFLOW_INTERRUPTED', compensated: [] }, false);
+    if (recovered) {
+      // The rule after a crash: past the point of no return → forward; before it → undo. A pivot left
+      // maybe applied is re-driven first (same key) to learn which side of that point the instance is on.
+      if (pivot && maybeApplied(pivot)) {
+        const r = await forwardStep(pivot);
+        if (r.state === 'unknown') return inDoubt(`step ${pivot.name} still unknown`);
+      }
+      const decision = pivotPassed() ? 'forward' : 'compensate';
+      events.emit('recovery', { ...base, decision });
+      if (decision === 'compensate') return compensate({ status: 'failed', instanceId: row.id, code: 'WORKFLOW_INTERRUPTED', compensated: [] }, false);
+    }
+    return forward();
   }
-  return forward();
 }
