@@ -8,7 +8,8 @@
  */
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type Page, type Request, type Response } from 'playwright-core';
+import type { Browser, Page, Request, Response } from 'playwright-core';
+import { launchChromium } from './support/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GRAPHIQL_CSP } from '../src/http/graphiql.js';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
@@ -80,10 +81,7 @@ describe('GraphiQL offline, in sandbox mode', () => {
   let browser: Browser;
   beforeAll(async () => {
     s = await startStack();
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();

@@ -5,7 +5,8 @@
  */
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from './support/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Trace } from '../src/observability/index.js';
 import { OPERATIONS, startStack, type Stack } from './support/stack.js';
@@ -17,10 +18,7 @@ describe('the waterfall page', () => {
   let browser: Browser;
   beforeAll(async () => {
     s = await startStack({ sandbox: { faults: { reviews: { error: { probability: 1, status: 503 } } } }, env: { HEDGING: 'off' } });
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update'],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
