@@ -13,21 +13,19 @@ const REGULAR = ['application/graphql-response+json', 'application/json'] as con
 export type JsonMediaType = (typeof REGULAR)[number];
 
 /**
- * The media type yoga answers a regular (non-streamed) result with for this Accept header, or
- * undefined when it would pick another processor (event stream, multipart) or none. Yoga's rule: its
- * JSON processor wins whenever any listed type (utf-8 only) matches a JSON type, with the first such
- * listed type, preferring `application/json` when both match (`*\/*`); no Accept header means `*\/*`.
+ * Yoga's reading of an Accept header against `candidates`: the first listed entry (utf-8 only, wildcards
+ * allowed) that matches any candidate, answered as the last candidate it matches; undefined when none
+ * does. The caller decides what no header means.
  */
-export function acceptedMediaType(accept: string | undefined): JsonMediaType | undefined {
-  if (!accept) return 'application/json';
+function firstAccepted<T extends string>(accept: string, candidates: readonly T[]): T | undefined {
   for (const entry of accept.replace(/\s/g, '').toLowerCase().split(',')) {
     const [type, ...params] = entry.split(';');
-    if (type === undefined) continue;
+    if (!type) continue;
     const charset = params.find((p) => p.includes('charset=')) ?? 'charset=utf-8';
     if (charset !== 'charset=utf-8') continue;
     const [pre, suf] = type.split('/');
-    let match: JsonMediaType | undefined;
-    for (const candidate of REGULAR) {
+    let match: T | undefined;
+    for (const candidate of candidates) {
       const [cPre, cSuf] = candidate.split('/');
       if ((pre === '*' || pre === cPre) && (suf === '*' || suf === cSuf)) match = candidate;
     }
@@ -36,28 +34,23 @@ export function acceptedMediaType(accept: string | undefined): JsonMediaType | u
   return undefined;
 }
 
+/**
+ * The media type yoga answers a regular (non-streamed) result with for this Accept header, or
+ * undefined when it would pick another processor (event stream, multipart) or none. Yoga's rule: its
+ * JSON processor wins whenever any listed type (utf-8 only) matches a JSON type, with the first such
+ * listed type, preferring `application/json` when both match (`*\/*`); no Accept header means `*\/*`.
+ */
+export function acceptedMediaType(accept: string | undefined): JsonMediaType | undefined {
+  return accept ? firstAccepted(accept, REGULAR) : 'application/json';
+}
+
 /** Every media type the gateway answers in: regular JSON, and the two forms of incremental delivery. */
 export const SERVED_MEDIA_TYPES = [...REGULAR, 'multipart/mixed', 'text/event-stream'] as const;
 const STREAMED = ['multipart/mixed', 'text/event-stream'] as const;
 
-/**
- * Whether an Accept header lists (by yoga's rule: type and subtype, wildcards, utf-8 only) one of
- * `types`; no Accept header means `*\/*`.
- */
+/** Whether an Accept header lists (by yoga's rule) one of `types`; no Accept header means `*\/*`. */
 export function acceptsAnyOf(accept: string | null | undefined, types: readonly string[]): boolean {
-  if (!accept) return true;
-  for (const entry of accept.replace(/\s/g, '').toLowerCase().split(',')) {
-    const [type, ...params] = entry.split(';');
-    if (!type) continue;
-    const charset = params.find((p) => p.includes('charset=')) ?? 'charset=utf-8';
-    if (charset !== 'charset=utf-8') continue;
-    const [pre, suf] = type.split('/');
-    for (const candidate of types) {
-      const [cPre, cSuf] = candidate.split('/');
-      if ((pre === '*' || pre === cPre) && (suf === '*' || suf === cSuf)) return true;
-    }
-  }
-  return false;
+  return !accept || firstAccepted(accept, types) !== undefined;
 }
 
 /** Whether an Accept header lets a result be answered in parts (@defer/@stream). */
