@@ -43,12 +43,6 @@ export interface RequestState {
   upstreamTrace?: UpstreamTrace | undefined;
   /** The W3C trace id of this request (the client's, or a new one), set by the observability plugin. */
   traceId?: string | undefined;
-  /** @defer/@stream: the errors of the answer's parts as the client saw them, for the trace. */
-  partErrors?: { message: string; code: string | undefined; path: readonly (string | number)[] | undefined }[];
-  /** @defer/@stream: part errors beyond the ones kept for the trace. */
-  partErrorsNotKept?: number;
-  /** @defer/@stream: ms after `startedAt` at which each part of the answer was handed to the client. */
-  parts?: number[];
   /** How its answer may be compressed (`Accept-Encoding`), undefined with COMPRESSION=off. */
   encoding?: ResponseEncoding | undefined;
 }

@@ -8,7 +8,6 @@ import { createGraphQLError, type Plugin } from 'graphql-yoga';
 import { isTributaryError } from '../errors.js';
 import { leafFailure, leafFailureType } from '../leaf-contract.js';
 import { answersInParts } from '../execution.js';
-import { MAX_TRACE_ERROR_MESSAGE, MAX_TRACE_ERRORS } from '../observability/trace.js';
 import { acceptsAnyOf, acceptsIncremental, SERVED_MEDIA_TYPES } from './json-response.js';
 import { headerValue, type RequestState } from './request-state.js';
 
@@ -124,18 +123,9 @@ interface IncrementalPart {
  */
 function partWithPolicy(part: IncrementalPart, state: RequestState, mask: (e: GraphQLError) => GraphQLError): IncrementalPart {
   let out = part;
-  const seen = (errors: GraphQLError[]) => {
-    const traced = (state.partErrors ??= []);
-    // As many as a trace keeps (a long @stream may fail item after item); the rest only counted.
-    for (const e of errors) {
-      if (traced.length < MAX_TRACE_ERRORS) traced.push({ message: e.message.slice(0, MAX_TRACE_ERROR_MESSAGE), code: e.extensions?.code as string | undefined, path: e.path });
-      else state.partErrorsNotKept = (state.partErrorsNotKept ?? 0) + 1;
-    }
-    return errors;
-  };
-  if (part.errors?.length) out = { ...out, errors: seen(withPolicy(part.errors, state, false)) };
+  if (part.errors?.length) out = { ...out, errors: withPolicy(part.errors, state, false) };
   if (part.incremental?.some((i) => i.errors?.length)) {
-    out = { ...out, incremental: part.incremental.map((i) => (i.errors?.length ? { ...i, errors: seen(withPolicy(i.errors.map(mask), state, false)) } : i)) };
+    out = { ...out, incremental: part.incremental.map((i) => (i.errors?.length ? { ...i, errors: withPolicy(i.errors.map(mask), state, false) } : i)) };
   }
   return out;
 }
@@ -227,26 +217,6 @@ export function useMediaTypeRefusals(): Plugin {
         (_result, fetchAPI) =>
           refusal(fetchAPI, 406, `None of the media types in Accept can be served; accept one of: ${served}.`, 'NOT_ACCEPTABLE', requestId, { accept: acceptableMediaTypes.join('; charset=utf-8, ') }),
         'application/json',
-      );
-    },
-  };
-}
-
-/**
- * Incremental delivery in the trace: each part of a @defer/@stream answer is timed as it is handed to
- * the response (`state.parts`, ms after the request's start), so the trace shows when each left.
- */
-export function useIncrementalTiming(): Plugin {
-  return {
-    onResultProcess({ result, setResult, serverContext }) {
-      const state = (serverContext as { state?: RequestState } | undefined)?.state;
-      if (!state || !result || typeof result !== 'object' || !(Symbol.asyncIterator in result)) return;
-      const parts: number[] = (state.parts = []);
-      setResult(
-        mapAsyncIterator(result as AsyncIterable<unknown>, (part) => {
-          parts.push(performance.now() - state.startedAt);
-          return part;
-        }) as typeof result,
       );
     },
   };

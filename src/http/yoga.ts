@@ -19,7 +19,7 @@ import type { OfflineGraphiQL } from './graphiql.js';
 import { useOperationInfo } from './operation-info.js';
 import { errorInfo } from './request-log.js';
 import type { RequestState } from './request-state.js';
-import { maskError, useIncrementalTiming, useMediaTypeRefusals, useResultPolicy } from './result-policy.js';
+import { maskError, useMediaTypeRefusals, useResultPolicy } from './result-policy.js';
 import { useResponseCompression } from './compression.js';
 import { useHttpCaching } from './http-caching.js';
 import { useDeferStream } from '@graphql-yoga/plugin-defer-stream';
@@ -106,6 +106,6 @@ export function createGatewayYoga(opts: GatewayYogaOptions): GatewayYoga {
     context: async ({ request, state }) => contextFor(state, await opts.authenticate(request.headers.get('authorization'))),
     // graphql-jit (GRAPHQL_JIT, on by default): each operation of a validated document is compiled
     // once into a function (src/execution.ts), held per document object (yoga's parse/validate cache keeps the documents).
-    plugins: [...(opts.graphiql ? [opts.graphiql.plugin] : []), useDeferStream(), useOperationInfo(), useResultPolicy(), useIncrementalTiming(), useMediaTypeRefusals(), useHttpCaching(connector), useResponseCompression(), ...opts.plugins, useValidationCache(), ...(config.jit ? [new CompiledOperations(opts.schema).plugin()] : []), ...opts.last],
+    plugins: [...(opts.graphiql ? [opts.graphiql.plugin] : []), useDeferStream(), useOperationInfo(), useResultPolicy(), useMediaTypeRefusals(), useHttpCaching(connector), useResponseCompression(), ...opts.plugins, useValidationCache(), ...(config.jit ? [new CompiledOperations(opts.schema).plugin()] : []), ...opts.last],
   });
 }

@@ -10,7 +10,8 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { propagation, trace as otelTrace, type Span } from '@opentelemetry/api';
-import type { ExecutionResult } from 'graphql';
+import { mapAsyncIterator } from '@graphql-tools/utils';
+import type { ExecutionResult, GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import { isAdmin } from '../cache-admin.js';
 import type { GatewayConfig } from '../config.js';
@@ -20,7 +21,7 @@ import { GatewayMetrics } from './metrics.js';
 import { HeaderTrace, SpanTrace, endRequestSpan, extractContext, getTracer, installPropagators, otelEnabled, parentContext, startRequestSpan } from './otel.js';
 import { listPage, pageCsp, waterfallPage } from './pages.js';
 import { TraceStore, type TraceFilter } from './store.js';
-import { keptErrors, Masker, materialise, outcomeOf, summarise, type Trace, type TraceError, type TraceRecord } from './trace.js';
+import { keptErrors, MAX_TRACE_ERROR_MESSAGE, MAX_TRACE_ERRORS, Masker, materialise, outcomeOf, summarise, type Trace, type TraceError, type TraceRecord } from './trace.js';
 import { formatTraceparent, newSpanId, newTraceId, parseTraceparent } from './traceparent.js';
 import { shownName } from '../http/operation-info.js';
 
@@ -69,10 +70,27 @@ interface Live {
   readonly traceId: string;
   readonly span: Span;
   errors: TraceError[] | undefined;
+  /** @defer/@stream: errors of the parts beyond the MAX_TRACE_ERRORS kept as they came. */
+  errorsNotKept: number;
+  /** @defer/@stream: ms after the request's start at which each part was handed to the response. */
+  parts: number[] | undefined;
   /** The request's document and operation name, for requests that never execute (validation errors). */
   query: string | undefined;
   operationName: string | undefined;
 }
+
+/** One part of an incremental (@defer/@stream) answer, as far as the trace reads it. */
+interface IncrementalPart {
+  readonly errors?: readonly GraphQLError[];
+  readonly incremental?: ReadonlyArray<{ readonly errors?: readonly GraphQLError[] }>;
+}
+
+/** An error as the trace keeps it (its message cut to what a trace keeps). */
+const traceError = (e: GraphQLError): TraceError => ({
+  message: e.message.length > MAX_TRACE_ERROR_MESSAGE ? `${e.message.slice(0, MAX_TRACE_ERROR_MESSAGE - 1)}…` : e.message,
+  code: typeof e.extensions?.code === 'string' ? e.extensions.code : undefined,
+  path: e.path,
+});
 
 const FIRST_OPERATION = /^\s*(?:#[^\n]*\n\s*)*(?:query|mutation|subscription)\s+([_A-Za-z][_0-9A-Za-z]*)/;
 
@@ -150,7 +168,8 @@ export function createObservability(opts: ObservabilityOptions): Observability {
   const allowed = (state: RequestState): boolean => config.mode !== 'production' || state.client?.permissions.has(TRACE_PERMISSION) === true;
 
   function recordOf(state: RequestState, l: Live | undefined, durationMs: number, status: number, aborted: boolean): TraceRecord {
-    const { errors, notKept } = keptErrors(l?.errors ?? state.partErrors ?? state.errorCodes.map((code) => ({ message: '', code, path: undefined })));
+    const { errors, notKept: cut } = keptErrors(l?.errors ?? state.errorCodes.map((code) => ({ message: '', code, path: undefined })));
+    const notKept = cut + (l?.errorsNotKept ?? 0);
     return {
       requestId: state.requestId,
       traceId: l?.traceId ?? '',
@@ -163,10 +182,10 @@ export function createObservability(opts: ObservabilityOptions): Observability {
       status,
       aborted,
       errors,
-      ...(notKept + (state.partErrorsNotKept ?? 0) > 0 ? { errorsNotKept: notKept + (state.partErrorsNotKept ?? 0) } : {}),
+      ...(notKept > 0 ? { errorsNotKept: notKept } : {}),
       attempts: state.scope?.attempts ?? EMPTY,
       cacheEvents: state.scope?.cacheEvents ?? EMPTY,
-      ...(state.parts ? { parts: state.parts } : {}),
+      ...(l?.parts ? { parts: l.parts } : {}),
     };
   }
 
@@ -183,7 +202,7 @@ export function createObservability(opts: ObservabilityOptions): Observability {
       state.propagate = {};
       propagation.inject(ctx, state.propagate);
       state.traceId = traceId;
-      const l: Live = { traceId, span, errors: undefined, query: undefined, operationName: undefined };
+      const l: Live = { traceId, span, errors: undefined, errorsNotKept: 0, parts: undefined, query: undefined, operationName: undefined };
       live.set(state, l);
       return l;
     }
@@ -199,7 +218,7 @@ export function createObservability(opts: ObservabilityOptions): Observability {
     const keep = passed && passed.length <= 512 && !/[\r\n\0]/.test(passed) ? passed : undefined;
     if (keep !== undefined) state.propagate.tracestate = keep;
     state.upstreamTrace = new HeaderTrace(traceId, flags, keep);
-    const l: Live = { traceId, span, errors: undefined, query: undefined, operationName: undefined };
+    const l: Live = { traceId, span, errors: undefined, errorsNotKept: 0, parts: undefined, query: undefined, operationName: undefined };
     live.set(state, l);
     return l;
   }
@@ -222,6 +241,11 @@ export function createObservability(opts: ObservabilityOptions): Observability {
     onResultProcess({ request, result, setResult, serverContext }) {
       const state = (serverContext as { state?: RequestState } | undefined)?.state;
       if (!state || !result || typeof result !== 'object') return;
+      if (Symbol.asyncIterator in result) {
+        const l = live.get(state);
+        if (l) setResult(tracedParts(state, l, result as AsyncIterable<IncrementalPart>) as typeof result);
+        return;
+      }
       const results = (Array.isArray(result) ? result : [result]) as ExecutionResult[];
       const traced = processResults(state, results, request.headers.get(TRACE_HEADER));
       if (traced) setResult(Array.isArray(result) ? traced : traced[0]!);
@@ -233,15 +257,33 @@ export function createObservability(opts: ObservabilityOptions): Observability {
    * trace): their errors are recorded; with the trace asked for (`x-tributary-trace: 1`) and
    * allowed, the results carrying it in `extensions.trace` are returned.
    */
+  /**
+   * @defer/@stream in the trace: when each part was handed to the response (this plugin's wrapper is the
+   * last before the response), and the errors of each part and of its incremental entries as the client
+   * saw them, as many as a trace keeps, the rest counted as they come (a long @stream may fail item after item).
+   */
+  function tracedParts(state: RequestState, l: Live, parts: AsyncIterable<IncrementalPart>): AsyncIterable<IncrementalPart> {
+    const times: number[] = (l.parts = []);
+    const seen = (errors: readonly GraphQLError[] | undefined) => {
+      for (const e of errors ?? []) {
+        const kept = (l.errors ??= []);
+        if (kept.length < MAX_TRACE_ERRORS) kept.push(traceError(e));
+        else l.errorsNotKept++;
+      }
+    };
+    return mapAsyncIterator(parts, (part) => {
+      times.push(performance.now() - state.startedAt);
+      seen(part.errors);
+      for (const entry of part.incremental ?? []) seen(entry.errors);
+      return part;
+    });
+  }
+
   function processResults(state: RequestState, results: readonly ExecutionResult[], traceHeader: string | null | undefined): ExecutionResult[] | undefined {
     const l = live.get(state);
     const errors = results.flatMap((r) => r.errors ?? []);
     if (l && errors.length) {
-      l.errors = errors.map((e) => ({
-        message: e.message,
-        code: typeof e.extensions?.code === 'string' ? e.extensions.code : undefined,
-        path: e.path,
-      }));
+      l.errors = errors.map(traceError);
     }
     if (traceHeader !== '1' || !allowed(state)) return undefined;
     const now = performance.now();
