@@ -104,9 +104,14 @@ export function answersInParts(document: DocumentNode, operationName: string | n
   return found;
 }
 
+const INCREMENTAL = new WeakMap<DocumentNode, boolean>();
+
 /** Whether a document asks for incremental delivery anywhere (`@defer` or `@stream`, in fragments too). */
 export function usesIncrementalDelivery(document: DocumentNode): boolean {
-  let found = false;
+  // Asked on every execution (a JSON-only client's 406 check): one walk per parsed document, kept with it.
+  let found = INCREMENTAL.get(document);
+  if (found !== undefined) return found;
+  found = false;
   visit(document, {
     Directive(node) {
       if (node.name.value === 'defer' || node.name.value === 'stream') {
@@ -116,5 +121,6 @@ export function usesIncrementalDelivery(document: DocumentNode): boolean {
       return undefined;
     },
   });
+  INCREMENTAL.set(document, found);
   return found;
 }
